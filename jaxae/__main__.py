@@ -1,0 +1,3 @@
+from jaxae.cli import main
+
+main()

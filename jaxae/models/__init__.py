@@ -1,0 +1,38 @@
+"""The seed models in Flax, with PyTorch's semantics, created by name.
+
+>>> import jax, jax.numpy as jnp
+>>> from jaxae import models
+>>> model = models.create("cifar10_conv_ae")
+>>> variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+>>> model.apply(variables, jnp.zeros((8, 32, 32, 3)), method="encode").shape
+(8, 4, 4, 32)
+"""
+
+from jaxae.models._base import Autoencoder, SeedModel
+from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
+from jaxae.models.conv_autoencoders import (
+    CifarConvAutoencoder,
+    FcConvAutoencoder,
+    FcConvClassifier,
+    MnistConvAutoencoder,
+    classifier_from_autoencoder,
+)
+from jaxae.models.dense_autoencoders import DenseAutoencoder
+from jaxae.models.registry import ModelSpec, create, names, spec
+
+__all__ = [
+    "Autoencoder",
+    "BasicConvNet",
+    "CifarConvAutoencoder",
+    "DenseAutoencoder",
+    "FcConvAutoencoder",
+    "FcConvClassifier",
+    "MnistConvAutoencoder",
+    "ModelSpec",
+    "MultilayerPerceptron",
+    "SeedModel",
+    "classifier_from_autoencoder",
+    "create",
+    "names",
+    "spec",
+]

@@ -1,0 +1,60 @@
+"""What every seed model shares: its input spec, its init scheme, its input checks."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import flax.linen as nn
+
+from jaxae.models._validation import check_batch
+from jaxae.models.layers import INIT_SCHEMES, InitScheme
+
+
+class SeedModel(nn.Module):
+    """Base class of the seed models.
+
+    Subclasses set ``image_shape`` (NHWC without the batch dimension). The
+    registry names each model it creates (``create("cifar10_cnn").name``), and
+    that name is the one bad-input errors give.
+    """
+
+    image_shape: ClassVar[tuple[int, int, int]]
+    init_scheme: InitScheme = "pytorch"
+
+    def __post_init__(self):
+        if self.init_scheme not in INIT_SCHEMES:
+            raise ValueError(f"{self.model_name}: init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}")
+        super().__post_init__()
+
+    @property
+    def model_name(self) -> str:
+        return self.name or type(self).__name__
+
+    def check_images(self, x) -> None:
+        check_batch(self.model_name, x, self.image_shape, "images")
+
+
+class Autoencoder(SeedModel):
+    """An encoder and a decoder, usable apart.
+
+    Subclasses build ``self.encoder`` and ``self.decoder`` in ``setup`` and say
+    what ``latent_shape`` the encoder produces.
+    ``model.apply(variables, x, method="encode")`` gives latent codes of shape
+    ``(B, *latent_shape)``; ``method="decode"`` turns codes back into images.
+    """
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def encode(self, x):
+        self.check_images(x)
+        return self.encoder(x)
+
+    def decode(self, z):
+        check_batch(self.model_name, z, self.latent_shape, "latent codes")
+        return self.decoder(z)
+
+    def __call__(self, x, train: bool = False):
+        """Reconstructs ``x``. ``train`` is accepted for a uniform API; it changes nothing."""
+        return self.decode(self.encode(x))

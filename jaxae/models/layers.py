@@ -1,0 +1,174 @@
+"""Layers with PyTorch's semantics, in Flax's NHWC layout.
+
+Each layer takes PyTorch's constructor arguments (``kernel_size``, ``stride``,
+``padding``, ``output_padding``) and computes exactly what the PyTorch layer
+of the same name computes, so that a seed model reads like its PyTorch source
+and a ported ``state_dict`` gives the same outputs.
+
+Kernels are stored as Flax stores them: ``(in, out)`` for :class:`Linear`,
+``(kH, kW, in, out)`` for :class:`Conv2d` and ``(kH, kW, out, in)`` for
+:class:`ConvTranspose2d` (Flax's ``transpose_kernel=True`` layout). In every
+case the PyTorch fan-in is the product of all kernel dimensions but the last.
+
+``init_scheme="pytorch"`` (the default) draws weights and biases from
+``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` as PyTorch does; ``init_scheme="flax"`` uses
+Flax's defaults (LeCun-normal kernels, zero biases).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+from jax import lax
+
+InitScheme = Literal["pytorch", "flax"]
+INIT_SCHEMES = ("pytorch", "flax")
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _uniform(bound: float) -> jax.nn.initializers.Initializer:
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def _kernel_and_bias(module: nn.Module, kernel_shape: tuple[int, ...], features: int, scheme: str):
+    """Declares ``kernel`` and ``bias`` (of size ``features``) params with the requested init scheme."""
+    if scheme == "pytorch":
+        bound = 1.0 / math.sqrt(math.prod(kernel_shape[:-1]))
+        kernel_init = bias_init = _uniform(bound)
+    elif scheme == "flax":
+        kernel_init, bias_init = nn.initializers.lecun_normal(), nn.initializers.zeros
+    else:
+        raise ValueError(f"init_scheme must be one of {INIT_SCHEMES}, got {scheme!r}")
+    kernel = module.param("kernel", kernel_init, kernel_shape)
+    bias = module.param("bias", bias_init, (features,))
+    return kernel, bias
+
+
+class Linear(nn.Module):
+    """``torch.nn.Linear(in, features)``, the input size taken from ``x``."""
+
+    features: int
+    init_scheme: InitScheme = "pytorch"
+
+    @nn.compact
+    def __call__(self, x):
+        kernel, bias = _kernel_and_bias(self, (x.shape[-1], self.features), self.features, self.init_scheme)
+        return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
+
+
+class Conv2d(nn.Module):
+    """``torch.nn.Conv2d(in, features, kernel_size, stride, padding)`` on NHWC."""
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    init_scheme: InitScheme = "pytorch"
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.kernel_size
+        kernel, bias = _kernel_and_bias(self, (k, k, x.shape[-1], self.features), self.features, self.init_scheme)
+        p = self.padding
+        y = lax.conv_general_dilated(
+            x,
+            kernel.astype(x.dtype),
+            window_strides=(self.stride, self.stride),
+            padding=((p, p), (p, p)),
+            dimension_numbers=_NHWC,
+        )
+        return y + bias.astype(x.dtype)
+
+
+def conv_transpose_padding(kernel_size: int, padding: int, output_padding: int = 0):
+    """The ``lax.conv_transpose`` padding that reproduces PyTorch's ``ConvTranspose2d``.
+
+    PyTorch's ``padding`` removes rows from the full transposed convolution,
+    while ``lax`` pads the dilated input; for dilation 1 the two agree when
+
+    >>> conv_transpose_padding(kernel_size=4, padding=1)
+    (2, 2)
+    >>> conv_transpose_padding(kernel_size=3, padding=1, output_padding=1)
+    (1, 2)
+    """
+    low = kernel_size - 1 - padding
+    return low, low + output_padding
+
+
+class ConvTranspose2d(nn.Module):
+    """``torch.nn.ConvTranspose2d(in, features, kernel_size, stride, padding, output_padding)``.
+
+    Output size ``(H - 1) * stride - 2 * padding + kernel_size + output_padding``,
+    as PyTorch. The kernel is ``(kH, kW, features, in)``, so PyTorch's fan-in
+    ``features * k * k`` is again the product of all dimensions but the last.
+    """
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    output_padding: int = 0
+    init_scheme: InitScheme = "pytorch"
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.kernel_size
+        kernel_shape = (k, k, self.features, x.shape[-1])
+        kernel, bias = _kernel_and_bias(self, kernel_shape, self.features, self.init_scheme)
+        pad = conv_transpose_padding(k, self.padding, self.output_padding)
+        y = lax.conv_transpose(
+            x,
+            kernel.astype(x.dtype),
+            strides=(self.stride, self.stride),
+            padding=(pad, pad),
+            dimension_numbers=_NHWC,
+            transpose_kernel=True,
+        )
+        return y + bias.astype(x.dtype)
+
+
+def max_pool2d(x, window: int = 2):
+    """``torch.nn.MaxPool2d(window, window)``: odd sizes round down."""
+    return nn.max_pool(x, (window, window), strides=(window, window), padding="VALID")
+
+
+def _bilinear_matrix(size_in: int, size_out: int, align_corners: bool, dtype):
+    """The ``(size_out, size_in)`` matrix of PyTorch's 1-D linear interpolation."""
+    out = jnp.arange(size_out, dtype=dtype)
+    if align_corners:
+        scale = (size_in - 1) / (size_out - 1) if size_out > 1 else 0.0
+        source = out * scale
+    else:
+        source = jnp.maximum((out + 0.5) * (size_in / size_out) - 0.5, 0.0)
+    lower = jnp.floor(source).astype(jnp.int32)
+    upper = jnp.minimum(lower + 1, size_in - 1)
+    weight_upper = (source - lower).astype(dtype)
+    rows = jnp.arange(size_out)
+    matrix = jnp.zeros((size_out, size_in), dtype)
+    matrix = matrix.at[rows, lower].add(1 - weight_upper)
+    return matrix.at[rows, upper].add(weight_upper)
+
+
+def upsample_bilinear(x, scale: int = 2, align_corners: bool = False):
+    """``torch.nn.Upsample(scale_factor=scale, mode='bilinear', align_corners=...)`` on NHWC.
+
+    ``align_corners=False`` is PyTorch >= 0.4's behaviour (and the default);
+    ``align_corners=True`` is how PyTorch <= 0.3 upsampled.
+    """
+    _, height, width, _ = x.shape
+    rows = _bilinear_matrix(height, height * scale, align_corners, x.dtype)
+    cols = _bilinear_matrix(width, width * scale, align_corners, x.dtype)
+    return jnp.einsum("oh,bhwc,pw->bopc", rows, x, cols)
+
+
+def trim(x, height: int, width: int):
+    """Keeps the top-left ``height x width`` pixels (Raschka's ``Trim`` module)."""
+    return x[:, :height, :width, :]

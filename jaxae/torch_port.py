@@ -1,0 +1,323 @@
+"""The seed models in PyTorch, and weights between PyTorch ``state_dict`` and Flax variables.
+
+``torch`` is imported only when a function here needs it (``torch_reference``
+and ``params_to_torch``): jaxae works without it.
+
+A checkpoint trained with the original notebooks loads into jaxae and gives
+the same outputs (NCHW inputs there, NHWC here)::
+
+    state_dict = torch.load("autoencoder.pt")          # the notebook's model.state_dict()
+    variables = params_from_torch("mnist_conv_ae_2d", state_dict)
+    model = jaxae.models.create("mnist_conv_ae_2d")
+    reconstructions = model.apply(variables, images_nhwc)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxae import models
+from jaxae.models import (
+    BasicConvNet,
+    CifarConvAutoencoder,
+    DenseAutoencoder,
+    FcConvAutoencoder,
+    FcConvClassifier,
+    MnistConvAutoencoder,
+    MultilayerPerceptron,
+)
+
+__all__ = ["params_from_torch", "params_to_torch", "torch_reference"]
+
+
+# How one PyTorch layer's (weight, bias) map to one Flax layer's (kernel, bias).
+
+
+class _Linear:
+    """``Linear``: weight ``(out, in)`` ⇄ kernel ``(in, out)``."""
+
+    def kernel_to_flax(self, w):
+        return w.T
+
+    def kernel_to_torch(self, k):
+        return k.T
+
+    def bias_to_flax(self, b):
+        return b
+
+    def bias_to_torch(self, b):
+        return b
+
+
+class _Conv(_Linear):
+    """``Conv2d`` ``(O, I, kH, kW)`` ⇄ ``(kH, kW, I, O)``; ``ConvTranspose2d`` ``(I, O, kH, kW)`` ⇄ ``(kH, kW, O, I)``."""
+
+    def kernel_to_flax(self, w):
+        return w.transpose(2, 3, 1, 0)
+
+    def kernel_to_torch(self, k):
+        return k.transpose(3, 2, 0, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LinearAfterFlatten(_Linear):
+    """``Linear`` on an NCHW feature map flattened in C, H, W order; Flax flattens NHWC."""
+
+    channels: int
+    height: int
+    width: int
+
+    def kernel_to_flax(self, w):
+        c, h, wd = self.channels, self.height, self.width
+        return w.reshape(-1, c, h, wd).transpose(2, 3, 1, 0).reshape(h * wd * c, -1)
+
+    def kernel_to_torch(self, k):
+        c, h, wd = self.channels, self.height, self.width
+        return k.reshape(h, wd, c, -1).transpose(3, 2, 0, 1).reshape(-1, c * h * wd)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LinearBeforeReshape(_Linear):
+    """``Linear`` whose output is viewed as an NCHW ``(C, H, W)`` map; Flax reshapes to NHWC."""
+
+    channels: int
+    height: int
+    width: int
+
+    def kernel_to_flax(self, w):
+        c, h, wd = self.channels, self.height, self.width
+        return w.reshape(c, h, wd, -1).transpose(3, 1, 2, 0).reshape(-1, h * wd * c)
+
+    def kernel_to_torch(self, k):
+        c, h, wd = self.channels, self.height, self.width
+        return k.reshape(-1, h, wd, c).transpose(3, 1, 2, 0).reshape(c * h * wd, -1)
+
+    def bias_to_flax(self, b):
+        return b.reshape(self.channels, self.height, self.width).transpose(1, 2, 0).reshape(-1)
+
+    def bias_to_torch(self, b):
+        return b.reshape(self.height, self.width, self.channels).transpose(2, 0, 1).reshape(-1)
+
+
+_LINEAR, _CONV = _Linear(), _Conv()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layer:
+    torch_name: str
+    flax_path: tuple[str, ...]
+    layout: _Linear
+
+
+def _mlp_layers(m: MultilayerPerceptron):
+    return [
+        _Layer("input_layer", ("input_layer",), _LinearAfterFlatten(3, 32, 32)),
+        _Layer("hidden_layer", ("hidden_layer",), _LINEAR),
+        _Layer("output_layer", ("output_layer",), _LINEAR),
+    ]
+
+
+def _cnn_layers(m: BasicConvNet):
+    return [
+        _Layer("conv1", ("conv1",), _CONV),
+        _Layer("conv2", ("conv2",), _CONV),
+        _Layer("fc1", ("fc1",), _LinearAfterFlatten(m.out_c2, 5, 5)),
+        _Layer("logits", ("logits",), _LINEAR),
+    ]
+
+
+def _cifar_conv_ae_layers(m: CifarConvAutoencoder):
+    return [_Layer(f"encoder.conv{i}", ("encoder", f"conv{i}"), _CONV) for i in (1, 2, 3)] + [
+        _Layer(f"decoder.deconv{i}", ("decoder", f"deconv{i}"), _CONV) for i in (1, 2, 3)
+    ]
+
+
+def _mnist_conv_ae_layers(m: MnistConvAutoencoder):
+    encoder = [_Layer(f"encoder.{2 * i}", ("encoder", f"conv{i + 1}"), _CONV) for i in range(4)]
+    decoder = [_Layer(f"decoder.{2 * i + 2}", ("decoder", f"deconv{i + 1}"), _CONV) for i in range(4)]
+    return [
+        *encoder,
+        _Layer("encoder.8", ("encoder", "fc"), _LinearAfterFlatten(64, 7, 7)),
+        _Layer("decoder.0", ("decoder", "fc"), _LinearBeforeReshape(64, 7, 7)),
+        *decoder,
+    ]
+
+
+def _dense_ae_layers(m: DenseAutoencoder):
+    return [
+        _Layer(f"{part}.{2 * i}", (part, f"fc{i + 1}"), _LINEAR)
+        for part in ("encoder", "decoder")
+        for i in range(len(m.hidden_sizes))
+    ]
+
+
+def _lecture_encoder_layers(conv_prefix: str, fc_name: str):
+    return [_Layer(f"{conv_prefix}.{2 * i}", ("encoder", f"conv{i + 1}"), _CONV) for i in range(3)] + [
+        _Layer(fc_name, ("encoder", "fc"), _LinearAfterFlatten(128, 4, 4))
+    ]
+
+
+def _fc_conv_ae_layers(m: FcConvAutoencoder):
+    return [
+        *_lecture_encoder_layers("conv_encoder", "fc_encoder.0"),
+        _Layer("fc_decoder.0", ("decoder", "fc"), _LinearBeforeReshape(128, 4, 4)),
+        *[_Layer(f"conv_decoder.{3 * i}", ("decoder", f"conv{i + 1}"), _CONV) for i in range(4)],
+    ]
+
+
+def _fc_conv_classifier_layers(m: FcConvClassifier):
+    return [*_lecture_encoder_layers("conv", "fc1.0"), _Layer("fc2.0", ("head",), _LINEAR)]
+
+
+_LAYERS: dict[type, Callable[[Any], list[_Layer]]] = {
+    MultilayerPerceptron: _mlp_layers,
+    BasicConvNet: _cnn_layers,
+    CifarConvAutoencoder: _cifar_conv_ae_layers,
+    MnistConvAutoencoder: _mnist_conv_ae_layers,
+    DenseAutoencoder: _dense_ae_layers,
+    FcConvAutoencoder: _fc_conv_ae_layers,
+    FcConvClassifier: _fc_conv_classifier_layers,
+}
+
+
+def _build_torch(m, tm):
+    """The PyTorch module of Flax model ``m``, from the seed classes in ``tm``."""
+    if isinstance(m, MultilayerPerceptron):
+        return tm.MultilayerPerceptronModel(3072, m.num_classes, m.hidden_dim1, m.hidden_dim2, m.dropout_rate)
+    if isinstance(m, BasicConvNet):
+        return tm.BasicConvNet(m.out_c1, m.out_c2, m.dense_units, m.num_classes)
+    if isinstance(m, CifarConvAutoencoder):
+        return tm.ConvAutoencoder(m.out_c1, m.out_c2, m.embedding_dim)
+    if isinstance(m, MnistConvAutoencoder):
+        return tm.RaschkaAutoEncoder(m.latent_dim, m.negative_slope)
+    if isinstance(m, DenseAutoencoder):
+        return tm.DenseAutoencoder(784, m.hidden_sizes, m.output_activation)
+    if isinstance(m, FcConvAutoencoder):
+        return tm.LectureAutoencoder(m.latent_dim, m.negative_slope, m.align_corners)
+    return tm.LectureClassifier(m.latent_dim, m.negative_slope, m.num_classes)
+
+
+def torch_reference(name: str, **overrides):
+    """The PyTorch model ``name`` as the seed code builds it (PyTorch's default init).
+
+    Takes the same ``overrides`` as :func:`jaxae.models.create`; its
+    ``state_dict()`` keys are the seed's own. Inputs are NCHW.
+    """
+    from jaxae import _torch_modules
+
+    return _build_torch(models.create(name, **overrides), _torch_modules)
+
+
+def _abstract_params(model) -> dict[str, Any]:
+    dummy = jax.ShapeDtypeStruct((1, *model.image_shape), jnp.float32)
+    return jax.eval_shape(model.init, jax.random.key(0), dummy)["params"]
+
+
+def _get(tree: Mapping, path: tuple[str, ...]):
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def _torch_keys(layers: list[_Layer]) -> list[str]:
+    return [f"{layer.torch_name}.{p}" for layer in layers for p in ("weight", "bias")]
+
+
+def _to_numpy(value) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _check_keys(name: str, given: set[str], layers: list[_Layer]) -> None:
+    expected = set(_torch_keys(layers))
+    if given == expected:
+        return
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    message = f"{name}: the state_dict does not fit: missing keys {missing}, unexpected keys {unexpected}"
+    matches = [n for n in models.names() if set(_torch_keys(_LAYERS[models.spec(n).cls](models.create(n)))) == given]
+    if matches:
+        message += f"; it looks like a state_dict of {' or '.join(matches)}"
+    raise ValueError(message)
+
+
+def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> dict[str, Any]:
+    """Flax variables ``{"params": ...}`` of model ``name`` from a PyTorch ``state_dict``.
+
+    Args:
+      name: the model, one of :func:`jaxae.models.names`.
+      state_dict: the seed model's ``state_dict()``: torch tensors or arrays.
+      **overrides: the model's arguments, as for :func:`jaxae.models.create`.
+
+    Raises:
+      ValueError: listing missing or unexpected keys, or keys whose shapes do
+        not fit the model.
+    """
+    model = models.create(name, **overrides)
+    layers = _LAYERS[type(model)](model)
+    state = {key: _to_numpy(value) for key, value in state_dict.items()}
+    _check_keys(name, set(state), layers)
+    abstract = _abstract_params(model)
+    wrong_shapes = []
+    for layer in layers:
+        flax_layer = _get(abstract, layer.flax_path)
+        expected = {
+            "weight": layer.layout.kernel_to_torch(np.empty(flax_layer["kernel"].shape)).shape,
+            "bias": flax_layer["bias"].shape,
+        }
+        for param, shape in expected.items():
+            key = f"{layer.torch_name}.{param}"
+            if state[key].shape != shape:
+                wrong_shapes.append(f"{key}: got {tuple(state[key].shape)}, expected {shape}")
+    if wrong_shapes:
+        raise ValueError(f"{name}: state_dict shapes do not fit: " + "; ".join(wrong_shapes))
+
+    params: dict[str, Any] = {}
+    for layer in layers:
+        *parents, leaf = layer.flax_path
+        node = params
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = {
+            "kernel": jnp.asarray(layer.layout.kernel_to_flax(state[f"{layer.torch_name}.weight"])),
+            "bias": jnp.asarray(layer.layout.bias_to_flax(state[f"{layer.torch_name}.bias"])),
+        }
+    return {"params": params}
+
+
+def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> "OrderedDict[str, Any]":
+    """The PyTorch ``state_dict`` (torch tensors, seed keys) of Flax ``variables``.
+
+    ``variables`` is ``{"params": ...}`` as ``model.init`` returns it (a bare
+    params tree also works). Any pytree of the params' structure converts the
+    same way, gradients for instance.
+
+    Raises:
+      ValueError: listing missing, unexpected or wrongly shaped params.
+    """
+    import torch
+
+    model = models.create(name, **overrides)
+    params = variables["params"] if "params" in variables else variables
+    expected = {jax.tree_util.keystr(p): leaf.shape for p, leaf in jax.tree_util.tree_leaves_with_path(_abstract_params(model))}
+    given = {jax.tree_util.keystr(p): np.shape(leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)}
+    if given != expected:
+        missing, unexpected = sorted(expected.keys() - given.keys()), sorted(given.keys() - expected.keys())
+        wrong = [f"{k}: got {given[k]}, expected {expected[k]}" for k in sorted(expected.keys() & given.keys()) if given[k] != expected[k]]
+        raise ValueError(
+            f"{name}: the params do not fit: missing {missing}, unexpected {unexpected}, wrong shapes {wrong}"
+        )
+    state = OrderedDict()
+    for layer in _LAYERS[type(model)](model):
+        flax_layer = _get(params, layer.flax_path)
+        kernel = layer.layout.kernel_to_torch(np.asarray(flax_layer["kernel"]))
+        bias = layer.layout.bias_to_torch(np.asarray(flax_layer["bias"]))
+        state[f"{layer.torch_name}.weight"] = torch.from_numpy(np.array(kernel, order="C"))
+        state[f"{layer.torch_name}.bias"] = torch.from_numpy(np.array(bias, order="C"))
+    return state

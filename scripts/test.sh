@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The test command: installs jaxae with PyTorch (for the parity tests) into ./.venv, runs pytest.
+# Arguments go to pytest, e.g. `bash scripts/test.sh -k torch_port`.
+source "$(dirname "$0")/bootstrap.sh" "[torch,dev]"
+exec python -m pytest "$@"
