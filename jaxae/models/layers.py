@@ -33,7 +33,8 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
 
 def _uniform(bound: float) -> jax.nn.initializers.Initializer:
     def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
+        # Drawn flat: XLA:CPU compiles threefry over a flat shape several times faster.
+        return jax.random.uniform(key, (math.prod(shape),), dtype, -bound, bound).reshape(shape)
 
     return init
 

@@ -1,0 +1,111 @@
+"""Precise value tests of the PyTorch-semantics layers (no PyTorch needed)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxae.models import layers
+
+
+def _apply(layer, x, params=None):
+    variables = layer.init(jax.random.key(0), x)
+    if params is not None:
+        variables = {"params": params}
+    return np.asarray(layer.apply(variables, x)), variables
+
+
+def test_conv2d_values_and_padding():
+    x = jnp.arange(9.0).reshape(1, 3, 3, 1)
+    kernel = jnp.ones((2, 2, 1, 1))
+    y, _ = _apply(layers.Conv2d(1, 2), x, {"kernel": kernel, "bias": jnp.array([0.5])})
+    np.testing.assert_array_equal(y[0, :, :, 0], [[8.5, 12.5], [20.5, 24.5]])
+    padded, _ = _apply(layers.Conv2d(1, 2, padding=1), x, {"kernel": kernel, "bias": jnp.zeros(1)})
+    assert padded.shape == (1, 4, 4, 1)
+    assert padded[0, 0, 0, 0] == 0.0  # the window holds only x[0, 0] = 0 and padding
+    assert padded[0, 3, 3, 0] == 8.0  # only x[2, 2]
+
+
+def test_conv2d_stride_2_pads_both_sides_like_pytorch():
+    # k3 s2 p1 on 4x4: PyTorch pads (1, 1); 'SAME' would pad (0, 1).
+    x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+    kernel = jnp.zeros((3, 3, 1, 1)).at[0, 0, 0, 0].set(1.0)  # picks the top-left of each window
+    y, _ = _apply(layers.Conv2d(1, 3, stride=2, padding=1), x, {"kernel": kernel, "bias": jnp.zeros(1)})
+    np.testing.assert_array_equal(y[0, :, :, 0], [[0.0, 0.0], [0.0, 5.0]])
+
+
+def test_conv_transpose_places_the_kernel_unflipped():
+    # One input pixel scatters PyTorch's weight[0, 0] as it is.
+    weight = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    params = {"kernel": weight[:, :, None, None], "bias": jnp.zeros(1)}
+    y, _ = _apply(layers.ConvTranspose2d(1, 2, stride=2), jnp.ones((1, 1, 1, 1)), params)
+    np.testing.assert_array_equal(y[0, :, :, 0], weight)
+    y, _ = _apply(layers.ConvTranspose2d(1, 2, stride=2), jnp.array([[1.0, 10.0]]).reshape(1, 1, 2, 1), params)
+    np.testing.assert_array_equal(y[0, :, :, 0], [[1, 2, 10, 20], [3, 4, 30, 40]])
+
+
+@pytest.mark.parametrize(
+    "size, kernel_size, stride, padding, output_padding, expected",
+    [(4, 4, 2, 1, 0, 8), (7, 3, 2, 1, 0, 13), (7, 3, 2, 0, 0, 15), (7, 3, 1, 1, 0, 7), (27, 3, 1, 0, 0, 29), (7, 3, 2, 1, 1, 14)],
+)
+def test_conv_transpose_output_size_is_pytorchs(size, kernel_size, stride, padding, output_padding, expected):
+    assert (size - 1) * stride - 2 * padding + kernel_size + output_padding == expected
+    layer = layers.ConvTranspose2d(2, kernel_size, stride, padding, output_padding)
+    y, _ = _apply(layer, jnp.ones((1, size, size, 3)))
+    assert y.shape == (1, expected, expected, 2)
+
+
+def test_upsample_bilinear_values():
+    row = jnp.array([0.0, 1.0]).reshape(1, 1, 2, 1)
+    row = jnp.broadcast_to(row, (1, 2, 2, 1))
+    half_pixel = np.asarray(layers.upsample_bilinear(row, 2, align_corners=False))[0, 0, :, 0]
+    corners = np.asarray(layers.upsample_bilinear(row, 2, align_corners=True))[0, 0, :, 0]
+    np.testing.assert_allclose(half_pixel, [0.0, 0.25, 0.75, 1.0], atol=1e-7)
+    np.testing.assert_allclose(corners, [0.0, 1 / 3, 2 / 3, 1.0], atol=1e-7)
+
+
+def test_upsample_bilinear_matches_jax_image_resize_without_align_corners():
+    x = jax.random.normal(jax.random.key(1), (2, 4, 4, 3))
+    expected = jax.image.resize(x, (2, 8, 8, 3), "bilinear")
+    np.testing.assert_allclose(layers.upsample_bilinear(x), expected, atol=1e-6)
+
+
+def test_max_pool_rounds_odd_sizes_down_and_trim_keeps_top_left():
+    x = jnp.arange(25.0).reshape(1, 5, 5, 1)
+    np.testing.assert_array_equal(layers.max_pool2d(x)[0, :, :, 0], [[6, 8], [16, 18]])
+    np.testing.assert_array_equal(layers.trim(x, 2, 3)[0, :, :, 0], [[0, 1, 2], [5, 6, 7]])
+
+
+@pytest.mark.parametrize(
+    "layer, x_shape, fan_in",
+    [
+        (layers.Linear(500), (1, 400), 400),
+        (layers.Conv2d(64, 3), (1, 8, 8, 32), 32 * 9),
+        # ConvTranspose2d's fan-in is out * k * k (its weight is (in, out, kH, kW)), not in * k * k.
+        (layers.ConvTranspose2d(8, 4, 2, 1), (1, 4, 4, 64), 8 * 16),
+        (layers.ConvTranspose2d(128, 3), (1, 4, 4, 2), 128 * 9),
+    ],
+)
+def test_pytorch_init_is_uniform_within_one_over_sqrt_fan_in(layer, x_shape, fan_in):
+    params = layer.init(jax.random.key(0), jnp.ones(x_shape))["params"]
+    bound = 1 / math.sqrt(fan_in)
+    for name, values in params.items():
+        values = np.asarray(values)
+        assert np.abs(values).max() <= bound, name
+        assert np.abs(values).max() > 0.8 * bound, name
+    kernel = np.asarray(params["kernel"])
+    np.testing.assert_allclose(kernel.std(), bound / math.sqrt(3), rtol=0.05)
+    assert abs(kernel.mean()) < 0.05 * bound
+
+
+def test_flax_init_scheme_has_zero_biases_and_lecun_kernels():
+    params = layers.Linear(500, init_scheme="flax").init(jax.random.key(0), jnp.ones((1, 400)))["params"]
+    np.testing.assert_array_equal(params["bias"], 0.0)
+    np.testing.assert_allclose(np.asarray(params["kernel"]).std(), 1 / math.sqrt(400), rtol=0.1)
+
+
+def test_unknown_init_scheme_is_refused():
+    with pytest.raises(ValueError, match="init_scheme must be one of"):
+        layers.Linear(3, init_scheme="torch").init(jax.random.key(0), jnp.ones((1, 2)))
