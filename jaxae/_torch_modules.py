@@ -147,7 +147,7 @@ _OUTPUT_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": None}
 
 def _dense_stack(sizes, output_activation="none"):
     layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         if i:
             layers.append(nn.ReLU(True))
         layers.append(nn.Linear(fan_in, fan_out))
@@ -180,7 +180,10 @@ class LectureAutoencoder(_Autoencoder):
         self.conv_encoder = _lecture_conv_encoder(negative_slope)
         self.fc_encoder = nn.Sequential(nn.Linear(128 * 4 * 4, latent_dim), nn.LeakyReLU(negative_slope))
         self.fc_decoder = nn.Sequential(nn.Linear(latent_dim, 128 * 4 * 4), nn.LeakyReLU(negative_slope))
-        upsample = lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=align_corners)
+
+        def upsample():
+            return nn.Upsample(scale_factor=2, mode="bilinear", align_corners=align_corners)
+
         self.conv_decoder = nn.Sequential(
             nn.Conv2d(128, 128, kernel_size=3, stride=1, padding=1),
             nn.LeakyReLU(negative_slope),

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -66,12 +67,16 @@ class _Conv(_Linear):
 
 
 @dataclasses.dataclass(frozen=True)
-class _LinearAfterFlatten(_Linear):
-    """``Linear`` on an NCHW feature map flattened in C, H, W order; Flax flattens NHWC."""
+class _LinearOnFeatureMap(_Linear):
+    """A ``Linear`` whose input or output is a ``(C, H, W)`` feature map, NCHW in PyTorch, NHWC here."""
 
     channels: int
     height: int
     width: int
+
+
+class _LinearAfterFlatten(_LinearOnFeatureMap):
+    """``Linear`` on a feature map flattened in C, H, W order; Flax flattens H, W, C."""
 
     def kernel_to_flax(self, w):
         c, h, wd = self.channels, self.height, self.width
@@ -82,13 +87,8 @@ class _LinearAfterFlatten(_Linear):
         return k.reshape(h, wd, c, -1).transpose(3, 2, 0, 1).reshape(-1, c * h * wd)
 
 
-@dataclasses.dataclass(frozen=True)
-class _LinearBeforeReshape(_Linear):
-    """``Linear`` whose output is viewed as an NCHW ``(C, H, W)`` map; Flax reshapes to NHWC."""
-
-    channels: int
-    height: int
-    width: int
+class _LinearBeforeReshape(_LinearOnFeatureMap):
+    """``Linear`` whose output is viewed as a ``(C, H, W)`` map; Flax reshapes to ``(H, W, C)``."""
 
     def kernel_to_flax(self, w):
         c, h, wd = self.channels, self.height, self.width
@@ -291,7 +291,7 @@ def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> 
     return {"params": params}
 
 
-def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> "OrderedDict[str, Any]":
+def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> OrderedDict[str, Any]:
     """The PyTorch ``state_dict`` (torch tensors, seed keys) of Flax ``variables``.
 
     ``variables`` is ``{"params": ...}`` as ``model.init`` returns it (a bare

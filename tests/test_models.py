@@ -34,6 +34,10 @@ def _init(name, **overrides):
     return model, jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, *model.image_shape)))
 
 
+def _jit_apply(model):
+    return jax.jit(model.apply, static_argnames=("method", "train"))
+
+
 def test_names_are_the_nine_seed_models():
     assert models.names() == NAMES
 
@@ -76,13 +80,14 @@ def test_encoder_and_decoder_work_apart(name, latent_shape):
     assert model.latent_shape == latent_shape
     low, high = models.spec(name).value_range
     x = jax.random.uniform(jax.random.key(1), (3, *model.image_shape), minval=low, maxval=high)
-    z = model.apply(variables, x, method="encode")
+    apply = _jit_apply(model)
+    z = apply(variables, x, method="encode")
     assert z.shape == (3, *latent_shape)
-    decoded = model.apply(variables, z, method="decode")
-    np.testing.assert_allclose(decoded, model.apply(variables, x), rtol=1e-6, atol=1e-6)
+    decoded = apply(variables, z, method="decode")
+    np.testing.assert_allclose(decoded, apply(variables, x), rtol=1e-6, atol=1e-6)
     # The decoder generates from any latent point, e.g. E3's [2.5, -2.5].
     points = jnp.zeros((2, *latent_shape)).at[0].set(2.5)
-    generated = model.apply(variables, points, method="decode")
+    generated = apply(variables, points, method="decode")
     assert generated.shape == (2, *model.image_shape)
     assert not np.allclose(generated[0], generated[1])
 
@@ -90,10 +95,10 @@ def test_encoder_and_decoder_work_apart(name, latent_shape):
 def test_output_ranges_follow_the_output_activations():
     for name, (low, high) in [("cifar10_conv_ae", (0, 1)), ("mnist_conv_ae_2d", (0, 1)), ("mnist_ae2", (-1, 1))]:
         model, variables = _init(name)
-        y = model.apply(variables, 10 * jax.random.normal(jax.random.key(2), (4, *model.image_shape)))
+        y = _jit_apply(model)(variables, 10 * jax.random.normal(jax.random.key(2), (4, *model.image_shape)))
         assert low <= float(y.min()) and float(y.max()) <= high, name
     model, variables = _init("cifar10_fc_conv_ae")
-    assert float(model.apply(variables, jnp.ones((2, 32, 32, 3))).min()) >= 0.0  # final ReLU
+    assert float(_jit_apply(model)(variables, jnp.ones((2, 32, 32, 3))).min()) >= 0.0  # final ReLU
 
 
 def test_pca_output_activation_is_selectable():
@@ -107,8 +112,8 @@ def test_pca_output_activation_is_selectable():
 def test_align_corners_changes_the_e5_decoder():
     model, variables = _init("cifar10_fc_conv_ae")
     x = jax.random.uniform(jax.random.key(4), (2, 32, 32, 3))
-    default = models.create("cifar10_fc_conv_ae").apply(variables, x)
-    old_pytorch = models.create("cifar10_fc_conv_ae", align_corners=True).apply(variables, x)
+    default = _jit_apply(models.create("cifar10_fc_conv_ae"))(variables, x)
+    old_pytorch = _jit_apply(models.create("cifar10_fc_conv_ae", align_corners=True))(variables, x)
     assert model.align_corners is False
     assert float(jnp.abs(default - old_pytorch).max()) > 1e-4
 
@@ -116,11 +121,15 @@ def test_align_corners_changes_the_e5_decoder():
 def test_mlp_dropout_only_in_training_and_seeded():
     model, variables = _init("cifar10_mlp")
     x = jax.random.uniform(jax.random.key(5), (8, 32, 32, 3))
-    np.testing.assert_array_equal(model.apply(variables, x), model.apply(variables, x))
-    train = lambda seed: model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(seed)})
+    apply = _jit_apply(model)
+    np.testing.assert_array_equal(apply(variables, x), apply(variables, x))
+
+    def train(seed):
+        return apply(variables, x, train=True, rngs={"dropout": jax.random.key(seed)})
+
     np.testing.assert_array_equal(train(0), train(0))
     assert not np.allclose(train(0), train(1))
-    assert not np.allclose(train(0), model.apply(variables, x))
+    assert not np.allclose(train(0), apply(variables, x))
 
 
 def test_classifier_from_autoencoder_keeps_the_encoder_and_adds_a_fresh_head():
@@ -130,9 +139,10 @@ def test_classifier_from_autoencoder_keeps_the_encoder_and_adds_a_fresh_head():
     jax.tree.map(np.testing.assert_array_equal, variables["params"]["encoder"], ae_variables["params"]["encoder"])
     assert variables["params"]["head"]["kernel"].shape == (1024, 10)
     x = jax.random.uniform(jax.random.key(8), (2, 32, 32, 3))
-    features = ae.apply(ae_variables, x, method="encode")
+    features = _jit_apply(ae)(ae_variables, x, method="encode")
     head = variables["params"]["head"]
-    np.testing.assert_allclose(classifier.apply(variables, x), features @ head["kernel"] + head["bias"], rtol=1e-5, atol=1e-6)
+    logits = _jit_apply(classifier)(variables, x)
+    np.testing.assert_allclose(logits, features @ head["kernel"] + head["bias"], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="latent_dim"):
         models.classifier_from_autoencoder(ae_variables, jax.random.key(7), models.create("cifar10_fc_conv_classifier", latent_dim=512))
 

@@ -86,6 +86,21 @@ def test_ported_outputs_equal_pytorch_float64(name):
             assert _relative_error(mine, theirs) <= 1e-10, what
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_default_init_draws_from_pytorchs_distributions(name):
+    model = models.create(name)
+    variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, *model.image_shape)))
+    ours = params_to_torch(name, variables)
+    theirs = _reference(name).state_dict()
+    for key, reference in theirs.items():
+        weight = theirs[key.rsplit(".", 1)[0] + ".weight"]
+        # PyTorch's bound for weight and bias: 1/sqrt(weight.size(1) * kH * kW).
+        bound = 1 / np.sqrt(weight[0].numel())
+        assert float(ours[key].abs().max()) <= bound, key
+        if reference.numel() >= 1000:
+            np.testing.assert_allclose(float(ours[key].std()), float(reference.std()), rtol=0.1, err_msg=key)
+
+
 def test_old_pytorch_upsampling_matches_align_corners_true():
     torch.manual_seed(0)
     net = torch_reference("cifar10_fc_conv_ae", align_corners=True).eval()

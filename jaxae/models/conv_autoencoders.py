@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 from jaxae.models._base import Autoencoder, SeedModel
 from jaxae.models.layers import Conv2d, ConvTranspose2d, InitScheme, Linear, trim, upsample_bilinear

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 from jax import lax
 
 InitScheme = Literal["pytorch", "flax"]
