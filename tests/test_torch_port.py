@@ -253,3 +253,12 @@ def test_params_that_do_not_fit_are_refused_on_export():
     del params["logits"]
     with pytest.raises(ValueError, match=r"cifar10_cnn: the params do not fit: missing \[\"\['logits'\]\['bias'\]\""):
         params_to_torch("cifar10_cnn", {"params": params})
+
+
+def test_pixel_transforms_equal_torchvisions_bit_for_bit():
+    from jaxae.data.pipeline import normalize, to_tensor
+
+    pixels = np.arange(256, dtype=np.uint8)
+    to_tensor_torch = torch.from_numpy(pixels).float().div(255)  # what ToTensor computes
+    np.testing.assert_array_equal(to_tensor(pixels), to_tensor_torch.numpy())
+    np.testing.assert_array_equal(normalize(pixels), to_tensor_torch.sub(0.5).div(0.5).numpy())  # Normalize(0.5, 0.5)
