@@ -43,7 +43,7 @@ def _raw_cifar10(split):
 
 
 def _examples(images, labels):
-    return sorted((image.tobytes(), int(label)) for image, label in zip(images, labels))
+    return sorted((image.tobytes(), int(label)) for image, label in zip(images, labels, strict=True))
 
 
 @pytest.fixture(scope="module")
