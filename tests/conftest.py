@@ -6,3 +6,22 @@ os.environ["XLA_FLAGS"] = " ".join(
     [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=4"]
 ).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+RAW_DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """A TFDS data dir with the tiny MNIST and CIFAR-10 subsets imported (mnist by the function, cifar10 by the CLI)."""
+    from jaxae import cli
+    from jaxae.data import import_dataset
+
+    directory = tmp_path_factory.mktemp("tfds")
+    import_dataset("mnist", RAW_DATA / "mnist", directory, full=False)
+    cli.main(["data", "import", "cifar10", "--from", str(RAW_DATA / "cifar10"), "--data-dir", str(directory), "--subset"])
+    return directory

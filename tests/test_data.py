@@ -46,14 +46,6 @@ def _examples(images, labels):
     return sorted((image.tobytes(), int(label)) for image, label in zip(images, labels, strict=True))
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tfds")
-    import_dataset("mnist", RAW / "mnist", directory, full=False)
-    cli.main(["data", "import", "cifar10", "--from", str(RAW / "cifar10"), "--data-dir", str(directory), "--subset"])
-    return directory
-
-
 @pytest.mark.parametrize("name, raw", [("mnist", _raw_mnist), ("cifar10", _raw_cifar10)])
 def test_plain_tfds_load_reads_the_imported_archives_exactly(data_dir, name, raw):
     for split, count in [("train", 300), ("test", 100)]:

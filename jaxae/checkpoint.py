@@ -1,0 +1,87 @@
+"""Orbax checkpoints of a training run: the state, and what is needed to go on exactly.
+
+A checkpoint holds the :class:`~jaxae.train.TrainState` (params, optimiser
+state, step, RNG) and, as JSON, the epoch reached, the metrics history and the
+run's config. Orbax writes each checkpoint into a temporary folder and renames
+it when complete, so a run killed during a save leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint of another model or config than the one asked to restore into."""
+
+
+class Checkpoints:
+    """Saving and restoring a run's checkpoints in ``directory``.
+
+    Args:
+      directory: where the checkpoints live (one folder per epoch).
+      keep: how many recent checkpoints to keep.
+      best_metric: keep also the best by this metric (e.g. ``"test_accuracy"``).
+      best_mode: ``"max"`` or ``"min"`` for ``best_metric``.
+    """
+
+    def __init__(self, directory: str | Path, keep: int = 3, best_metric: str | None = None, best_mode: str = "min"):
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep,
+            best_fn=(lambda metrics: metrics[best_metric]) if best_metric else None,
+            best_mode=best_mode,
+            keep_checkpoints_without_metrics=True,
+            create=True,
+        )
+        self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+
+    def save(self, epoch: int, state, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
+        """Saves ``state`` and ``meta`` as the checkpoint of ``epoch`` (asynchronously)."""
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        self._manager.save(epoch, args=args, metrics=metrics)
+
+    def latest(self) -> int | None:
+        return self._manager.latest_step()
+
+    def best(self) -> int | None:
+        return self._manager.best_step()
+
+    def all(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def restore(self, state_like, epoch: int | None = None, config: dict | None = None):
+        """``(state, meta)`` of checkpoint ``epoch`` (default the latest), shaped like ``state_like``.
+
+        Raises:
+          FileNotFoundError: no such checkpoint.
+          CheckpointMismatchError: the checkpoint's config differs from ``config``
+            or its arrays do not fit ``state_like``; the message says which.
+        """
+        epoch = self.latest() if epoch is None else epoch
+        if epoch is None or epoch not in self.all():
+            raise FileNotFoundError(f"no checkpoint {epoch if epoch is not None else ''} in {self._manager.directory}")
+        meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        if config is not None and meta["config"] != config:
+            differing = sorted(k for k in {*config, *meta["config"]} if config.get(k) != meta["config"].get(k))
+            raise CheckpointMismatchError(
+                f"checkpoint {epoch} in {self._manager.directory} is of another run: "
+                + "; ".join(f"{k}: checkpoint {meta['config'].get(k)!r}, asked {config.get(k)!r}" for k in differing)
+            )
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
+        try:
+            restored = self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        except (ValueError, KeyError) as error:
+            raise CheckpointMismatchError(f"checkpoint {epoch} does not fit this model's state: {error}") from None
+        return restored["state"], meta
+
+    def wait(self) -> None:
+        """Blocks until every asynchronous save is on disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()

@@ -1,0 +1,364 @@
+"""Training: the run's config, train state, jitted and data-parallel steps, fused epochs, ``fit``.
+
+Steps are pure functions, ``train_step(state, batch) -> (state, metrics)``,
+compiled with the state donated. Data parallelism comes two ways with the
+same numbers: ``jax.jit`` over a device mesh (batch sharded, state
+replicated: the default) or ``jax.pmap`` with ``lax.pmean``-style sums. Every
+loss is a mean over the real (unmasked) examples of the *global* batch, as
+PyTorch computes it on the unpadded batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+from jaxae import losses, models
+from jaxae.checkpoint import Checkpoints
+from jaxae.data.pipeline import gather_batch
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What a training run is: everything a checkpoint must match to resume.
+
+    Attributes:
+      model: registry name; ``model_args`` override its arguments.
+      loss: a key of :data:`jaxae.losses.per_example` ("cross_entropy",
+        "mse", "sum_squared_error"); classifiers compare with labels,
+        autoencoders with their input.
+      optimizer: "sgd" (``momentum``, ``nesterov``) or "adam"; ``weight_decay``
+        is PyTorch's coupled L2 (added to the gradient), not AdamW.
+      learning_rate: the constant rate; :func:`fit` and :func:`make_optimizer`
+        also take an optax schedule in its place.
+      seed: initialisation, dropout and data-order seed.
+      dropout_at_eval: evaluate with dropout on, as E1's notebook did.
+    """
+
+    model: str
+    loss: str
+    optimizer: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    seed: int = 0
+    dropout_at_eval: bool = False
+    model_args: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        models.spec(self.model)  # a clear error for an unknown name
+        if self.loss not in losses.per_example:
+            raise ValueError(f"unknown loss {self.loss!r}; choose from {sorted(losses.per_example)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
+
+    def create_model(self):
+        return models.create(self.model, **dict(self.model_args))
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def make_optimizer(config: TrainConfig, learning_rate=None) -> optax.GradientTransformation:
+    """The config's optimiser, as PyTorch's ``SGD``/``Adam`` compute it.
+
+    ``learning_rate`` may be an optax schedule; it defaults to the config's.
+    """
+    lr = config.learning_rate if learning_rate is None else learning_rate
+    if config.optimizer == "sgd":
+        update = optax.sgd(lr, momentum=config.momentum or None, nesterov=config.nesterov)
+    else:
+        update = optax.adam(lr)
+    if config.weight_decay:
+        return optax.chain(optax.add_decayed_weights(config.weight_decay), update)
+    return update
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything that changes during training. ``rng`` is raw key data (checkpointable)."""
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """A config's model, loss and optimiser, and the pure functions that train with them."""
+
+    config: TrainConfig
+    model: Any
+    optimizer: optax.GradientTransformation
+
+    @classmethod
+    def create(cls, config: TrainConfig, learning_rate=None) -> Trainer:
+        return cls(config, config.create_model(), make_optimizer(config, learning_rate))
+
+    @property
+    def is_classifier(self) -> bool:
+        return not models.spec(self.config.model).is_autoencoder
+
+    def init_state(self) -> TrainState:
+        """The initial state; the same seed gives the same state."""
+        init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
+        dummy = jnp.zeros((1, *self.model.image_shape), jnp.float32)
+        params = jax.jit(self.model.init)(init_key, dummy)["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=self.optimizer.init(params),
+            rng=jax.random.key_data(train_key),
+        )
+
+    def _sums(self, params, batch, rng, train: bool):
+        """Summed per-example loss over the real examples, and summed metrics."""
+        outputs = self.model.apply({"params": params}, batch["image"], train=train, rngs={"dropout": rng})
+        targets = batch["label"] if self.is_classifier else batch["image"]
+        mask = batch["mask"].astype(jnp.float32)
+        per_example = losses.per_example[self.config.loss](outputs, targets)
+        sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}
+        if self.is_classifier:
+            hits = (jnp.argmax(outputs, -1) == batch["label"]).astype(jnp.float32) * mask
+            sums["correct"] = jnp.sum(hits)
+            classes = jax.nn.one_hot(batch["label"], outputs.shape[-1]) * mask[:, None]
+            sums["class_correct"] = jnp.sum(classes * hits[:, None], axis=0)
+            sums["class_count"] = jnp.sum(classes, axis=0)
+        return sums["loss"], sums
+
+    def train_step(self, state: TrainState, batch, axis_name: str | None = None):
+        """One optimiser step on ``batch``; with ``axis_name``, the batch is one device's share (pmap)."""
+        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        if axis_name is not None:
+            rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+        count = jnp.sum(batch["mask"].astype(jnp.float32))
+        if axis_name is not None:
+            count = jax.lax.psum(count, axis_name)
+
+        def mean_loss(params):
+            total, sums = self._sums(params, batch, rng, train=True)
+            return total / count, sums
+
+        grads, sums = jax.grad(mean_loss, has_aux=True)(state.params)
+        if axis_name is not None:
+            grads, sums = jax.lax.psum((grads, sums), axis_name)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        new_state = state.replace(
+            step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state
+        )
+        return new_state, _step_metrics(sums)
+
+    def eval_step(self, params, batch, rng=None):
+        """Summed metrics of ``batch``; dropout on only with ``config.dropout_at_eval`` (needs ``rng``)."""
+        train = self.config.dropout_at_eval
+        rng = jax.random.key(0) if rng is None else rng
+        return self._sums(params, batch, rng, train=train)[1]
+
+    def train_epoch(self, state: TrainState, images, labels, indices, mask, transform: str, batch_sharding=None):
+        """A whole device-resident epoch as one ``lax.scan``; batches gathered inside."""
+
+        def body(state, plan):
+            batch = gather_batch(images, labels, *plan, transform)
+            if batch_sharding is not None:
+                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+            return self.train_step(state, batch)
+
+        return jax.lax.scan(body, state, (indices, mask))
+
+
+def _step_metrics(sums):
+    """A step's metrics as the seeds log them: the batch-mean loss (and accuracy)."""
+    metrics = {"loss": sums["loss"] / sums["count"], "count": sums["count"]}
+    if "correct" in sums:
+        metrics["accuracy"] = sums["correct"] / sums["count"]
+    return metrics
+
+
+def compile_train_step(trainer: Trainer, mesh: Mesh | None = None):
+    """``jax.jit(train_step)`` with the state donated; over ``mesh``, the batch is sharded on its first axis."""
+    if mesh is None:
+        return jax.jit(trainer.train_step, donate_argnums=0)
+    replicated, sharded = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(mesh.axis_names))
+    return jax.jit(trainer.train_step, in_shardings=(replicated, sharded), out_shardings=replicated, donate_argnums=0)
+
+
+def compile_pmap_train_step(trainer: Trainer, axis_name: str = "batch"):
+    """``jax.pmap(train_step)``: state replicated (see :func:`replicate`), batch split as ``(devices, B/devices, ...)``."""
+    return jax.pmap(partial(trainer.train_step, axis_name=axis_name), axis_name=axis_name, donate_argnums=0)
+
+
+def replicate(tree, num_devices: int | None = None):
+    """``tree`` stacked ``num_devices`` (default: all local devices) times on a new leading axis, for pmap."""
+    num_devices = num_devices or jax.local_device_count()
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_devices, *jnp.shape(x))), tree)
+
+
+def split_for_pmap(batch, num_devices: int):
+    """A global batch reshaped to ``(num_devices, B / num_devices, ...)``."""
+    return jax.tree.map(lambda x: x.reshape(num_devices, x.shape[0] // num_devices, *x.shape[1:]), batch)
+
+
+def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = None):
+    """The fused epoch, jitted with the state donated."""
+    if mesh is None:
+        return jax.jit(partial(trainer.train_epoch, transform=transform), donate_argnums=0)
+    sharded = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
+    epoch = partial(trainer.train_epoch, transform=transform, batch_sharding=sharded)
+    return jax.jit(epoch, out_shardings=NamedSharding(mesh, PartitionSpec()), donate_argnums=0)
+
+
+def default_fused(backend: str | None = None) -> bool:
+    """Whether a fused (scanned) epoch is the default: on accelerators, not on CPU.
+
+    Measured on this project's 2-core CPU, a scanned epoch ran several times
+    slower per image than dispatching jitted steps (see benchmarks/NOTES.md).
+    """
+    return (backend or jax.default_backend()) != "cpu"
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def _finite(value) -> bool:
+    return bool(np.isfinite(np.asarray(value)).all())
+
+
+def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0) -> dict[str, float]:
+    """Test metrics over one pass of ``pipeline``: per-image mean loss, seed-style per-batch mean, accuracy."""
+    step = jax.jit(trainer.eval_step)
+    rng = jax.random.fold_in(jax.random.key(trainer.config.seed), 1_000_003 + epoch)
+    totals, batch_means, batches = None, 0.0, 0
+    for i, batch in enumerate(pipeline.epoch(epoch)):
+        sums = step(params, batch, jax.random.fold_in(rng, i))
+        totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+        batch_means += float(sums["loss"] / sums["count"])
+        batches += 1
+    count = float(totals["count"])
+    result = {"loss": float(totals["loss"]) / count, "loss_batch_mean": batch_means / batches, "count": count}
+    if "correct" in totals:
+        result["accuracy"] = float(totals["correct"]) / count
+        result["class_accuracy"] = (np.asarray(totals["class_correct"]) / np.maximum(np.asarray(totals["class_count"]), 1)).tolist()
+    return result
+
+
+def fit(
+    config: TrainConfig,
+    train_data,
+    workdir: str | Path,
+    *,
+    eval_data=None,
+    fused: bool | None = None,
+    mesh: Mesh | None = None,
+    checkpoint_every: int = 1,
+    keep: int = 3,
+    best_metric: str | None = None,
+    stop_after_epochs: int | None = None,
+    progress: bool = True,
+    learning_rate=None,
+):
+    """Trains ``config`` on ``train_data`` (a pipeline), resuming from ``workdir`` if it holds a checkpoint.
+
+    Each epoch: train (a fused scan or a step loop), evaluate on ``eval_data``,
+    append the epoch's metrics to ``workdir/metrics.jsonl`` and to the returned
+    history, and checkpoint every ``checkpoint_every`` epochs and at the end.
+    A NaN or infinite loss stops training with :class:`TrainingDivergedError`;
+    the last good checkpoint stays. ``stop_after_epochs`` ends the call early
+    (the run resumes from its checkpoint on the next call).
+
+    Returns:
+      ``(state, history)``: the final state and one dict of metrics per epoch.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer.create(config, learning_rate)
+    fused = default_fused() if fused is None else fused
+    if fused and not hasattr(train_data, "epoch_plan"):
+        raise ValueError("a fused epoch needs a device-resident pipeline (mode='device')")
+    best_mode = "max" if best_metric and "accuracy" in best_metric else "min"
+    checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric, best_mode=best_mode)
+    state, history, start = trainer.init_state(), [], 0
+    if checkpoints.latest() is not None:
+        state, meta = checkpoints.restore(state, config=config.to_json())
+        history, start = meta["history"], meta["epoch"]
+    # The log restarts from the checkpoint's history: epochs lost to a crash are not listed twice.
+    (workdir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in history))
+    if mesh is not None:
+        state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
+    step_fn = compile_train_epoch(trainer, train_data.transform, mesh) if fused else compile_train_step(trainer, mesh)
+    end = config.epochs if stop_after_epochs is None else min(config.epochs, start + stop_after_epochs)
+    try:
+        for epoch in range(start, end):
+            state, train_metrics = _train_one_epoch(trainer, step_fn, state, train_data, epoch, fused, progress)
+            record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_metrics.items()}}
+            if eval_data is not None:
+                evaluation = evaluate(trainer, state.params, eval_data, epoch)
+                record.update({f"test_{k}": v for k, v in evaluation.items()})
+            history.append(record)
+            with open(workdir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs:
+                scalars = {k: v for k, v in record.items() if isinstance(v, float)}
+                meta = {"epoch": epoch + 1, "history": history, "config": config.to_json()}
+                checkpoints.save(epoch + 1, state, meta, scalars)
+    finally:
+        checkpoints.close()
+    return state, history
+
+
+def _train_one_epoch(trainer, step_fn, state, train_data, epoch, fused, progress):
+    """Trains one epoch; returns the state and the epoch's train metrics (means of the batch means)."""
+    start = time.perf_counter()
+    description = f"epoch {epoch + 1}/{trainer.config.epochs}"
+    if fused:
+        indices, mask = train_data.epoch_plan(epoch)
+        state, metrics = step_fn(state, train_data.images, train_data.labels, indices, mask)
+        losses_, accuracies = np.asarray(metrics["loss"]), np.asarray(metrics.get("accuracy", []))
+        if not _finite(losses_):
+            bad = int(np.argmin(np.isfinite(losses_)))
+            raise TrainingDivergedError(f"the loss became {losses_[bad]} at {description}, step {bad + 1}")
+        if progress:
+            rate = int(np.asarray(mask).sum()) / (time.perf_counter() - start)
+            print(f"{description}: loss {losses_.mean():.4f}, {rate:,.0f} images/s (fused)")
+    else:
+        losses_, accuracies = [], []
+        bar = tqdm(total=train_data.num_batches, desc=description, disable=not progress, unit="batch", leave=False)
+        seen = 0
+        for step, batch in enumerate(train_data.epoch(epoch)):
+            state, metrics = step_fn(state, batch)
+            loss = float(metrics["loss"])
+            if not math.isfinite(loss):
+                bar.close()
+                raise TrainingDivergedError(f"the loss became {loss} at {description}, step {step + 1}")
+            losses_.append(loss)
+            seen += int(metrics["count"])
+            postfix = {"loss": f"{loss:.4f}", "img/s": f"{seen / (time.perf_counter() - start):,.0f}"}
+            if "accuracy" in metrics:
+                accuracies.append(float(metrics["accuracy"]))
+                postfix["acc"] = f"{accuracies[-1]:.3f}"
+            bar.set_postfix(postfix, refresh=False)
+            bar.update()
+        bar.close()
+    result = {"loss": float(np.mean(losses_))}
+    if len(accuracies):
+        result["accuracy"] = float(np.mean(accuracies))
+    return state, result

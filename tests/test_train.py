@@ -1,0 +1,184 @@
+"""The training engine: steps, data parallelism, fused epochs, fit, checkpoints, resume."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+import pytest
+from jax.sharding import Mesh
+
+from jaxae.checkpoint import CheckpointMismatchError, Checkpoints
+from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline, make_pipeline
+from jaxae.train import (
+    TrainConfig,
+    Trainer,
+    TrainingDivergedError,
+    compile_pmap_train_step,
+    compile_train_epoch,
+    compile_train_step,
+    evaluate,
+    fit,
+    replicate,
+    split_for_pmap,
+)
+
+AE = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=3, batch_size=32, seed=5)
+CONV_AE = TrainConfig(model="cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
+
+
+def _synthetic(shape, n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, *shape), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32)
+
+
+def _pipeline(shape=(28, 28, 1), batch=32, n=100, transform="normalize", seed=1, **kwargs):
+    return DeviceResidentPipeline(*_synthetic(shape, n), BatchSpec(batch, seed=seed), transform=transform, **kwargs)
+
+
+def _assert_trees_close(a, b, rtol):
+    """Per tensor, ||a - b|| <= rtol * ||b||."""
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        assert np.linalg.norm(x - y) <= rtol * np.linalg.norm(y)
+
+
+def test_loss_goes_down_on_a_small_real_subset(data_dir, tmp_path):
+    config = TrainConfig(model="mnist_pca_ae", loss="mse", optimizer="adam", learning_rate=1e-2, epochs=4, batch_size=32)
+    train = make_pipeline("mnist", "train", BatchSpec(32), transform="normalize", data_dir=data_dir)
+    test = make_pipeline("mnist", "test", BatchSpec(50, shuffle=False), transform="normalize", data_dir=data_dir)
+    _, history = fit(config, train, tmp_path, eval_data=test, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
+    assert history[-1]["test_loss"] < history[0]["test_loss"]
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert logged == history
+
+
+def _steps_on(step_fn, state, pipeline, epochs=1, prepare=lambda b: b):
+    for epoch in range(epochs):
+        for batch in pipeline.epoch(epoch):
+            state, metrics = step_fn(state, prepare(batch))
+    return state
+
+
+def test_sharded_and_pmap_steps_equal_single_device_training():
+    trainer = Trainer.create(CONV_AE)
+    pipeline = _pipeline((32, 32, 3), batch=8, n=28, transform="to_tensor")  # 4 batches, the last of 4 real rows
+    single = _steps_on(compile_train_step(trainer), trainer.init_state(), pipeline)
+
+    mesh = Mesh(np.array(jax.devices()[:4]), ("batch",))
+    sharded = _steps_on(compile_train_step(trainer, mesh), trainer.init_state(), pipeline)
+    _assert_trees_close(sharded.params, single.params, 1e-5)
+
+    pmapped = _steps_on(compile_pmap_train_step(trainer), replicate(trainer.init_state(), 4), pipeline, prepare=lambda b: split_for_pmap(b, 4))
+    _assert_trees_close(jax.tree.map(lambda x: x[0], pmapped.params), single.params, 1e-5)
+    assert int(single.step) == 4
+
+
+def test_fused_epochs_equal_the_step_loop_and_never_recompile():
+    trainer = Trainer.create(AE)
+    pipeline = _pipeline()
+    step = compile_train_step(trainer)
+    looped = _steps_on(step, trainer.init_state(), pipeline, epochs=3)
+    assert step._cache_size() == 1  # 3 epochs with a padded last batch: one compilation
+
+    epoch_fn = compile_train_epoch(trainer, pipeline.transform)
+    fused = trainer.init_state()
+    for epoch in range(3):
+        fused, metrics = epoch_fn(fused, pipeline.images, pipeline.labels, *pipeline.epoch_plan(epoch))
+    assert epoch_fn._cache_size() == 1
+    assert metrics["loss"].shape == (pipeline.num_batches,)
+    _assert_trees_close(fused.params, looped.params, 1e-5)
+
+
+def test_fit_is_deterministic_and_seeded(tmp_path):
+    def run(name, seed):
+        config = TrainConfig(**{**AE.__dict__, "seed": seed, "epochs": 2})
+        state, history = fit(config, _pipeline(), tmp_path / name, progress=False)
+        return state, history
+
+    a, history_a = run("a", 5)
+    b, history_b = run("b", 5)
+    c, _ = run("c", 6)
+    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+    assert history_a == history_b
+    assert not np.array_equal(jax.tree.leaves(a.params)[0], jax.tree.leaves(c.params)[0])
+
+
+def test_resuming_after_a_stop_is_exact(tmp_path):
+    straight, straight_history = fit(AE, _pipeline(), tmp_path / "straight", progress=False)
+    fit(AE, _pipeline(), tmp_path / "resumed", stop_after_epochs=2, progress=False)
+    resumed, resumed_history = fit(AE, _pipeline(), tmp_path / "resumed", progress=False)
+    jax.tree.map(np.testing.assert_array_equal, resumed.params, straight.params)
+    jax.tree.map(np.testing.assert_array_equal, resumed.opt_state, straight.opt_state)
+    assert resumed_history == straight_history and int(resumed.step) == int(straight.step)
+
+
+def _worker(workdir, *args):
+    worker = Path(__file__).parent / "_train_worker.py"
+    return subprocess.run([sys.executable, str(worker), str(workdir), *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("kill", ["kill_mid_epoch", "kill_during_save"])
+def test_a_run_killed_resumes_to_the_same_parameters(tmp_path, kill):
+    assert _worker(tmp_path / "straight", 4).returncode == 0
+    killed = _worker(tmp_path / "killed", 4, kill, 2)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    resumed = _worker(tmp_path / "killed", 4)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for name in ("straight", "killed"):
+        assert (tmp_path / name / "final.npz").exists()
+    straight, again = np.load(tmp_path / "straight" / "final.npz"), np.load(tmp_path / "killed" / "final.npz")
+    for key in straight:
+        np.testing.assert_array_equal(straight[key], again[key])
+    history = json.loads((tmp_path / "killed" / "history.json").read_text())
+    assert history == json.loads((tmp_path / "straight" / "history.json").read_text())
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = TrainConfig(**{**AE.__dict__, "model_args": (("output_activation", "none"),)})
+    explode = optax.piecewise_constant_schedule(1e-3, {6: 1e12})  # from the 7th step on (epoch 2)
+    with pytest.raises(TrainingDivergedError, match=r"the loss became (nan|inf) at epoch 2/3, step \d"):
+        fit(config, _pipeline(), tmp_path, learning_rate=explode, progress=False)
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    assert checkpoints.all() == [1]
+    restored, meta = checkpoints.restore(Trainer.create(config, explode).init_state(), config=config.to_json())
+    assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(restored.params))
+    assert meta["epoch"] == 1
+    checkpoints.close()
+
+
+def test_restoring_another_config_says_what_differs(tmp_path):
+    fit(TrainConfig(**{**AE.__dict__, "epochs": 1}), _pipeline(), tmp_path, progress=False)
+    other = TrainConfig(**{**AE.__dict__, "epochs": 1, "model_args": (("hidden_sizes", (128, 16)),), "learning_rate": 0.1})
+    with pytest.raises(CheckpointMismatchError, match=r"learning_rate: checkpoint 0.001, asked 0.1; model_args"):
+        fit(other, _pipeline(), tmp_path, progress=False)
+
+
+def test_evaluation_counts_exactly_and_can_keep_dropout_on():
+    config = TrainConfig(model="cifar10_mlp", loss="cross_entropy", optimizer="sgd", learning_rate=1e-2, momentum=0.9, epochs=1, batch_size=16)
+    pipeline = _pipeline((32, 32, 3), batch=16, n=40, transform="to_tensor")
+    trainer = Trainer.create(config)
+    params = trainer.init_state().params
+    result = evaluate(trainer, params, pipeline)
+    assert result["count"] == 40
+    labels = pipeline.labels
+    class_counts = np.bincount(np.asarray(labels), minlength=10)
+    assert np.isclose(np.dot(result["class_accuracy"], class_counts) / 40, result["accuracy"])
+    assert evaluate(trainer, params, pipeline) == result
+    seed_style = Trainer.create(TrainConfig(**{**config.__dict__, "dropout_at_eval": True}))
+    assert evaluate(seed_style, params, pipeline)["loss"] != result["loss"]
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        TrainConfig(model="mnist_ae2", loss="l1", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+        TrainConfig(model="mnist_ae2", loss="mse", optimizer="rmsprop", learning_rate=1e-3, epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig(model="mnist_ae9", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
