@@ -11,10 +11,10 @@ PyTorch computes it on the unpadded batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,11 @@ class Trainer:
         )
         return new_state, _step_metrics(sums)
 
+    @functools.cached_property
+    def jitted_eval_step(self):
+        """:meth:`eval_step`, compiled once per trainer."""
+        return jax.jit(self.eval_step)
+
     def eval_step(self, params, batch, rng=None):
         """Summed metrics of ``batch``; dropout on only with ``config.dropout_at_eval`` (needs ``rng``)."""
         train = self.config.dropout_at_eval
@@ -203,7 +208,7 @@ def compile_train_step(trainer: Trainer, mesh: Mesh | None = None):
 
 def compile_pmap_train_step(trainer: Trainer, axis_name: str = "batch"):
     """``jax.pmap(train_step)``: state replicated (see :func:`replicate`), batch split as ``(devices, B/devices, ...)``."""
-    return jax.pmap(partial(trainer.train_step, axis_name=axis_name), axis_name=axis_name, donate_argnums=0)
+    return jax.pmap(functools.partial(trainer.train_step, axis_name=axis_name), axis_name=axis_name, donate_argnums=0)
 
 
 def replicate(tree, num_devices: int | None = None):
@@ -220,9 +225,9 @@ def split_for_pmap(batch, num_devices: int):
 def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = None):
     """The fused epoch, jitted with the state donated."""
     if mesh is None:
-        return jax.jit(partial(trainer.train_epoch, transform=transform), donate_argnums=0)
+        return jax.jit(functools.partial(trainer.train_epoch, transform=transform), donate_argnums=0)
     sharded = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
-    epoch = partial(trainer.train_epoch, transform=transform, batch_sharding=sharded)
+    epoch = functools.partial(trainer.train_epoch, transform=transform, batch_sharding=sharded)
     return jax.jit(epoch, out_shardings=NamedSharding(mesh, PartitionSpec()), donate_argnums=0)
 
 
@@ -245,7 +250,7 @@ def _finite(value) -> bool:
 
 def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0) -> dict[str, float]:
     """Test metrics over one pass of ``pipeline``: per-image mean loss, seed-style per-batch mean, accuracy."""
-    step = jax.jit(trainer.eval_step)
+    step = trainer.jitted_eval_step
     rng = jax.random.fold_in(jax.random.key(trainer.config.seed), 1_000_003 + epoch)
     totals, batch_means, batches = None, 0.0, 0
     for i, batch in enumerate(pipeline.epoch(epoch)):

@@ -262,3 +262,32 @@ def test_pixel_transforms_equal_torchvisions_bit_for_bit():
     to_tensor_torch = torch.from_numpy(pixels).float().div(255)  # what ToTensor computes
     np.testing.assert_array_equal(to_tensor(pixels), to_tensor_torch.numpy())
     np.testing.assert_array_equal(normalize(pixels), to_tensor_torch.sub(0.5).div(0.5).numpy())  # Normalize(0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    "optimizer, options, torch_optimizer",
+    [
+        ("sgd", {"momentum": 0.9}, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
+        ("sgd", {"momentum": 0.9, "nesterov": True}, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
+        ("adam", {}, lambda p: torch.optim.Adam(p, lr=0.1)),
+        ("adam", {"weight_decay": 0.01}, lambda p: torch.optim.Adam(p, lr=0.1, weight_decay=0.01)),
+    ],
+)
+def test_optimizers_step_like_pytorchs(optimizer, options, torch_optimizer):
+    from jaxae.train import TrainConfig, make_optimizer
+
+    config = TrainConfig(model="mnist_ae2", loss="mse", optimizer=optimizer, learning_rate=0.1, epochs=1, batch_size=1, **options)
+    scale = np.array([1.0, 3.0, 0.5])
+    params = jnp.array([1.0, -2.0, 0.5])
+    tx = make_optimizer(config)
+    state = tx.init(params)
+    weights = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    torch_tx = torch_optimizer([weights])
+    for _ in range(5):
+        grads = jax.grad(lambda p: jnp.sum(scale * p**2))(params)
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+        torch_tx.zero_grad()
+        (torch.from_numpy(scale).float() * weights**2).sum().backward()
+        torch_tx.step()
+    np.testing.assert_allclose(params, weights.detach().numpy(), rtol=1e-6, atol=1e-7)

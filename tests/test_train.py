@@ -123,20 +123,25 @@ def _worker(workdir, *args):
     return subprocess.run([sys.executable, str(worker), str(workdir), *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("straight")
+    assert _worker(workdir, 4).returncode == 0
+    return workdir
+
+
 @pytest.mark.parametrize("kill", ["kill_mid_epoch", "kill_during_save"])
-def test_a_run_killed_resumes_to_the_same_parameters(tmp_path, kill):
-    assert _worker(tmp_path / "straight", 4).returncode == 0
+def test_a_run_killed_resumes_to_the_same_parameters(tmp_path, straight_run, kill):
     killed = _worker(tmp_path / "killed", 4, kill, 2)
     assert killed.returncode == -9, killed.stderr[-2000:]
     resumed = _worker(tmp_path / "killed", 4)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    for name in ("straight", "killed"):
-        assert (tmp_path / name / "final.npz").exists()
-    straight, again = np.load(tmp_path / "straight" / "final.npz"), np.load(tmp_path / "killed" / "final.npz")
+    straight, again = np.load(straight_run / "final.npz"), np.load(tmp_path / "killed" / "final.npz")
+    assert len(straight.files) == len(again.files) > 0
     for key in straight:
         np.testing.assert_array_equal(straight[key], again[key])
     history = json.loads((tmp_path / "killed" / "history.json").read_text())
-    assert history == json.loads((tmp_path / "straight" / "history.json").read_text())
+    assert history == json.loads((straight_run / "history.json").read_text())
     assert [json.loads(line)["epoch"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
 
 
@@ -182,3 +187,23 @@ def test_bad_configs_are_refused():
         TrainConfig(model="mnist_ae2", loss="mse", optimizer="rmsprop", learning_rate=1e-3, epochs=1, batch_size=8)
     with pytest.raises(ValueError, match="unknown model"):
         TrainConfig(model="mnist_ae9", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
+
+
+def test_two_processes_train_like_one(tmp_path):
+    """Two processes on 127.0.0.1 (2 CPU devices each) vs one process with 4: same parameters."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker = str(Path(__file__).parent / "_multihost_worker.py")
+    run = lambda out, n, i: subprocess.Popen([sys.executable, worker, str(tmp_path / out), str(n), str(i), str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: E731
+    processes = [run("two.npz", 2, 0), run("unused.npz", 2, 1)]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    assert "process 1 of 2: 4 devices, 6 steps" in outputs[1]
+    single = run("one.npz", 1, 0)
+    assert single.wait(timeout=300) == 0
+    two, one = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
+    for key in one:
+        assert np.linalg.norm(two[key] - one[key]) <= 1e-5 * np.linalg.norm(one[key])

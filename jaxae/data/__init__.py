@@ -1,6 +1,26 @@
 """Data: offline import of the raw archives into TFDS, and the input pipelines."""
 
 from jaxae.data.offline_import import DATASETS, import_dataset
+from jaxae.data.pipeline import (
+    BatchSpec,
+    DatasetNotAvailableError,
+    DeviceResidentPipeline,
+    StreamingPipeline,
+    gather_batch,
+    load_split,
+    make_pipeline,
+)
 from jaxae.data.raw_archives import ArchiveError
 
-__all__ = ["DATASETS", "ArchiveError", "import_dataset"]
+__all__ = [
+    "DATASETS",
+    "ArchiveError",
+    "BatchSpec",
+    "DatasetNotAvailableError",
+    "DeviceResidentPipeline",
+    "StreamingPipeline",
+    "gather_batch",
+    "import_dataset",
+    "load_split",
+    "make_pipeline",
+]
