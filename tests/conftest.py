@@ -7,6 +7,9 @@ os.environ["XLA_FLAGS"] = " ".join(
 ).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Scripts that the tests run in subprocesses: not test modules, and they read sys.argv on import.
+collect_ignore_glob = ["_*_worker.py"]
+
 
 from pathlib import Path  # noqa: E402
 

@@ -274,20 +274,22 @@ def test_pixel_transforms_equal_torchvisions_bit_for_bit():
     ],
 )
 def test_optimizers_step_like_pytorchs(optimizer, options, torch_optimizer):
+    """Five steps on a quadratic, in float64 (so rounding cannot hide a different formula)."""
     from jaxae.train import TrainConfig, make_optimizer
 
     config = TrainConfig(model="mnist_ae2", loss="mse", optimizer=optimizer, learning_rate=0.1, epochs=1, batch_size=1, **options)
     scale = np.array([1.0, 3.0, 0.5])
-    params = jnp.array([1.0, -2.0, 0.5])
-    tx = make_optimizer(config)
-    state = tx.init(params)
-    weights = torch.tensor([1.0, -2.0, 0.5], requires_grad=True)
-    torch_tx = torch_optimizer([weights])
-    for _ in range(5):
-        grads = jax.grad(lambda p: jnp.sum(scale * p**2))(params)
-        updates, state = tx.update(grads, state, params)
-        params = optax.apply_updates(params, updates)
-        torch_tx.zero_grad()
-        (torch.from_numpy(scale).float() * weights**2).sum().backward()
-        torch_tx.step()
-    np.testing.assert_allclose(params, weights.detach().numpy(), rtol=1e-6, atol=1e-7)
+    with jax.enable_x64(True):
+        params = jnp.array([1.0, -2.0, 0.5], jnp.float64)
+        tx = make_optimizer(config)
+        state = tx.init(params)
+        weights = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=True)
+        torch_tx = torch_optimizer([weights])
+        for _ in range(5):
+            grads = jax.grad(lambda p: jnp.sum(scale * p**2))(params)
+            updates, state = tx.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            torch_tx.zero_grad()
+            (torch.from_numpy(scale) * weights**2).sum().backward()
+            torch_tx.step()
+        np.testing.assert_allclose(params, weights.detach().numpy(), rtol=1e-12)
