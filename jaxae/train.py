@@ -272,6 +272,7 @@ def fit(
     workdir: str | Path,
     *,
     eval_data=None,
+    eval_every: int = 1,
     fused: bool | None = None,
     mesh: Mesh | None = None,
     checkpoint_every: int = 1,
@@ -283,9 +284,10 @@ def fit(
 ):
     """Trains ``config`` on ``train_data`` (a pipeline), resuming from ``workdir`` if it holds a checkpoint.
 
-    Each epoch: train (a fused scan or a step loop), evaluate on ``eval_data``,
-    append the epoch's metrics to ``workdir/metrics.jsonl`` and to the returned
-    history, and checkpoint every ``checkpoint_every`` epochs and at the end.
+    Each epoch: train (a fused scan or a step loop), evaluate on ``eval_data``
+    (every ``eval_every`` epochs and after the last), append the epoch's
+    metrics to ``workdir/metrics.jsonl`` and to the returned history, and
+    checkpoint every ``checkpoint_every`` epochs and at the end.
     A NaN or infinite loss stops training with :class:`TrainingDivergedError`;
     the last good checkpoint stays. ``stop_after_epochs`` ends the call early
     (the run resumes from its checkpoint on the next call).
@@ -315,7 +317,7 @@ def fit(
         for epoch in range(start, end):
             state, train_metrics = _train_one_epoch(trainer, step_fn, state, train_data, epoch, fused, progress)
             record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_metrics.items()}}
-            if eval_data is not None:
+            if eval_data is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
                 evaluation = evaluate(trainer, state.params, eval_data, epoch)
                 record.update({f"test_{k}": v for k, v in evaluation.items()})
             history.append(record)

@@ -293,3 +293,22 @@ def test_optimizers_step_like_pytorchs(optimizer, options, torch_optimizer):
             (torch.from_numpy(scale) * weights**2).sum().backward()
             torch_tx.step()
         np.testing.assert_allclose(params, weights.detach().numpy(), rtol=1e-12)
+
+
+def test_trained_params_export_to_the_seed_pytorch_model():
+    from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline
+    from jaxae.train import TrainConfig, Trainer, compile_train_step
+
+    config = TrainConfig(model="cifar10_cnn", loss="cross_entropy", optimizer="sgd", learning_rate=0.05, momentum=0.9, epochs=1, batch_size=16)
+    trainer = Trainer.create(config)
+    rng = np.random.default_rng(0)
+    data = DeviceResidentPipeline(rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 32).astype(np.int32), BatchSpec(16))
+    state, step = trainer.init_state(), compile_train_step(trainer)
+    for batch in data.epoch(0):
+        state, _ = step(state, batch)
+    net = torch_reference("cifar10_cnn").eval()
+    net.load_state_dict(params_to_torch("cifar10_cnn", {"params": state.params}))
+    x = _images("cifar10_cnn", 4)
+    mine = trainer.model.apply({"params": state.params}, jnp.asarray(x))
+    with torch.no_grad():
+        assert _relative_error(mine, net(_nchw(x)).numpy()) <= 1e-5

@@ -207,3 +207,8 @@ def test_two_processes_train_like_one(tmp_path):
     two, one = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
     for key in one:
         assert np.linalg.norm(two[key] - one[key]) <= 1e-5 * np.linalg.norm(one[key])
+
+
+def test_evaluation_runs_every_n_epochs_and_after_the_last(tmp_path):
+    _, history = fit(AE, _pipeline(), tmp_path, eval_data=_pipeline(seed=2), eval_every=2, progress=False)
+    assert ["test_loss" in record for record in history] == [False, True, True]
