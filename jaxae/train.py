@@ -130,8 +130,8 @@ class Trainer:
             rng=jax.random.key_data(train_key),
         )
 
-    def _sums(self, params, batch, rng, train: bool):
-        """Summed per-example loss over the real examples, and summed metrics."""
+    def _sums(self, params, batch, rng, train: bool, per_class: bool = False):
+        """Summed per-example loss over the real examples, and summed metrics (per class on request)."""
         outputs = self.model.apply({"params": params}, batch["image"], train=train, rngs={"dropout": rng})
         targets = batch["label"] if self.is_classifier else batch["image"]
         mask = batch["mask"].astype(jnp.float32)
@@ -140,6 +140,7 @@ class Trainer:
         if self.is_classifier:
             hits = (jnp.argmax(outputs, -1) == batch["label"]).astype(jnp.float32) * mask
             sums["correct"] = jnp.sum(hits)
+        if self.is_classifier and per_class:
             classes = jax.nn.one_hot(batch["label"], outputs.shape[-1]) * mask[:, None]
             sums["class_correct"] = jnp.sum(classes * hits[:, None], axis=0)
             sums["class_count"] = jnp.sum(classes, axis=0)
@@ -148,7 +149,7 @@ class Trainer:
     def train_step(self, state: TrainState, batch, axis_name: str | None = None):
         """One optimiser step on ``batch``; with ``axis_name``, the batch is one device's share (pmap)."""
         rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-        if axis_name is not None:
+        if axis_name is not None:  # each device draws its own dropout masks
             rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
         count = jnp.sum(batch["mask"].astype(jnp.float32))
         if axis_name is not None:
@@ -176,7 +177,7 @@ class Trainer:
         """Summed metrics of ``batch``; dropout on only with ``config.dropout_at_eval`` (needs ``rng``)."""
         train = self.config.dropout_at_eval
         rng = jax.random.key(0) if rng is None else rng
-        return self._sums(params, batch, rng, train=train)[1]
+        return self._sums(params, batch, rng, train=train, per_class=True)[1]
 
     def train_epoch(self, state: TrainState, images, labels, indices, mask, transform: str, batch_sharding=None):
         """A whole device-resident epoch as one ``lax.scan``; batches gathered inside."""

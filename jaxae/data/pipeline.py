@@ -173,7 +173,7 @@ def _gather_step(images, labels, indices, mask, step, transform):
     return gather_batch(images, labels, indices[step], mask[step], transform)
 
 
-def _check(batch_spec: BatchSpec, transform: str, num_examples: int, sharding) -> None:
+def _check_batching(batch_spec: BatchSpec, transform: str, num_examples: int, sharding) -> None:
     if transform not in TRANSFORMS:
         raise ValueError(f"unknown transform {transform!r}; choose from {sorted(TRANSFORMS)}")
     if batch_spec.batch_size < 1:
@@ -198,7 +198,7 @@ class DeviceResidentPipeline:
     """
 
     def __init__(self, images, labels, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None):
-        _check(batch_spec, transform, len(images), sharding)
+        _check_batching(batch_spec, transform, len(images), sharding)
         self.batch_spec, self.transform, self.sharding = batch_spec, transform, sharding
         self.num_examples = len(images)
         replicated = None if sharding is None else jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
@@ -233,7 +233,7 @@ class StreamingPipeline:
     """
 
     def __init__(self, dataset: tf.data.Dataset, num_examples: int, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None):
-        _check(batch_spec, transform, num_examples, sharding)
+        _check_batching(batch_spec, transform, num_examples, sharding)
         self.batch_spec, self.transform, self.sharding = batch_spec, transform, sharding
         self.num_examples = num_examples
         self._dataset = dataset.map(lambda example: (example["image"], tf.cast(example["label"], tf.int32)))
@@ -281,8 +281,10 @@ def make_pipeline(
 ):
     """The pipeline of a TFDS split (``"train"``, ``"test"``, ``"train[:90%]"``...).
 
-    >>> spec = BatchSpec(batch_size=128, drop_remainder=False, seed=0)
-    >>> # pipeline = make_pipeline("cifar10", "train", spec)   # 391 batches, the last of 80 real rows
+    For instance E1's training data, 391 batches of which the last holds 80
+    real rows::
+
+        make_pipeline("cifar10", "train", BatchSpec(batch_size=128, seed=0))
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
