@@ -19,6 +19,10 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint of another model or config than the one asked to restore into."""
 
 
+class CorruptCheckpointError(ValueError):
+    """A checkpoint whose files cannot be read."""
+
+
 class Checkpoints:
     """Saving and restoring a run's checkpoints in ``directory``.
 
@@ -41,6 +45,7 @@ class Checkpoints:
 
     def save(self, epoch: int, state, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
         """Saves ``state`` and ``meta`` as the checkpoint of ``epoch`` (asynchronously)."""
+        meta = {**meta, "state_shapes": _shapes(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         self._manager.save(epoch, args=args, metrics=metrics)
 
@@ -60,22 +65,35 @@ class Checkpoints:
           FileNotFoundError: no such checkpoint.
           CheckpointMismatchError: the checkpoint's config differs from ``config``
             or its arrays do not fit ``state_like``; the message says which.
+          CorruptCheckpointError: its files are damaged or incomplete.
         """
         epoch = self.latest() if epoch is None else epoch
         if epoch is None or epoch not in self.all():
             raise FileNotFoundError(f"no checkpoint {epoch if epoch is not None else ''} in {self._manager.directory}")
-        meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        try:
+            meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
+            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from None
+        if not isinstance(meta, dict) or "config" not in meta:
+            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
         if config is not None and meta["config"] != config:
             differing = sorted(k for k in {*config, *meta["config"]} if config.get(k) != meta["config"].get(k))
             raise CheckpointMismatchError(
                 f"checkpoint {epoch} in {self._manager.directory} is of another run: "
                 + "; ".join(f"{k}: checkpoint {meta['config'].get(k)!r}, asked {config.get(k)!r}" for k in differing)
             )
+        expected, stored = _shapes(state_like), meta.get("state_shapes", {})
+        if stored != expected:
+            differing = sorted(k for k in {*expected, *stored} if expected.get(k) != stored.get(k))
+            raise CheckpointMismatchError(
+                f"checkpoint {epoch} does not fit this model's state: "
+                + "; ".join(f"{k}: checkpoint {stored.get(k)}, model {expected.get(k)}" for k in differing[:5])
+            )
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
         try:
             restored = self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        except (ValueError, KeyError) as error:
-            raise CheckpointMismatchError(f"checkpoint {epoch} does not fit this model's state: {error}") from None
+        except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
+            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from None
         return restored["state"], meta
 
     def wait(self) -> None:
@@ -85,3 +103,8 @@ class Checkpoints:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _shapes(tree) -> dict[str, list[int]]:
+    """``{path: shape}`` of a pytree's leaves (as JSON keeps them)."""
+    return {jax.tree_util.keystr(path): list(jax.numpy.shape(leaf)) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}

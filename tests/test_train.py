@@ -212,3 +212,17 @@ def test_two_processes_train_like_one(tmp_path):
 def test_evaluation_runs_every_n_epochs_and_after_the_last(tmp_path):
     _, history = fit(AE, _pipeline(), tmp_path, eval_data=_pipeline(seed=2), eval_every=2, progress=False)
     assert ["test_loss" in record for record in history] == [False, True, True]
+
+
+def test_a_corrupt_checkpoint_is_refused_with_its_path(tmp_path):
+    from jaxae.checkpoint import CorruptCheckpointError
+
+    config = TrainConfig(**{**AE.__dict__, "epochs": 1})
+    fit(config, _pipeline(), tmp_path, progress=False)
+    for data_file in (tmp_path / "checkpoints" / "1" / "state").rglob("d/*"):
+        data_file.write_bytes(b"garbage")
+    with pytest.raises(CorruptCheckpointError, match=r"checkpoint 1 in .*checkpoints cannot be read"):
+        Checkpoints(tmp_path / "checkpoints").restore(Trainer.create(config).init_state(), config=config.to_json())
+    (tmp_path / "checkpoints" / "1" / "meta" / "metadata").write_text("{not json")
+    with pytest.raises(CorruptCheckpointError, match="cannot be read"):
+        fit(config, _pipeline(), tmp_path, progress=False)
