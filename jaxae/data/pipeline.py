@@ -173,20 +173,26 @@ def _gather_step(images, labels, indices, mask, step, transform):
     return gather_batch(images, labels, indices[step], mask[step], transform)
 
 
-def _check_batching(batch_spec: BatchSpec, transform: str, num_examples: int, sharding) -> None:
-    if transform not in TRANSFORMS:
-        raise ValueError(f"unknown transform {transform!r}; choose from {sorted(TRANSFORMS)}")
-    if batch_spec.batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_spec.batch_size}")
-    if batch_spec.num_batches(num_examples) == 0:
-        raise ValueError(f"{num_examples} examples make no batch of {batch_spec.batch_size} with drop_remainder")
-    if sharding is not None and batch_spec.batch_size % sharding.num_devices:
-        raise ValueError(
-            f"batch_size {batch_spec.batch_size} does not split over {sharding.num_devices} devices"
-        )
+class _Pipeline:
+    """What both modes share: the batching, the transform, the placement, the length."""
+
+    def __init__(self, num_examples: int, batch_spec: BatchSpec, transform: str, sharding):
+        if transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {transform!r}; choose from {sorted(TRANSFORMS)}")
+        if batch_spec.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_spec.batch_size}")
+        if batch_spec.num_batches(num_examples) == 0:
+            raise ValueError(f"{num_examples} examples make no batch of {batch_spec.batch_size} with drop_remainder")
+        if sharding is not None and batch_spec.batch_size % sharding.num_devices:
+            raise ValueError(f"batch_size {batch_spec.batch_size} does not split over {sharding.num_devices} devices")
+        self.num_examples, self.batch_spec, self.transform, self.sharding = num_examples, batch_spec, transform, sharding
+
+    @property
+    def num_batches(self) -> int:
+        return self.batch_spec.num_batches(self.num_examples)
 
 
-class DeviceResidentPipeline:
+class DeviceResidentPipeline(_Pipeline):
     """The whole split on the device(s) as uint8; batches gathered there.
 
     Args:
@@ -198,17 +204,11 @@ class DeviceResidentPipeline:
     """
 
     def __init__(self, images, labels, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None):
-        _check_batching(batch_spec, transform, len(images), sharding)
-        self.batch_spec, self.transform, self.sharding = batch_spec, transform, sharding
-        self.num_examples = len(images)
+        super().__init__(len(images), batch_spec, transform, sharding)
         replicated = None if sharding is None else jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
         self.images = jax.device_put(np.asarray(images, np.uint8), replicated)
         self.labels = jax.device_put(np.asarray(labels, np.int32), replicated)
         self._gather = jax.jit(partial(_gather_step, transform=transform), out_shardings=sharding)
-
-    @property
-    def num_batches(self) -> int:
-        return self.batch_spec.num_batches(self.num_examples)
 
     def epoch_plan(self, epoch: int) -> tuple[jax.Array, jax.Array]:
         """The epoch's ``(indices, mask)``, ``(num_batches, batch_size)``, on the device(s)."""
@@ -222,7 +222,7 @@ class DeviceResidentPipeline:
             yield self._gather(self.images, self.labels, indices, mask, np.int32(step))
 
 
-class StreamingPipeline:
+class StreamingPipeline(_Pipeline):
     """tf.data on the host: read, shuffle, batch, prefetch; uint8 to the device, converted there.
 
     Args:
@@ -233,15 +233,9 @@ class StreamingPipeline:
     """
 
     def __init__(self, dataset: tf.data.Dataset, num_examples: int, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None):
-        _check_batching(batch_spec, transform, num_examples, sharding)
-        self.batch_spec, self.transform, self.sharding = batch_spec, transform, sharding
-        self.num_examples = num_examples
+        super().__init__(num_examples, batch_spec, transform, sharding)
         self._dataset = dataset.map(lambda example: (example["image"], tf.cast(example["label"], tf.int32)))
         self._convert = jax.jit(TRANSFORMS[transform])
-
-    @property
-    def num_batches(self) -> int:
-        return self.batch_spec.num_batches(self.num_examples)
 
     def epoch(self, epoch: int) -> Iterator[dict[str, jax.Array]]:
         spec = self.batch_spec
