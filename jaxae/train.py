@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -118,11 +117,14 @@ class Trainer:
     def is_classifier(self) -> bool:
         return not models.spec(self.config.model).is_autoencoder
 
-    def init_state(self) -> TrainState:
-        """The initial state; the same seed gives the same state."""
+    def init_state(self, params=None) -> TrainState:
+        """The initial state; the same seed gives the same state. ``params`` replace the seeded init."""
         init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
-        dummy = jnp.zeros((1, *self.model.image_shape), jnp.float32)
-        params = jax.jit(self.model.init)(init_key, dummy)["params"]
+        if params is None:
+            dummy = jnp.zeros((1, *self.model.image_shape), jnp.float32)
+            params = jax.jit(self.model.init)(init_key, dummy)["params"]
+        else:  # a copy: training donates the state's buffers, and the caller may still hold these
+            params = jax.tree.map(jnp.copy, params)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
@@ -282,13 +284,18 @@ def fit(
     stop_after_epochs: int | None = None,
     progress: bool = True,
     learning_rate=None,
+    initial_params=None,
 ):
     """Trains ``config`` on ``train_data`` (a pipeline), resuming from ``workdir`` if it holds a checkpoint.
 
     Each epoch: train (a fused scan or a step loop), evaluate on ``eval_data``
     (every ``eval_every`` epochs and after the last), append the epoch's
     metrics to ``workdir/metrics.jsonl`` and to the returned history, and
-    checkpoint every ``checkpoint_every`` epochs and at the end.
+    checkpoint every ``checkpoint_every`` epochs and at the end. Each epoch's
+    record holds the epoch means, the per-step losses (``train_step_loss``,
+    and ``train_step_accuracy`` for classifiers) and the training seconds.
+    ``initial_params`` replace the seeded initialisation (E5's classifier
+    starts from the trained encoder); a checkpoint in ``workdir`` wins over both.
     A NaN or infinite loss stops training with :class:`TrainingDivergedError`;
     the last good checkpoint stays. ``stop_after_epochs`` ends the call early
     (the run resumes from its checkpoint on the next call).
@@ -304,7 +311,7 @@ def fit(
         raise ValueError("a fused epoch needs a device-resident pipeline (mode='device')")
     best_mode = "max" if best_metric and "accuracy" in best_metric else "min"
     checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric, best_mode=best_mode)
-    state, history, start = trainer.init_state(), [], 0
+    state, history, start = trainer.init_state(initial_params), [], 0
     if checkpoints.latest() is not None:
         state, meta = checkpoints.restore(state, config=config.to_json())
         history, start = meta["history"], meta["epoch"]
@@ -322,6 +329,8 @@ def fit(
                 evaluation = evaluate(trainer, state.params, eval_data, epoch)
                 record.update({f"test_{k}": v for k, v in evaluation.items()})
             history.append(record)
+            if progress:
+                print(epoch_summary(record, config.epochs))
             with open(workdir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs:
@@ -333,6 +342,18 @@ def fit(
     return state, history
 
 
+def epoch_summary(record: dict[str, Any], epochs: int) -> str:
+    """One line per epoch: its losses, accuracies and time."""
+    parts = [f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"]
+    if "train_accuracy" in record:
+        parts.append(f"acc {record['train_accuracy']:.4f}")
+    if "test_loss" in record:
+        parts.append(f"test loss {record['test_loss']:.4f}")
+    if "test_accuracy" in record:
+        parts.append(f"acc {record['test_accuracy']:.4f}")
+    return ", ".join(parts) + f" ({record['train_seconds']:.1f} s)"
+
+
 def _train_one_epoch(trainer, step_fn, state, train_data, epoch, fused, progress):
     """Trains one epoch; returns the state and the epoch's train metrics (means of the batch means)."""
     start = time.perf_counter()
@@ -340,33 +361,44 @@ def _train_one_epoch(trainer, step_fn, state, train_data, epoch, fused, progress
     if fused:
         indices, mask = train_data.epoch_plan(epoch)
         state, metrics = step_fn(state, train_data.images, train_data.labels, indices, mask)
-        losses_, accuracies = np.asarray(metrics["loss"]), np.asarray(metrics.get("accuracy", []))
-        if not _finite(losses_):
-            bad = int(np.argmin(np.isfinite(losses_)))
-            raise TrainingDivergedError(f"the loss became {losses_[bad]} at {description}, step {bad + 1}")
-        if progress:
-            rate = int(np.asarray(mask).sum()) / (time.perf_counter() - start)
-            print(f"{description}: loss {losses_.mean():.4f}, {rate:,.0f} images/s (fused)")
+        metrics = jax.device_get(metrics)
     else:
-        losses_, accuracies = [], []
-        bar = tqdm(total=train_data.num_batches, desc=description, disable=not progress, unit="batch", leave=False)
-        seen = 0
-        for step, batch in enumerate(train_data.epoch(epoch)):
-            state, metrics = step_fn(state, batch)
-            loss = float(metrics["loss"])
-            if not math.isfinite(loss):
-                bar.close()
-                raise TrainingDivergedError(f"the loss became {loss} at {description}, step {step + 1}")
-            losses_.append(loss)
-            seen += int(metrics["count"])
-            postfix = {"loss": f"{loss:.4f}", "img/s": f"{seen / (time.perf_counter() - start):,.0f}"}
-            if "accuracy" in metrics:
-                accuracies.append(float(metrics["accuracy"]))
-                postfix["acc"] = f"{accuracies[-1]:.3f}"
-            bar.set_postfix(postfix, refresh=False)
-            bar.update()
-        bar.close()
-    result = {"loss": float(np.mean(losses_))}
-    if len(accuracies):
-        result["accuracy"] = float(np.mean(accuracies))
+        state, metrics = _step_loop(step_fn, state, train_data, epoch, description, progress, start)
+    losses_ = np.asarray(metrics["loss"], np.float64)
+    _check_finite(losses_, description)
+    result = {"loss": float(losses_.mean()), "seconds": time.perf_counter() - start, "step_loss": losses_.tolist()}
+    if "accuracy" in metrics:
+        accuracies = np.asarray(metrics["accuracy"], np.float64)
+        result.update(accuracy=float(accuracies.mean()), step_accuracy=accuracies.tolist())
     return state, result
+
+
+_SYNC_EVERY = 50  # steps between reads of the metrics: reading each step would stall the dispatch queue
+
+
+def _step_loop(step_fn, state, train_data, epoch, description, progress, start):
+    """Dispatches one jitted step per batch; metrics are read every ``_SYNC_EVERY`` steps for the bar and the NaN check."""
+    pending, read = [], {}
+    bar = tqdm(total=train_data.num_batches, desc=description, disable=not progress, unit="batch", leave=False)
+    for step, batch in enumerate(train_data.epoch(epoch)):
+        state, metrics = step_fn(state, batch)
+        pending.append(metrics)
+        if len(pending) == _SYNC_EVERY or step + 1 == train_data.num_batches:
+            fetched = jax.device_get(pending)
+            pending = []
+            for name in fetched[0]:
+                read.setdefault(name, []).extend(float(m[name]) for m in fetched)
+            _check_finite(np.asarray(read["loss"]), description)
+            postfix = {"loss": f"{read['loss'][-1]:.4f}", "img/s": f"{sum(read['count']) / (time.perf_counter() - start):,.0f}"}
+            if "accuracy" in read:
+                postfix["acc"] = f"{read['accuracy'][-1]:.3f}"
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(len(fetched))
+    bar.close()
+    return state, read
+
+
+def _check_finite(losses_: np.ndarray, description: str) -> None:
+    if not _finite(losses_):
+        bad = int(np.argmin(np.isfinite(losses_)))
+        raise TrainingDivergedError(f"the loss became {losses_[bad]} at {description}, step {bad + 1}")

@@ -63,6 +63,8 @@ def normalize(images):
 
 
 TRANSFORMS = {"to_tensor": to_tensor, "normalize": normalize}
+PIXEL_TABLES = {"to_tensor": _TO_TENSOR, "normalize": _NORMALIZE}
+"""Each transform as a 256-entry float32 table: ``PIXEL_TABLES[t][uint8_images]`` on the host."""
 
 
 class DatasetNotAvailableError(RuntimeError):

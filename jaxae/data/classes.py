@@ -1,0 +1,23 @@
+"""Class names of the datasets, as the seeds print them."""
+
+from __future__ import annotations
+
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "cifar10": ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+"""The class names of each dataset, by label; CIFAR-10's are the seeds' short ones."""
+
+
+def class_names(dataset: str) -> tuple[str, ...]:
+    """The class names of ``dataset`` ("mnist" or "cifar10"), indexed by label.
+
+    >>> class_names("cifar10")[3]
+    'cat'
+    """
+    try:
+        return CLASS_NAMES[dataset]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown dataset {dataset!r}; class names are known for {', '.join(CLASS_NAMES)}"
+        ) from None

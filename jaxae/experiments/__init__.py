@@ -1,0 +1,96 @@
+"""The five seed experiments as recipes, and ``reproduce``: train, draw the figures, compare.
+
+>>> from jaxae import experiments
+>>> experiments.names()
+['E1', 'E2', 'E3', 'E4', 'E5']
+>>> [stage.config.model for stage in experiments.get("E1").RECIPE.stages]
+['cifar10_mlp', 'cifar10_cnn']
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from jaxae.experiments.recipe import Recipe, Reference, Stage
+from jaxae.experiments.report import comparison_table
+from jaxae.experiments.runner import FRAMEWORKS, Context, ensure_dataset
+
+_MODULES = {
+    "E1": "e1_classifiers",
+    "E2": "e2_conv_autoencoder",
+    "E3": "e3_latent_2d",
+    "E4": "e4_dense_autoencoders",
+    "E5": "e5_transfer",
+}
+
+__all__ = ["FRAMEWORKS", "Context", "Recipe", "Reference", "Stage", "comparison_table", "get", "names", "reproduce"]
+
+
+def names() -> list[str]:
+    return list(_MODULES)
+
+
+def get(name: str):
+    """The module of experiment ``name``: its ``RECIPE`` and ``run(recipe, context, seed)``."""
+    key = str(name).upper()
+    if key not in _MODULES:
+        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(_MODULES)} or 'all'")
+    return importlib.import_module(f"jaxae.experiments.{_MODULES[key]}")
+
+
+def reproduce(
+    name: str, context: Context, *, seeds: tuple[int, ...] | None = None, quick: bool = False, epochs: int | None = None
+) -> dict[str, Any]:
+    """Runs experiment ``name`` for each seed in ``context.framework``; writes and returns its summary.
+
+    Args:
+      name: "E1" … "E5".
+      context: work dir, data dir, framework.
+      seeds: default the recipe's (3 where runs are cheap, else 1).
+      quick: the quick variant: one epoch of small batches on 256 images.
+      epochs: cut every stage to at most this many epochs (a partial run, labelled so).
+
+    The summary (``workdir/<name>/<framework>/summary.json``) holds each
+    seed's headline numbers and wall times; seeds of an earlier run of the
+    same variant stay in it, so seeds can be run one command at a time.
+    """
+    module = get(name)
+    recipe = module.RECIPE.quick() if quick else module.RECIPE
+    if epochs is not None:
+        recipe = recipe.with_epochs(epochs)
+    seeds = recipe.seeds if seeds is None else tuple(seeds)
+    for dataset in sorted({stage.dataset for stage in recipe.stages}):
+        ensure_dataset(dataset, context.data_dir, context.raw_data)
+    path = Path(context.workdir) / recipe.name / context.framework / "summary.json"
+    summary = _previous_summary(path, quick, epochs) or {
+        "experiment": recipe.name, "framework": context.framework, "quick": quick, "epochs": epochs, "runs": {}
+    }
+    for seed in seeds:
+        if context.progress:
+            print(f"== {recipe.name} ({context.framework}), seed {seed}: {recipe.title}")
+        start = time.perf_counter()
+        summary["runs"][str(seed)] = {**module.run(recipe, context, seed), "seconds": time.perf_counter() - start}
+        summary["seeds"] = sorted(int(s) for s in summary["runs"])
+        path.write_text(json.dumps(summary, indent=1) + "\n")  # after each seed: a long run keeps what it finished
+    return summary
+
+
+def _previous_summary(path: Path, quick: bool, epochs: int | None) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    return summary if (summary.get("quick"), summary.get("epochs")) == (quick, epochs) else None
+
+
+def load_summaries(workdir: str | Path, name: str) -> dict[str, dict[str, Any]]:
+    """The summaries of experiment ``name`` found under ``workdir``, by framework."""
+    found = {}
+    for framework in FRAMEWORKS:
+        path = Path(workdir) / get(name).RECIPE.name / framework / "summary.json"
+        if path.is_file():
+            found[framework] = json.loads(path.read_text())
+    return found

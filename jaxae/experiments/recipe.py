@@ -1,0 +1,121 @@
+"""What an experiment is: its training stages, the seeds it runs and the numbers it is compared on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxae.data.pipeline import BatchSpec
+from jaxae.models import spec as model_spec
+from jaxae.train import TrainConfig
+
+# The quick variant: a few steps on a few images, for tests and smoke runs.
+QUICK_TRAIN_EXAMPLES = 256
+QUICK_TEST_EXAMPLES = 100
+QUICK_BATCH_SIZE = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One training run of an experiment: a model, its data and its optimiser.
+
+    Attributes:
+      name: the stage's name in the experiment ("mlp", "autoencoder", ...).
+      config: model, loss, optimiser, epochs, batch size (its seed is set per run).
+      dataset: TFDS name.
+      transform: "to_tensor" ([0, 1]) or "normalize" ([-1, 1]).
+      train_split, test_split: TFDS split names; ``test_split=None``: no test
+        evaluation (E3).
+      shuffle_test: shuffle the test split each evaluation (E4 did).
+      drop_remainder: drop the last partial training batch (E3's drop_last).
+    """
+
+    name: str
+    config: TrainConfig
+    dataset: str
+    transform: str = "to_tensor"
+    train_split: str = "train"
+    test_split: str | None = "test"
+    shuffle_test: bool = False
+    drop_remainder: bool = False
+
+    def __post_init__(self):
+        expected = model_spec(self.config.model).dataset
+        if self.dataset != expected:
+            raise ValueError(f"stage {self.name!r}: {self.config.model} trains on {expected}, not {self.dataset}")
+
+    def with_seed(self, seed: int) -> Stage:
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, seed=seed))
+
+    def train_batches(self) -> BatchSpec:
+        return BatchSpec(self.config.batch_size, shuffle=True, drop_remainder=self.drop_remainder, seed=self.config.seed)
+
+    def test_batches(self) -> BatchSpec:
+        # A different order seed than training's, so a shuffled test split is not in the train order.
+        return BatchSpec(self.config.batch_size, shuffle=self.shuffle_test, seed=self.config.seed + 10_000)
+
+    def quick(self) -> Stage:
+        """One epoch of small batches on the first images of each split."""
+        config = dataclasses.replace(
+            self.config, epochs=1, batch_size=min(self.config.batch_size, QUICK_BATCH_SIZE)
+        )
+        return dataclasses.replace(
+            self,
+            config=config,
+            train_split=f"{self.train_split}[:{QUICK_TRAIN_EXAMPLES}]",
+            test_split=None if self.test_split is None else f"{self.test_split}[:{QUICK_TEST_EXAMPLES}]",
+        )
+
+    def with_epochs(self, epochs: int) -> Stage:
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, epochs=epochs))
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A published number and how to read it.
+
+    Attributes:
+      key: the name of the matching measured number (see each experiment's ``headline``).
+      label: what it is, for the table.
+      published: the number as the material prints it.
+      comparable: the same quantity as jaxae measures it, after correcting the
+        original's bugs (e.g. a wrong divisor); defaults to ``published``.
+      note: the exact meaning and the correction, for the table.
+      kind: "accuracy" (a fraction), "loss" or "seconds"; sets the agreement tolerance.
+    """
+
+    key: str
+    label: str
+    published: float | None
+    comparable: float | None = None
+    note: str = ""
+    kind: str = "loss"
+
+    @property
+    def target(self) -> float | None:
+        return self.published if self.comparable is None else self.comparable
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """An experiment of docs/seed-experiments.md: its stages, seeds and reference numbers."""
+
+    name: str
+    title: str
+    stages: tuple[Stage, ...]
+    seeds: tuple[int, ...]
+    references: tuple[Reference, ...]
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise ValueError(f"{self.name} has no stage {name!r}; its stages: {[s.name for s in self.stages]}")
+
+    def quick(self) -> Recipe:
+        return dataclasses.replace(self, stages=tuple(s.quick() for s in self.stages), seeds=self.seeds[:1])
+
+    def with_epochs(self, epochs: int) -> Recipe:
+        """Every stage cut to at most ``epochs`` (partial runs where full ones cost too much)."""
+        return dataclasses.replace(
+            self, stages=tuple(s.with_epochs(min(epochs, s.config.epochs)) for s in self.stages)
+        )

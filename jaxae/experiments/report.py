@@ -1,0 +1,103 @@
+"""The comparison table: published number | PyTorch rerun | jaxae, per headline number of an experiment."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from jaxae.experiments.recipe import Recipe
+
+ACCURACY_TOLERANCE = 0.015  # 1.5 points
+LOSS_TOLERANCE = 0.05  # 5 %
+
+
+def _values(summary: dict[str, Any] | None, key: str) -> list[float]:
+    if summary is None:
+        return []
+    return [run[key] for run in summary["runs"].values() if key in run]
+
+
+def _format(values: list[float], kind: str) -> str:
+    if not values:
+        return "—"
+    scale, digits = {"accuracy": (100, 2), "seconds": (1, 1)}.get(kind, (1, 4))
+    mean = np.mean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {np.std(values, ddof=1) * scale:.{digits}f} (n={len(values)})"
+
+
+def tolerance(kind: str, reference_value: float) -> float:
+    """The single-seed tolerance: 1.5 accuracy points, or 5 % of a loss."""
+    return ACCURACY_TOLERANCE if kind == "accuracy" else LOSS_TOLERANCE * abs(reference_value)
+
+
+def agreement(values: list[float], reference: list[float], kind: str) -> str:
+    """Whether ``values`` agree with ``reference``: within twice their pooled seed spread, or the tolerance."""
+    if not values or not reference:
+        return "—"
+    difference = abs(np.mean(values) - np.mean(reference))
+    spread = 0.0
+    if len(values) > 1 and len(reference) > 1:
+        spread = 2 * math.sqrt(np.var(values, ddof=1) + np.var(reference, ddof=1))
+    allowed = max(spread, tolerance(kind, float(np.mean(reference))))
+    return "yes" if difference <= allowed else f"no (Δ {difference:.3g} > {allowed:.3g})"
+
+
+def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> str:
+    """Markdown: each reference number beside the PyTorch rerun and jaxae (mean ± std over seeds).
+
+    ``summaries`` maps "jax" and/or "torch" to the summary
+    :func:`jaxae.experiments.reproduce` writes. Accuracies are in percent.
+    """
+    jax_summary, torch_summary = summaries.get("jax"), summaries.get("torch")
+    lines = [
+        f"**{recipe.name}: {recipe.title}**" + _epochs_note(summaries),
+        "",
+        "| number | published (meaning) | comparable | PyTorch rerun | jaxae | jaxae ≈ PyTorch | jaxae ≈ published |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for ref in recipe.references:
+        jax_values, torch_values = _values(jax_summary, ref.key), _values(torch_summary, ref.key)
+        published = "—" if ref.published is None else _format([ref.published], ref.kind)
+        comparable = "—" if ref.target is None else _format([ref.target], ref.kind)
+        lines.append(
+            f"| {ref.label} | {published} ({ref.note}) | {comparable} | {_format(torch_values, ref.kind)} | "
+            f"{_format(jax_values, ref.kind)} | {agreement(jax_values, torch_values, ref.kind)} | "
+            f"{agreement(jax_values, [ref.target] if ref.target is not None else [], ref.kind)} |"
+        )
+    referenced = {ref.key for ref in recipe.references}
+    measured = [s for s in (jax_summary, torch_summary) if s is not None]
+    extra = sorted({k for s in measured for run in s["runs"].values() for k in run} - referenced, key=_natural)
+    for key in (k for k in extra if "/" in k and not k.endswith("/seconds")):
+        kind = "accuracy" if "accuracy" in key else "loss"
+        jax_values, torch_values = _values(jax_summary, key), _values(torch_summary, key)
+        lines.append(
+            f"| {key} | — | — | {_format(torch_values, kind)} | {_format(jax_values, kind)} | "
+            f"{agreement(jax_values, torch_values, kind)} | — |"
+        )
+    for stage in recipe.stages:
+        key = f"{stage.name}/seconds"
+        jax_values, torch_values = _values(jax_summary, key), _values(torch_summary, key)
+        if jax_values or torch_values:
+            lines.append(
+                f"| {stage.name}: wall time (s) | — | — | {_format(torch_values, 'seconds')} | "
+                f"{_format(jax_values, 'seconds')} | — | — |"
+            )
+    return "\n".join(lines)
+
+
+def _natural(key: str):
+    """Sort key that puts "x@2" before "x@10"."""
+    name, _, epoch = key.partition("@")
+    return (name, int(epoch) if epoch.isdigit() else 0)
+
+
+def _epochs_note(summaries: dict[str, dict[str, Any]]) -> str:
+    notes = sorted({
+        "quick variant" if s.get("quick") else f"cut to {s['epochs']} epochs" for s in summaries.values()
+        if s.get("quick") or s.get("epochs")
+    })
+    return f" ({'; '.join(notes)})" if notes else ""

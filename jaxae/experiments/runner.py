@@ -1,0 +1,144 @@
+"""Running an experiment's stages: data, training in jaxae or in PyTorch, the run's folders.
+
+Both frameworks train the same stage from the same initial weights on the
+same batches in the same order: PyTorch's model is loaded with jaxae's
+seeded initialisation (PyTorch's own init distribution), and its batches
+come from the same :class:`~jaxae.data.BatchSpec` plans. What remains
+different is dropout's random masks and floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxae.data import DatasetNotAvailableError, DeviceResidentPipeline, import_dataset, load_split
+from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES
+from jaxae.experiments.recipe import Stage
+from jaxae.train import fit
+
+FRAMEWORKS = ("jax", "torch")
+RAW_DATA_ENV = "JAXAE_RAW_DATA"
+_RAW_FILES = {"mnist": tuple(MNIST_FILES.values()), "cifar10": (CIFAR10_ARCHIVE,)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """Where and how an experiment runs.
+
+    Attributes:
+      workdir: root of the run's outputs: ``workdir/<experiment>/<framework>/seed<k>/<stage>``.
+      data_dir: the TFDS data dir (default: TFDS's).
+      raw_data: a folder of the publishers' raw archives to import from when a
+        dataset is not prepared and cannot be downloaded (default: ``$JAXAE_RAW_DATA``).
+      framework: "jax" (jaxae) or "torch" (the same recipe in PyTorch).
+      progress: progress bars and per-epoch lines.
+    """
+
+    workdir: Path
+    data_dir: str | None = None
+    raw_data: str | None = None
+    framework: str = "jax"
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"unknown framework {self.framework!r}; choose from {FRAMEWORKS}")
+
+    def run_dir(self, experiment: str, seed: int) -> Path:
+        return Path(self.workdir) / experiment / self.framework / f"seed{seed}"
+
+
+def ensure_dataset(name: str, data_dir: str | None = None, raw_data: str | None = None) -> None:
+    """Makes sure TFDS dataset ``name`` is prepared: already, downloaded, or imported from ``raw_data``.
+
+    ``raw_data`` (default ``$JAXAE_RAW_DATA``) holds the raw archives either
+    directly or in a subfolder named after the dataset.
+
+    Raises:
+      DatasetNotAvailableError: none of the three worked; the message says what to do.
+    """
+    from jaxae.data.pipeline import prepared_builder
+
+    try:
+        prepared_builder(name, data_dir)
+        return
+    except DatasetNotAvailableError as error:
+        raw_data = raw_data or os.environ.get(RAW_DATA_ENV)
+        if not raw_data:
+            raise DatasetNotAvailableError(
+                f"{error} Or pass --raw-data DIR (or set {RAW_DATA_ENV}) to import it on the fly."
+            ) from None
+        candidates = [Path(raw_data).expanduser() / name, Path(raw_data).expanduser()]
+        for folder in candidates:
+            if all((folder / filename).is_file() for filename in _RAW_FILES[name]):
+                print(f"{name}: not prepared; importing it from {folder}")
+                import_dataset(name, folder, data_dir)
+                return
+        raise DatasetNotAvailableError(
+            f"{error} The raw-data folder {raw_data} holds no {' + '.join(_RAW_FILES[name])} "
+            f"(looked in {', '.join(map(str, candidates))})."
+        ) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _split(dataset: str, split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    return load_split(dataset, split, data_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class StageData:
+    """A stage's splits as uint8 images (N, H, W, C) and int32 labels; ``test`` is None without evaluation."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray] | None
+
+    @classmethod
+    def load(cls, stage: Stage, data_dir: str | None = None) -> StageData:
+        test = None if stage.test_split is None else _split(stage.dataset, stage.test_split, data_dir)
+        return cls(_split(stage.dataset, stage.train_split, data_dir), test)
+
+
+@dataclasses.dataclass
+class Trained:
+    """A trained stage: its final params (Flax layout, whatever the framework) and its per-epoch history."""
+
+    params: Any
+    history: list[dict[str, Any]]
+    seconds: float
+
+
+def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, initial_params=None) -> Trained:
+    """Trains ``stage`` in ``context.framework``; outputs (metrics, checkpoints) go to ``workdir``."""
+    start = time.perf_counter()
+    if context.framework == "torch":
+        from jaxae.experiments.torch_training import fit_torch
+
+        params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
+    else:
+        train = DeviceResidentPipeline(*data.train, stage.train_batches(), stage.transform)
+        test = None if data.test is None else DeviceResidentPipeline(*data.test, stage.test_batches(), stage.transform)
+        state, history = fit(
+            stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params
+        )
+        params = state.params
+    return Trained(params, history, time.perf_counter() - start)
+
+
+def save_figure(figure, path: Path) -> None:
+    """Saves a matplotlib figure as PNG, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def at_epochs(prefix: str, history: list[dict[str, Any]], metric: str, epochs) -> dict[str, float]:
+    """``{"<prefix>/<metric>@<epoch>": value}`` for each of ``epochs`` the history reached."""
+    reached = {record["epoch"]: record for record in history}
+    return {f"{prefix}/{metric}@{e}": reached[e][metric] for e in epochs if e in reached and metric in reached[e]}

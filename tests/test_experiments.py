@@ -1,0 +1,113 @@
+"""The experiments: recipes as the spec states them, quick runs end to end, the comparison table, the CLI."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from jaxae import cli, experiments
+from jaxae.data import DatasetNotAvailableError
+from jaxae.experiments import report
+from jaxae.experiments.runner import StageData, ensure_dataset, train_stage
+
+
+def test_recipes_follow_the_spec():
+    e1, e2, e3, e4, e5 = (experiments.get(n).RECIPE for n in experiments.names())
+    cnn = e1.stage("cnn").config
+    assert (cnn.optimizer, cnn.learning_rate, cnn.momentum, cnn.batch_size, cnn.epochs) == ("sgd", 1e-2, 0.9, 128, 10)
+    assert cnn.dropout_at_eval
+    assert e2.stage("autoencoder").config.loss == "sum_squared_error"
+    assert e2.stage("autoencoder").config.epochs == 48
+    stage = e3.stage("autoencoder")
+    assert (stage.config.batch_size, stage.drop_remainder, stage.test_split, e3.seeds[0]) == (32, True, None, 123)
+    assert stage.train_batches().num_batches(60_000) == 1875
+    assert [s.config.epochs for s in e4.stages] == [100, 100, 100, 150]
+    assert all(s.transform == "normalize" and s.shuffle_test for s in e4.stages)
+    assert dict(e4.stage("ae2_wide").config.model_args) == {"hidden_sizes": (128, 16)}
+    assert [s.config.batch_size for s in e5.stages] == [2000, 2000]
+    assert e1.stage("mlp").test_batches().num_batches(10_000) == 79
+
+
+def test_reference_corrections():
+    e2, e4, e5 = (experiments.get(n).RECIPE for n in ("E2", "E4", "E5"))
+    assert {r.key: r.target for r in e2.references}["autoencoder/test_loss@48"] == pytest.approx(10.8036 * 0.632, rel=1e-3)
+    assert {r.key: r.target for r in e4.references}["pca/test_loss"] == pytest.approx(0.0828 * 0.98734, abs=1e-4)
+    assert {r.key: r.target for r in e5.references}["autoencoder/train_loss@1"] == pytest.approx(0.1777, abs=1e-4)
+
+
+def test_quick_variant_is_small():
+    recipe = experiments.get("E5").RECIPE.quick()
+    assert all(s.config.epochs == 1 and s.config.batch_size <= 64 for s in recipe.stages)
+    assert recipe.stage("classifier").train_split == "train[:256]"
+    assert len(recipe.seeds) == 1
+
+
+def test_agreement_rule():
+    assert report.agreement([0.60], [0.61], "accuracy") == "yes"
+    assert report.agreement([0.60], [0.62], "accuracy").startswith("no")
+    assert report.agreement([1.00], [1.04], "loss") == "yes"
+    assert report.agreement([1.00], [1.06], "loss").startswith("no")
+    wide = [0.50, 0.56, 0.62]  # a seed spread wider than the fixed tolerance
+    assert report.agreement(wide, [0.58, 0.60, 0.54], "accuracy") == "yes"
+    assert report.agreement([], [0.5], "accuracy") == "—"
+
+
+@pytest.mark.parametrize("name, figures", [
+    ("E1", ["samples", "train_loss", "train_accuracy", "test_accuracy"]),
+    ("E2", ["reconstructions", "interpolation", "loss"]),
+    ("E3", ["reconstructions", "latent_scatter", "latent_grid", "chosen_point", "train_loss"]),
+    ("E5", ["train_loss", "test_accuracy", "kernels_autoencoder", "kernels_classifier", "class_accuracy"]),
+])
+def test_quick_run_writes_figures_metrics_and_summary(name, figures, data_dir, tmp_path):
+    context = experiments.Context(tmp_path, str(data_dir), progress=False)
+    summary = experiments.reproduce(name, context, quick=True)
+    run_dir = tmp_path / name / "jax" / f"seed{summary['seeds'][0]}"
+    for figure in figures:
+        assert (run_dir / f"{figure}.png").stat().st_size > 1000, figure
+    assert json.loads((tmp_path / name / "jax" / "summary.json").read_text()) == summary
+    numbers = next(iter(summary["runs"].values()))
+    assert numbers and all(np.isfinite(v) for v in numbers.values())
+    assert list(run_dir.glob("*/metrics.jsonl")), "each stage logs its metrics"
+    table = experiments.comparison_table(experiments.get(name).RECIPE, {"jax": summary})
+    assert table.count("\n| ") >= len(experiments.get(name).RECIPE.references)
+
+
+def test_torch_rerun_matches_jaxae_step_for_step(data_dir, tmp_path):
+    """Same init, same batches: a quick E4 stage ends with the same losses in both frameworks."""
+    stage = experiments.get("E4").RECIPE.quick().stage("ae2")
+    data = StageData.load(stage, str(data_dir))
+    trained = {}
+    for framework in ("jax", "torch"):
+        context = experiments.Context(tmp_path, str(data_dir), framework=framework, progress=False)
+        trained[framework] = train_stage(stage, data, tmp_path / framework, context)
+    jax_record, torch_record = trained["jax"].history[-1], trained["torch"].history[-1]
+    np.testing.assert_allclose(jax_record["train_step_loss"], torch_record["train_step_loss"], rtol=1e-4)
+    assert jax_record["test_loss"] == pytest.approx(torch_record["test_loss"], rel=1e-4)
+    for a, b in zip(jax.tree.leaves(trained["jax"].params), jax.tree.leaves(trained["torch"].params)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_missing_dataset_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAXAE_RAW_DATA", raising=False)
+    with pytest.raises(DatasetNotAvailableError, match="--raw-data"):
+        ensure_dataset("mnist", str(tmp_path / "empty"))
+    with pytest.raises(DatasetNotAvailableError, match="holds no"):
+        ensure_dataset("mnist", str(tmp_path / "empty"), raw_data=str(tmp_path))
+
+
+def test_cli_errors_are_messages(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["reproduce", "E9", "--workdir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "unknown experiment 'E9'" in capsys.readouterr().err
+
+
+def test_cli_reproduces_and_reports(data_dir, tmp_path, capsys):
+    cli.main(["reproduce", "e4", "--quick", "--workdir", str(tmp_path), "--data-dir", str(data_dir), "--compare", ""])
+    printed = capsys.readouterr().out
+    assert "**E4: MNIST" in printed and "(quick variant)" in printed
+    for figure in ("reconstructions", "interpolation_1_7", "interpolation_4_8", "train_loss"):
+        assert (tmp_path / "E4" / "jax" / "seed0" / f"{figure}.png").is_file(), figure
+    cli.main(["report", str(tmp_path), "--experiment", "E4"])
+    assert "PCA autoencoder (16): final train loss" in capsys.readouterr().out
