@@ -10,6 +10,9 @@ import pytest
 from jaxae.models import layers
 
 
+LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm"])
+
+
 def _apply(layer, x, params=None):
     variables = layer.init(jax.random.key(0), x)
     if params is not None:
@@ -17,32 +20,35 @@ def _apply(layer, x, params=None):
     return np.asarray(layer.apply(variables, x)), variables
 
 
-def test_conv2d_values_and_padding():
+@LOWERINGS
+def test_conv2d_values_and_padding(lowering):
     x = jnp.arange(9.0).reshape(1, 3, 3, 1)
     kernel = jnp.ones((2, 2, 1, 1))
-    y, _ = _apply(layers.Conv2d(1, 2), x, {"kernel": kernel, "bias": jnp.array([0.5])})
+    y, _ = _apply(layers.Conv2d(1, 2, lowering=lowering), x, {"kernel": kernel, "bias": jnp.array([0.5])})
     np.testing.assert_array_equal(y[0, :, :, 0], [[8.5, 12.5], [20.5, 24.5]])
-    padded, _ = _apply(layers.Conv2d(1, 2, padding=1), x, {"kernel": kernel, "bias": jnp.zeros(1)})
+    padded, _ = _apply(layers.Conv2d(1, 2, padding=1, lowering=lowering), x, {"kernel": kernel, "bias": jnp.zeros(1)})
     assert padded.shape == (1, 4, 4, 1)
     assert padded[0, 0, 0, 0] == 0.0  # the window holds only x[0, 0] = 0 and padding
     assert padded[0, 3, 3, 0] == 8.0  # only x[2, 2]
 
 
-def test_conv2d_stride_2_pads_both_sides_like_pytorch():
+@LOWERINGS
+def test_conv2d_stride_2_pads_both_sides_like_pytorch(lowering):
     # k3 s2 p1 on 4x4: PyTorch pads (1, 1); 'SAME' would pad (0, 1).
     x = jnp.arange(16.0).reshape(1, 4, 4, 1)
     kernel = jnp.zeros((3, 3, 1, 1)).at[0, 0, 0, 0].set(1.0)  # picks the top-left of each window
-    y, _ = _apply(layers.Conv2d(1, 3, stride=2, padding=1), x, {"kernel": kernel, "bias": jnp.zeros(1)})
+    y, _ = _apply(layers.Conv2d(1, 3, stride=2, padding=1, lowering=lowering), x, {"kernel": kernel, "bias": jnp.zeros(1)})
     np.testing.assert_array_equal(y[0, :, :, 0], [[0.0, 0.0], [0.0, 5.0]])
 
 
-def test_conv_transpose_places_the_kernel_unflipped():
+@LOWERINGS
+def test_conv_transpose_places_the_kernel_unflipped(lowering):
     # One input pixel scatters PyTorch's weight[0, 0] as it is.
     weight = jnp.array([[1.0, 2.0], [3.0, 4.0]])
     params = {"kernel": weight[:, :, None, None], "bias": jnp.zeros(1)}
-    y, _ = _apply(layers.ConvTranspose2d(1, 2, stride=2), jnp.ones((1, 1, 1, 1)), params)
+    y, _ = _apply(layers.ConvTranspose2d(1, 2, stride=2, lowering=lowering), jnp.ones((1, 1, 1, 1)), params)
     np.testing.assert_array_equal(y[0, :, :, 0], weight)
-    y, _ = _apply(layers.ConvTranspose2d(1, 2, stride=2), jnp.array([[1.0, 10.0]]).reshape(1, 1, 2, 1), params)
+    y, _ = _apply(layers.ConvTranspose2d(1, 2, stride=2, lowering=lowering), jnp.array([[1.0, 10.0]]).reshape(1, 1, 2, 1), params)
     np.testing.assert_array_equal(y[0, :, :, 0], [[1, 2, 10, 20], [3, 4, 30, 40]])
 
 
@@ -50,11 +56,43 @@ def test_conv_transpose_places_the_kernel_unflipped():
     "size, kernel_size, stride, padding, output_padding, expected",
     [(4, 4, 2, 1, 0, 8), (7, 3, 2, 1, 0, 13), (7, 3, 2, 0, 0, 15), (7, 3, 1, 1, 0, 7), (27, 3, 1, 0, 0, 29), (7, 3, 2, 1, 1, 14)],
 )
-def test_conv_transpose_output_size_is_pytorchs(size, kernel_size, stride, padding, output_padding, expected):
+@LOWERINGS
+def test_conv_transpose_output_size_is_pytorchs(size, kernel_size, stride, padding, output_padding, expected, lowering):
     assert (size - 1) * stride - 2 * padding + kernel_size + output_padding == expected
-    layer = layers.ConvTranspose2d(2, kernel_size, stride, padding, output_padding)
+    layer = layers.ConvTranspose2d(2, kernel_size, stride, padding, output_padding, lowering=lowering)
     y, _ = _apply(layer, jnp.ones((1, size, size, 3)))
     assert y.shape == (1, expected, expected, 2)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        layers.Conv2d(6, 5),
+        layers.Conv2d(5, 3, stride=2, padding=1),
+        layers.Conv2d(4, 4, stride=2, padding=1),
+        layers.ConvTranspose2d(4, 4, stride=2, padding=1),
+        layers.ConvTranspose2d(3, 3, stride=2, padding=0),
+        layers.ConvTranspose2d(2, 3, stride=2, padding=1, output_padding=1),
+    ],
+    ids=lambda layer: f"{type(layer).__name__}-k{layer.kernel_size}-s{layer.stride}-p{layer.padding}",
+)
+def test_gemm_lowering_computes_what_xla_computes_values_and_gradients(layer):
+    x = jax.random.normal(jax.random.key(1), (2, 9, 9, 3))
+    variables = layer.init(jax.random.key(0), x)
+
+    def loss(variables, x, lowering):
+        y = layer.clone(lowering=lowering).apply(variables, x)
+        return jnp.sum(y * jnp.cos(y)), y
+
+    (_, y_xla), grads_xla = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables, x, "xla")
+    (_, y_gemm), grads_gemm = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables, x, "gemm")
+    np.testing.assert_allclose(y_gemm, y_xla, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), grads_gemm, grads_xla)
+
+
+def test_unknown_lowering_is_refused():
+    with pytest.raises(ValueError, match="lowering must be one of"):
+        layers.Conv2d(2, 3, lowering="winograd").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
 
 
 def test_upsample_bilinear_values():

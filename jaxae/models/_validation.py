@@ -21,9 +21,7 @@ def check_batch(model: str, x, expected: tuple[int, ...], what: str = "images") 
     shape = tuple(shape)
     want = "(batch, " + ", ".join(map(str, expected)) + ")"
     if len(shape) != len(expected) + 1 or shape[1:] != tuple(expected):
-        raise ValueError(
-            f"{model}: expected {what} of shape {want}, got {shape}{_hint(shape, expected)}"
-        )
+        raise ValueError(f"{model}: expected {what} of shape {want}, got {shape}{_hint(shape, expected)}")
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(
             f"{model}: expected floating {what} (float32) of shape {want}, got dtype {dtype}; "

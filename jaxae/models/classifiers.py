@@ -45,8 +45,20 @@ class BasicConvNet(SeedModel):
     def __call__(self, x, train: bool = False):
         """Logits. ``train`` is accepted for a uniform API; it changes nothing."""
         self.check_images(x)
-        x = max_pool2d(nn.relu(Conv2d(self.out_c1, 5, init_scheme=self.init_scheme, name="conv1")(x)))
-        x = max_pool2d(nn.relu(Conv2d(self.out_c2, 5, init_scheme=self.init_scheme, name="conv2")(x)))
+        x = max_pool2d(
+            nn.relu(
+                Conv2d(
+                    self.out_c1, 5, init_scheme=self.init_scheme, lowering=self.conv_lowering, name="conv1"
+                )(x)
+            )
+        )
+        x = max_pool2d(
+            nn.relu(
+                Conv2d(
+                    self.out_c2, 5, init_scheme=self.init_scheme, lowering=self.conv_lowering, name="conv2"
+                )(x)
+            )
+        )
         x = x.reshape(x.shape[0], -1)
         x = nn.relu(Linear(self.dense_units, self.init_scheme, name="fc1")(x))
         return Linear(self.num_classes, self.init_scheme, name="logits")(x)

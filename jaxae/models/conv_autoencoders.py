@@ -9,7 +9,15 @@ import jax
 import jax.numpy as jnp
 
 from jaxae.models._base import Autoencoder, SeedModel
-from jaxae.models.layers import Conv2d, ConvTranspose2d, InitScheme, Linear, trim, upsample_bilinear
+from jaxae.models.layers import (
+    Conv2d,
+    ConvLowering,
+    ConvTranspose2d,
+    InitScheme,
+    Linear,
+    trim,
+    upsample_bilinear,
+)
 
 
 class _CifarConvEncoder(nn.Module):
@@ -17,10 +25,18 @@ class _CifarConvEncoder(nn.Module):
     out_c2: int
     embedding_dim: int
     init_scheme: InitScheme
+    conv_lowering: ConvLowering
 
     @nn.compact
     def __call__(self, x):
-        conv = partial(Conv2d, kernel_size=4, stride=2, padding=1, init_scheme=self.init_scheme)
+        conv = partial(
+            Conv2d,
+            kernel_size=4,
+            stride=2,
+            padding=1,
+            init_scheme=self.init_scheme,
+            lowering=self.conv_lowering,
+        )
         x = nn.relu(conv(self.out_c1, name="conv1")(x))
         x = nn.relu(conv(self.out_c2, name="conv2")(x))
         return conv(self.embedding_dim, name="conv3")(x)
@@ -30,10 +46,18 @@ class _CifarConvDecoder(nn.Module):
     out_c1: int
     out_c2: int
     init_scheme: InitScheme
+    conv_lowering: ConvLowering
 
     @nn.compact
     def __call__(self, z):
-        deconv = partial(ConvTranspose2d, kernel_size=4, stride=2, padding=1, init_scheme=self.init_scheme)
+        deconv = partial(
+            ConvTranspose2d,
+            kernel_size=4,
+            stride=2,
+            padding=1,
+            init_scheme=self.init_scheme,
+            lowering=self.conv_lowering,
+        )
         z = nn.relu(deconv(self.out_c2, name="deconv1")(z))
         z = nn.relu(deconv(self.out_c1, name="deconv2")(z))
         return nn.sigmoid(deconv(3, name="deconv3")(z))
@@ -52,19 +76,24 @@ class CifarConvAutoencoder(Autoencoder):
         return (4, 4, self.embedding_dim)
 
     def setup(self):
-        self.encoder = _CifarConvEncoder(self.out_c1, self.out_c2, self.embedding_dim, self.init_scheme)
-        self.decoder = _CifarConvDecoder(self.out_c1, self.out_c2, self.init_scheme)
+        self.encoder = _CifarConvEncoder(
+            self.out_c1, self.out_c2, self.embedding_dim, self.init_scheme, self.conv_lowering
+        )
+        self.decoder = _CifarConvDecoder(self.out_c1, self.out_c2, self.init_scheme, self.conv_lowering)
 
 
 class _MnistConvEncoder(nn.Module):
     latent_dim: int
     negative_slope: float
     init_scheme: InitScheme
+    conv_lowering: ConvLowering
 
     @nn.compact
     def __call__(self, x):
         act = partial(nn.leaky_relu, negative_slope=self.negative_slope)
-        conv = partial(Conv2d, kernel_size=3, padding=1, init_scheme=self.init_scheme)
+        conv = partial(
+            Conv2d, kernel_size=3, padding=1, init_scheme=self.init_scheme, lowering=self.conv_lowering
+        )
         x = act(conv(32, stride=1, name="conv1")(x))
         x = act(conv(64, stride=2, name="conv2")(x))
         x = act(conv(64, stride=2, name="conv3")(x))
@@ -75,11 +104,14 @@ class _MnistConvEncoder(nn.Module):
 class _MnistConvDecoder(nn.Module):
     negative_slope: float
     init_scheme: InitScheme
+    conv_lowering: ConvLowering
 
     @nn.compact
     def __call__(self, z):
         act = partial(nn.leaky_relu, negative_slope=self.negative_slope)
-        deconv = partial(ConvTranspose2d, kernel_size=3, init_scheme=self.init_scheme)
+        deconv = partial(
+            ConvTranspose2d, kernel_size=3, init_scheme=self.init_scheme, lowering=self.conv_lowering
+        )
         x = Linear(7 * 7 * 64, self.init_scheme, name="fc")(z).reshape(z.shape[0], 7, 7, 64)
         x = act(deconv(64, stride=1, padding=1, name="deconv1")(x))
         x = act(deconv(64, stride=2, padding=1, name="deconv2")(x))
@@ -104,8 +136,10 @@ class MnistConvAutoencoder(Autoencoder):
         return (self.latent_dim,)
 
     def setup(self):
-        self.encoder = _MnistConvEncoder(self.latent_dim, self.negative_slope, self.init_scheme)
-        self.decoder = _MnistConvDecoder(self.negative_slope, self.init_scheme)
+        self.encoder = _MnistConvEncoder(
+            self.latent_dim, self.negative_slope, self.init_scheme, self.conv_lowering
+        )
+        self.decoder = _MnistConvDecoder(self.negative_slope, self.init_scheme, self.conv_lowering)
 
 
 class _FcConvEncoder(nn.Module):
@@ -114,11 +148,19 @@ class _FcConvEncoder(nn.Module):
     latent_dim: int
     negative_slope: float
     init_scheme: InitScheme
+    conv_lowering: ConvLowering
 
     @nn.compact
     def __call__(self, x):
         act = partial(nn.leaky_relu, negative_slope=self.negative_slope)
-        conv = partial(Conv2d, kernel_size=3, stride=2, padding=1, init_scheme=self.init_scheme)
+        conv = partial(
+            Conv2d,
+            kernel_size=3,
+            stride=2,
+            padding=1,
+            init_scheme=self.init_scheme,
+            lowering=self.conv_lowering,
+        )
         x = act(conv(64, name="conv1")(x))
         x = act(conv(128, name="conv2")(x))
         x = act(conv(128, name="conv3")(x))
@@ -129,11 +171,19 @@ class _FcConvDecoder(nn.Module):
     negative_slope: float
     align_corners: bool
     init_scheme: InitScheme
+    conv_lowering: ConvLowering
 
     @nn.compact
     def __call__(self, z):
         act = partial(nn.leaky_relu, negative_slope=self.negative_slope)
-        conv = partial(Conv2d, kernel_size=3, stride=1, padding=1, init_scheme=self.init_scheme)
+        conv = partial(
+            Conv2d,
+            kernel_size=3,
+            stride=1,
+            padding=1,
+            init_scheme=self.init_scheme,
+            lowering=self.conv_lowering,
+        )
         up = partial(upsample_bilinear, scale=2, align_corners=self.align_corners)
         x = act(Linear(4 * 4 * 128, self.init_scheme, name="fc")(z)).reshape(z.shape[0], 4, 4, 128)
         x = up(act(conv(128, name="conv1")(x)))
@@ -159,8 +209,12 @@ class FcConvAutoencoder(Autoencoder):
         return (self.latent_dim,)
 
     def setup(self):
-        self.encoder = _FcConvEncoder(self.latent_dim, self.negative_slope, self.init_scheme)
-        self.decoder = _FcConvDecoder(self.negative_slope, self.align_corners, self.init_scheme)
+        self.encoder = _FcConvEncoder(
+            self.latent_dim, self.negative_slope, self.init_scheme, self.conv_lowering
+        )
+        self.decoder = _FcConvDecoder(
+            self.negative_slope, self.align_corners, self.init_scheme, self.conv_lowering
+        )
 
 
 class FcConvClassifier(SeedModel):
@@ -179,7 +233,9 @@ class FcConvClassifier(SeedModel):
     def __call__(self, x, train: bool = False):
         """Logits. ``train`` is accepted for a uniform API; it changes nothing."""
         self.check_images(x)
-        features = _FcConvEncoder(self.latent_dim, self.negative_slope, self.init_scheme, name="encoder")(x)
+        features = _FcConvEncoder(
+            self.latent_dim, self.negative_slope, self.init_scheme, self.conv_lowering, name="encoder"
+        )(x)
         return Linear(self.num_classes, self.init_scheme, name="head")(features)
 
 

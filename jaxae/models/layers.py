@@ -13,6 +13,14 @@ case the PyTorch fan-in is the product of all kernel dimensions but the last.
 ``init_scheme="pytorch"`` (the default) draws weights and biases from
 ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` as PyTorch does; ``init_scheme="flax"`` uses
 Flax's defaults (LeCun-normal kernels, zero biases).
+
+``lowering`` says how convolutions are computed: ``"xla"`` by XLA's
+convolution, ``"gemm"`` as one matrix product plus strided slices (see
+:func:`conv_gemm`, :func:`conv_transpose_gemm`). ``"auto"`` (the default)
+picks per layer what measured faster: on CPU, GEMM for every transposed
+convolution and for convolutions with at least 32 input and output
+channels, XLA's convolution otherwise; XLA's convolution on GPU and TPU.
+Both compute the same function; benchmarks/NOTES.md has the measurements.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from jax import lax
 
 InitScheme = Literal["pytorch", "flax"]
 INIT_SCHEMES = ("pytorch", "flax")
+ConvLowering = Literal["auto", "xla", "gemm"]
+CONV_LOWERINGS = ("auto", "xla", "gemm")
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -65,6 +75,74 @@ class Linear(nn.Module):
         return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
 
 
+# Measured on CPU (benchmarks/NOTES.md): im2col + GEMM beats XLA's convolution once both channel
+# counts reach this; below it the patch tensor's tiny minor dimension makes im2col slower.
+_GEMM_MIN_CHANNELS = 32
+
+
+def _lowers_to_gemm(lowering: str, channels: int, features: int, transposed: bool) -> bool:
+    if lowering not in CONV_LOWERINGS:
+        raise ValueError(f"lowering must be one of {CONV_LOWERINGS}, got {lowering!r}")
+    if lowering != "auto":
+        return lowering == "gemm"
+    if jax.default_backend() != "cpu":
+        return False
+    return transposed or min(channels, features) >= _GEMM_MIN_CHANNELS
+
+
+def _taps(x, kernel_size: int, stride: int, out_height: int, out_width: int):
+    """The ``kernel_size**2`` strided windows of ``x`` that a convolution's taps see, tap-major."""
+    rows, cols = stride * (out_height - 1) + 1, stride * (out_width - 1) + 1
+    return [
+        x[:, i : i + rows : stride, j : j + cols : stride, :]
+        for i in range(kernel_size)
+        for j in range(kernel_size)
+    ]
+
+
+def _patches(x, kernel_size: int, stride: int, padding: int):
+    """im2col: ``(N, Ho, Wo, k*k*C)``, the input window of every output pixel, tap-major then channel."""
+    _, height, width, _ = x.shape
+    out_height = (height + 2 * padding - kernel_size) // stride + 1
+    out_width = (width + 2 * padding - kernel_size) // stride + 1
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    return jnp.concatenate(_taps(x, kernel_size, stride, out_height, out_width), axis=-1)
+
+
+def conv_gemm(x, kernel, stride: int, padding: int):
+    """``Conv2d`` as one matrix product: what :class:`Conv2d` computes with ``lowering="gemm"``.
+
+    im2col: gather each output pixel's ``k*k*C`` input window, then one GEMM
+    with the kernel as a ``(k*k*C, O)`` matrix.
+
+    >>> x, kernel = jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 5))
+    >>> conv_gemm(x, kernel, stride=1, padding=1)[0, :, :, 0]
+    Array([[ 8., 12., 12.,  8.],
+           [12., 18., 18., 12.],
+           [12., 18., 18., 12.],
+           [ 8., 12., 12.,  8.]], dtype=float32)
+    """
+    k, _, channels, features = kernel.shape
+    return _patches(x, k, stride, padding) @ kernel.reshape(k * k * channels, features)
+
+
+def conv_transpose_gemm(x, kernel, stride: int, padding: int, output_padding: int = 0):
+    """``ConvTranspose2d`` as a matrix product: what :class:`ConvTranspose2d` computes with ``lowering="gemm"``.
+
+    A transposed convolution is the adjoint of the convolution with the same
+    kernel: one GEMM gives every input pixel's ``k*k`` output contributions,
+    and the adjoint of im2col (col2im) adds them into place.
+    """
+    k, _, features, channels = kernel.shape
+    batch, height, width, _ = x.shape
+    out_height = (height - 1) * stride - 2 * padding + k + output_padding
+    out_width = (width - 1) * stride - 2 * padding + k + output_padding
+    contributions = x @ kernel.reshape(k * k * features, channels).T
+    output = jax.ShapeDtypeStruct((batch, out_height, out_width, features), x.dtype)
+    (y,) = jax.linear_transpose(lambda image: _patches(image, k, stride, padding), output)(contributions)
+    return y
+
+
 class Conv2d(nn.Module):
     """``torch.nn.Conv2d(in, features, kernel_size, stride, padding)`` on NHWC."""
 
@@ -73,19 +151,25 @@ class Conv2d(nn.Module):
     stride: int = 1
     padding: int = 0
     init_scheme: InitScheme = "pytorch"
+    lowering: ConvLowering = "auto"
 
     @nn.compact
     def __call__(self, x):
         k = self.kernel_size
-        kernel, bias = _kernel_and_bias(self, (k, k, x.shape[-1], self.features), self.features, self.init_scheme)
-        p = self.padding
-        y = lax.conv_general_dilated(
-            x,
-            kernel.astype(x.dtype),
-            window_strides=(self.stride, self.stride),
-            padding=((p, p), (p, p)),
-            dimension_numbers=_NHWC,
+        kernel, bias = _kernel_and_bias(
+            self, (k, k, x.shape[-1], self.features), self.features, self.init_scheme
         )
+        kernel, p = kernel.astype(x.dtype), self.padding
+        if _lowers_to_gemm(self.lowering, x.shape[-1], self.features, transposed=False):
+            y = conv_gemm(x, kernel, self.stride, p)
+        else:
+            y = lax.conv_general_dilated(
+                x,
+                kernel,
+                window_strides=(self.stride, self.stride),
+                padding=((p, p), (p, p)),
+                dimension_numbers=_NHWC,
+            )
         return y + bias.astype(x.dtype)
 
 
@@ -118,21 +202,26 @@ class ConvTranspose2d(nn.Module):
     padding: int = 0
     output_padding: int = 0
     init_scheme: InitScheme = "pytorch"
+    lowering: ConvLowering = "auto"
 
     @nn.compact
     def __call__(self, x):
         k = self.kernel_size
         kernel_shape = (k, k, self.features, x.shape[-1])
         kernel, bias = _kernel_and_bias(self, kernel_shape, self.features, self.init_scheme)
-        pad = conv_transpose_padding(k, self.padding, self.output_padding)
-        y = lax.conv_transpose(
-            x,
-            kernel.astype(x.dtype),
-            strides=(self.stride, self.stride),
-            padding=(pad, pad),
-            dimension_numbers=_NHWC,
-            transpose_kernel=True,
-        )
+        kernel = kernel.astype(x.dtype)
+        if _lowers_to_gemm(self.lowering, x.shape[-1], self.features, transposed=True):
+            y = conv_transpose_gemm(x, kernel, self.stride, self.padding, self.output_padding)
+        else:
+            pad = conv_transpose_padding(k, self.padding, self.output_padding)
+            y = lax.conv_transpose(
+                x,
+                kernel,
+                strides=(self.stride, self.stride),
+                padding=(pad, pad),
+                dimension_numbers=_NHWC,
+                transpose_kernel=True,
+            )
         return y + bias.astype(x.dtype)
 
 
