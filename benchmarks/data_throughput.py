@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jax
 
-from benchmarks.environment import describe
+from jaxae.bench.environment import describe
 from jaxae.data import import_dataset
 from jaxae.data.pipeline import BatchSpec, make_pipeline
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from benchmarks.environment import describe
+from jaxae.bench.environment import describe
 from jaxae import models
 from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline
 from jaxae.train import TrainConfig, Trainer, compile_train_epoch, compile_train_step

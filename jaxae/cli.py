@@ -1,4 +1,4 @@
-"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``."""
+"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``bench``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-_COMMITTED_RESULTS = Path(__file__).resolve().parent.parent / "results" / "reproduction"
+_REPOSITORY = Path(__file__).resolve().parent.parent
+_COMMITTED_RESULTS = _REPOSITORY / "results" / "reproduction"
+_BENCHMARKS = _REPOSITORY / "benchmarks"
 
 
 def _models_table() -> str:
@@ -74,6 +76,26 @@ def _report(args) -> None:
     print(_tables(names, args.workdir, None))
 
 
+def _batch_size(text: str):
+    return text if text == "recipe" else int(text)
+
+
+def _bench(args) -> None:
+    from jaxae import bench
+
+    results_dir = Path(args.results_dir)
+    if not args.render:
+        from jaxae.bench.suite import device_slug
+
+        output = Path(args.output) if args.output else results_dir / f"{device_slug()}.json"
+        bench.run(args.models, args.batch_sizes, args.runners, repeats=args.repeats, target_seconds=args.target_seconds,
+                  e2e_epochs=args.e2e_epochs, data_dir=args.data_dir, raw_data=args.raw_data, output=output)
+        print(f"wrote {output}")
+    markdown = results_dir.parent / "BENCHMARKS.md"
+    bench.render(results_dir, markdown, results_dir.parent / "speedup.png")
+    print(f"wrote {markdown}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="jaxae", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +137,29 @@ def main(argv: list[str] | None = None) -> None:
     report = commands.add_parser("report", help="the comparison tables of the summaries in a work dir (Markdown)")
     report.add_argument("workdir", nargs="?", default="runs")
     report.add_argument("--experiment", default="all")
+    from jaxae.bench.suite import LARGE_BATCH, RUNNERS
+
+    bench = commands.add_parser(
+        "bench",
+        help="train throughput of every seed model, jaxae vs PyTorch, on this device",
+        description="Times jaxae's jitted step and fused epoch against PyTorch eager and torch.compile, "
+        "interleaved, median of --repeats rounds after warm-up, compile times apart; FLOP/s against the "
+        "measured matmul peak; E1's CNN end to end. Writes <results-dir>/<device>.json and renders "
+        "BENCHMARKS.md beside the results folder.",
+    )
+    bench.add_argument("--models", nargs="+", help="seed models (default: all)")
+    bench.add_argument("--batch-sizes", nargs="+", type=_batch_size, default=["recipe", LARGE_BATCH],
+                       help=f"ints or 'recipe' (default: recipe {LARGE_BATCH})")
+    bench.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
+    bench.add_argument("--repeats", type=int, default=5, help="timed rounds per case (default: 5)")
+    bench.add_argument("--target-seconds", type=float, default=1.0, help="length of one timed call (default: 1)")
+    bench.add_argument("--e2e-epochs", type=int, default=10, help="epochs of E1's CNN end to end; 0 skips it")
+    bench.add_argument("--data-dir", help="TFDS data dir, for the end-to-end run")
+    bench.add_argument("--raw-data", help=f"raw archives for offline import (default: ${RAW_DATA_ENV})")
+    bench.add_argument("--results-dir", default=str(_BENCHMARKS / "results"),
+                       help="where <device>.json goes and BENCHMARKS.md is rendered from (default: %(default)s)")
+    bench.add_argument("--output", help="the results file (default: <results-dir>/<device>.json)")
+    bench.add_argument("--render", action="store_true", help="only render BENCHMARKS.md from the results")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     from jaxae.data import DatasetNotAvailableError
     from jaxae.train import TrainingDivergedError
@@ -126,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
             _import(args)
         elif args.command == "reproduce":
             _reproduce(args)
+        elif args.command == "bench":
+            _bench(args)
         else:
             _report(args)
     except (ValueError, DatasetNotAvailableError) as error:  # bad input, missing data: a message, not a traceback

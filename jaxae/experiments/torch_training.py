@@ -23,10 +23,11 @@ from jaxae.data.pipeline import PIXEL_TABLES
 from jaxae.experiments.recipe import Stage
 from jaxae.models import spec as model_spec
 from jaxae.torch_port import params_from_torch, params_to_torch, torch_reference
-from jaxae.train import Trainer, TrainingDivergedError, epoch_summary
+from jaxae.train import TrainConfig, Trainer, TrainingDivergedError, epoch_summary
 
 
-def _per_example_loss(name: str, outputs, targets):
+def per_example_loss(name: str, outputs, targets):
+    """The loss of each example, as :data:`jaxae.losses.per_example` computes it, in PyTorch."""
     if name == "cross_entropy":
         return F.cross_entropy(outputs, targets, reduction="none")
     squared = (outputs - targets.reshape(outputs.shape)) ** 2
@@ -34,8 +35,8 @@ def _per_example_loss(name: str, outputs, targets):
     return per_example.mean(1) if name == "mse" else per_example.sum(1)
 
 
-def _make_optimizer(stage: Stage, model):
-    config = stage.config
+def make_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
+    """The config's optimiser for ``model``, as the seeds build it (``SGD`` or ``Adam``)."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             model.parameters(), config.learning_rate, momentum=config.momentum,
@@ -69,7 +70,7 @@ def _evaluate(model, batches: _Batches, loss_name: str, is_classifier: bool, dro
     with torch.no_grad():
         for images, labels in batches.epoch(0):
             outputs = model(images)
-            losses = _per_example_loss(loss_name, outputs, labels if is_classifier else images).double()
+            losses = per_example_loss(loss_name, outputs, labels if is_classifier else images).double()
             total += float(losses.sum())
             count += len(images)
             batch_means.append(float(losses.mean()))
@@ -104,7 +105,7 @@ def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progres
     params = Trainer.create(config).init_state().params if initial_params is None else initial_params
     model = torch_reference(config.model, **overrides)
     model.load_state_dict(params_to_torch(config.model, {"params": params}, **overrides))
-    optimizer = _make_optimizer(stage, model)
+    optimizer = make_optimizer(config, model)
     is_classifier = not model_spec(config.model).is_autoencoder
     train = _Batches(*data.train, stage.train_batches(), stage.transform)
     test = None if data.test is None else _Batches(*data.test, stage.test_batches(), stage.transform)
@@ -118,7 +119,7 @@ def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progres
                    disable=not progress, unit="batch", leave=False)
         for images, labels in bar:
             outputs = model(images)
-            loss = _per_example_loss(config.loss, outputs, labels if is_classifier else images).mean()
+            loss = per_example_loss(config.loss, outputs, labels if is_classifier else images).mean()
             value = loss.item()
             if not math.isfinite(value):
                 raise TrainingDivergedError(

@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import jax
 
@@ -32,5 +33,17 @@ def describe() -> dict:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "versions": versions,
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "command": _command(),
     }
+
+
+def _command() -> str:
+    """The command line as typed: ``python -m jaxae bench ...`` rather than the path of ``__main__.py``."""
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py":
+        launcher = f"python -m {program.parent.name}"
+    elif program.suffix == ".py":
+        launcher = f"python {program.name}"
+    else:
+        launcher = program.name
+    return " ".join([launcher, *sys.argv[1:]])

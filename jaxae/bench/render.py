@@ -1,0 +1,123 @@
+"""``BENCHMARKS.md`` and its speed-up plot, from the suite's result files (one per device)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxae.bench.suite import RUNNERS, SUITE  # noqa: E402
+
+_HEADERS = {"jaxae_step": "jaxae step", "jaxae_fused": "jaxae fused", "torch_eager": "torch eager",
+            "torch_compile": "torch.compile"}
+
+
+def load_results(folder: str | Path) -> list[dict]:
+    """The suite's result files in ``folder`` (other benchmarks' files are skipped), by device name."""
+    results = []
+    for path in sorted(Path(folder).glob("*.json")):
+        data = json.loads(path.read_text())
+        if data.get("suite") == SUITE:
+            results.append({**data, "file": path.name})
+    return results
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def device_section(result: dict) -> str:
+    """One device's Markdown: machine, command, the throughput table and the end-to-end run."""
+    env, peak = result["environment"], result["matmul_peak"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if k in ("jax", "jaxlib", "flax", "torch"))
+    runners = [r for r in RUNNERS if r in result["settings"]["runners"]]
+    lines = [
+        f"## {env['device']} ({result['file']})",
+        "",
+        f"{env['cpu']}, {env['cpu_count']} CPU threads, backend `{env['backend']}`"
+        + (f", PyTorch on `{env['torch_device']}` with {env['torch_threads']} threads" if "torch_device" in env else "")
+        + f"; {versions}, Python {env['python']}.",
+        "",
+        f"Command: `{env['command']}`. Measured matmul peak ({peak['size']}² float32): "
+        f"JAX {peak['jax_flops_per_s'] / 1e9:,.0f} GFLOP/s"
+        + (f", PyTorch {peak['torch_flops_per_s'] / 1e9:,.0f} GFLOP/s" if "torch_flops_per_s" in peak else "")
+        + f". Images/s: median of {result['settings']['repeats']} rounds, runners interleaved, after warm-up.",
+        *[f"Note: {note}." for note in result.get("notes", [])],
+        "",
+        "| model | batch | " + " | ".join(_HEADERS[r] for r in runners)
+        + " | best jaxae / torch eager | MFLOP / image | % of peak: best jaxae, torch eager"
+        + " | compile s: " + ", ".join(_HEADERS[r] for r in runners) + " | jaxae step memory, MB |",
+        "| --- | ---: |" + " ---: |" * len(runners) + " ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for case in result["cases"]:
+        got = case["runners"]
+        best = max((v for k, v in got.items() if k.startswith("jaxae")), key=lambda v: v["images_per_s"])
+        batch = f"{case['batch_size']}" + (" (recipe)" if case["batch_size"] == case["recipe_batch_size"] else "")
+        shares = [best["fraction_of_peak"], got.get("torch_eager", {}).get("fraction_of_peak")]
+        memory = got["jaxae_step"]["memory_bytes"]
+        lines.append(
+            f"| {case['model']} | {batch} | "
+            + " | ".join(_number(got[r]["images_per_s"]) if r in got else "failed" for r in runners)
+            + f" | {_number(case.get('speedup_vs_torch_eager'), 2)} | {case['flops_per_image'] / 1e6:,.1f}"
+            + " | " + ", ".join("—" if s is None else f"{100 * s:.0f}%" for s in shares)
+            + " | " + ", ".join(_number(got[r]["compile_seconds"], 1) if r in got else "—" for r in runners)
+            + f" | {_number(None if memory is None else memory / 2**20, 1)} |"
+        )
+    errors = {(c["model"], c["batch_size"], r): e for c in result["cases"] for r, e in c.get("errors", {}).items()}
+    if errors:
+        lines += ["", "Failed runners:", *[f"- {m} @ {b}, {r}: `{e}`" for (m, b, r), e in errors.items()]]
+    e2e = result.get("end_to_end")
+    if e2e:
+        fw = e2e["frameworks"]
+        lines += ["", f"End to end, {e2e['stage']} ({e2e['epochs']} epochs on {e2e['train_images']:,} images, "
+                  f"test evaluation and checkpoints every epoch; reading the split: {e2e['load_seconds']:.1f} s): "
+                  + "; ".join(f"{name} {v['seconds']:.1f} s (test accuracy {v['test_accuracy']:.4f})" for name, v in fw.items())
+                  + (f"; PyTorch / jaxae time: {fw['torch']['seconds'] / fw['jax']['seconds']:.2f}" if len(fw) == 2 else "")
+                  + "."]
+    return "\n".join(lines)
+
+
+def speedup_figure(results: list[dict]):
+    """Best jaxae over PyTorch eager, per model and batch size, one bar colour per device (log scale)."""
+    labels = list(dict.fromkeys(f"{c['model']} @ {c['batch_size']}" for r in results for c in r["cases"]))
+    figure, axis = plt.subplots(figsize=(8, 0.35 * len(labels) * max(1, len(results)) + 1.2))
+    height = 0.8 / max(1, len(results))
+    for i, result in enumerate(results):
+        speedups = {f"{c['model']} @ {c['batch_size']}": c.get("speedup_vs_torch_eager") for c in result["cases"]}
+        values = [speedups.get(label) or np.nan for label in labels]
+        axis.barh(np.arange(len(labels)) + i * height, values, height, label=result["environment"]["device"])
+    axis.axvline(1.0, color="black", linewidth=0.8)
+    axis.set_xscale("log")
+    axis.set_yticks(np.arange(len(labels)) + height * (len(results) - 1) / 2, labels)
+    axis.invert_yaxis()
+    axis.set_xlabel("train throughput, best jaxae / PyTorch eager")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def render(folder: str | Path, markdown: str | Path, plot: str | Path | None = None) -> str:
+    """Writes ``markdown`` (and ``plot``, a PNG) from the results in ``folder``; returns the Markdown."""
+    results = load_results(folder)
+    if not results:
+        raise ValueError(f"no {SUITE} results in {folder}; run `jaxae bench` first")
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Generated by `jaxae bench --render` from `{Path(folder).name}/*.json`; each section is one run of "
+        "`jaxae bench` on one device. What was tried to get here, with before/after numbers: `NOTES.md`.",
+    ]
+    if plot is not None:
+        figure = speedup_figure(results)
+        figure.savefig(plot, dpi=110, bbox_inches="tight")
+        plt.close(figure)
+        parts += ["", f"![speed-up per model]({Path(plot).name})"]
+    parts += ["", *[device_section(r) + "\n" for r in results]]
+    text = "\n".join(parts)
+    Path(markdown).write_text(text)
+    return text

@@ -1,0 +1,73 @@
+"""A smoke run of the benchmark code (never a speed measurement), the FLOP count, and its input checks."""
+
+import json
+
+import pytest
+
+from jaxae import bench, cli
+from jaxae.bench import hardware, suite
+
+# mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
+# forward pair, both weight gradients, the hidden layer's input gradient).
+PCA_AE_DOT_FLOPS = 5 * 2 * 784 * 16
+
+
+def test_step_flops_count_the_matmuls_of_forward_and_backward():
+    stage = suite.recipe_stages()["mnist_pca_ae"]
+    per_image = hardware.step_flops(stage.config, 1024) / 1024
+    assert PCA_AE_DOT_FLOPS <= per_image <= 1.2 * PCA_AE_DOT_FLOPS
+
+
+def test_every_seed_model_has_a_recipe_to_benchmark():
+    stages = suite.recipe_stages()
+    assert len(stages) == 9
+    assert stages["cifar10_fc_conv_ae"].config.batch_size == 2000
+    assert stages["mnist_conv_ae_2d"].config.batch_size == 32
+
+
+def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
+    output = tmp_path / "results" / "cpu.json"
+    results = bench.run(
+        ["mnist_pca_ae"], ["recipe", 4], ["jaxae_step", "jaxae_fused", "torch_eager"], repeats=2,
+        target_seconds=1e-3, e2e_epochs=1, e2e_quick=True, data_dir=str(data_dir), output=output, progress=False,
+    )
+    assert json.loads(output.read_text()) == json.loads(json.dumps(results))
+    assert [(c["model"], c["batch_size"]) for c in results["cases"]] == [("mnist_pca_ae", 128), ("mnist_pca_ae", 4)]
+    for case in results["cases"]:
+        assert set(case["runners"]) == {"jaxae_step", "jaxae_fused", "torch_eager"}
+        assert case["steps_per_call"] >= 1
+        for runner in case["runners"].values():
+            assert len(runner["seconds"]) == 2 and runner["images_per_s"] > 0 and runner["compile_seconds"] > 0
+            assert 0 < runner["fraction_of_peak"]
+        assert case["runners"]["jaxae_step"]["memory_bytes"] > 4 * 784 * case["batch_size"]
+        best = max(case["runners"]["jaxae_step"]["images_per_s"], case["runners"]["jaxae_fused"]["images_per_s"])
+        assert case["speedup_vs_torch_eager"] == pytest.approx(best / case["runners"]["torch_eager"]["images_per_s"])
+    e2e = results["end_to_end"]
+    assert set(e2e["frameworks"]) == {"jax", "torch"} and e2e["train_images"] == 256
+    assert all(0 <= v["test_accuracy"] <= 1 and v["seconds"] > 0 for v in e2e["frameworks"].values())
+
+    markdown = bench.render(output.parent, tmp_path / "BENCHMARKS.md", tmp_path / "speedup.png")
+    assert "| mnist_pca_ae | 128 (recipe) |" in markdown and "| mnist_pca_ae | 4 |" in markdown
+    assert "End to end, E1/cnn (1 epochs on 256 images" in markdown
+    assert (tmp_path / "speedup.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(model_names=["mnist_vae"]), "mnist_vae"),
+        (dict(batch_sizes=[0]), "positive int or 'recipe'"),
+        (dict(runners=["torch_eager"]), "must include jaxae_step"),
+        (dict(runners=["jaxae_step", "tensorflow"]), "must include jaxae_step"),
+    ],
+)
+def test_bad_suite_arguments_are_refused_before_any_measurement(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bench.run(**{"e2e_epochs": 0, "progress": False, **kwargs})
+
+
+def test_render_without_results_is_a_clear_cli_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--render", "--results-dir", str(tmp_path / "results")])
+    assert exit_info.value.code == 2
+    assert "no train_throughput results" in capsys.readouterr().err
