@@ -173,7 +173,7 @@ class Trainer:
     @functools.cached_property
     def jitted_eval_step(self):
         """:meth:`eval_step`, compiled once per trainer."""
-        return jax.jit(self.eval_step)
+        return _jit(self.eval_step)
 
     def eval_step(self, params, batch, rng=None):
         """Summed metrics of ``batch``; dropout on only with ``config.dropout_at_eval`` (needs ``rng``)."""
@@ -201,12 +201,23 @@ def _step_metrics(sums):
     return metrics
 
 
+# XLA:CPU option of every compiled step: reductions (max-pool, its gradient, loss and bias-gradient
+# sums) as YNNPACK kernels. Measured 1.1-1.35x per train step, slower for no seed model (benchmarks/NOTES.md).
+_CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
+
+
+def _jit(fun, **kwargs):
+    """``jax.jit`` with this project's XLA options for the default backend."""
+    options = _CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+    return jax.jit(fun, compiler_options=options, **kwargs)
+
+
 def compile_train_step(trainer: Trainer, mesh: Mesh | None = None):
     """``jax.jit(train_step)`` with the state donated; over ``mesh``, the batch is sharded on its first axis."""
     if mesh is None:
-        return jax.jit(trainer.train_step, donate_argnums=0)
+        return _jit(trainer.train_step, donate_argnums=0)
     replicated, sharded = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(mesh.axis_names))
-    return jax.jit(trainer.train_step, in_shardings=(replicated, sharded), out_shardings=replicated, donate_argnums=0)
+    return _jit(trainer.train_step, in_shardings=(replicated, sharded), out_shardings=replicated, donate_argnums=0)
 
 
 def compile_pmap_train_step(trainer: Trainer, axis_name: str = "batch"):
@@ -228,10 +239,10 @@ def split_for_pmap(batch, num_devices: int):
 def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = None):
     """The fused epoch, jitted with the state donated."""
     if mesh is None:
-        return jax.jit(functools.partial(trainer.train_epoch, transform=transform), donate_argnums=0)
+        return _jit(functools.partial(trainer.train_epoch, transform=transform), donate_argnums=0)
     sharded = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
     epoch = functools.partial(trainer.train_epoch, transform=transform, batch_sharding=sharded)
-    return jax.jit(epoch, out_shardings=NamedSharding(mesh, PartitionSpec()), donate_argnums=0)
+    return _jit(epoch, out_shardings=NamedSharding(mesh, PartitionSpec()), donate_argnums=0)
 
 
 def default_fused(backend: str | None = None) -> bool:
