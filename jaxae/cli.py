@@ -13,7 +13,8 @@ import jax.numpy as jnp
 
 _REPOSITORY = Path(__file__).resolve().parent.parent
 _COMMITTED_RESULTS = _REPOSITORY / "results" / "reproduction"
-_BENCHMARKS = _REPOSITORY / "benchmarks"
+# In a checkout, results go beside the benchmarks' notes; from an installed package, into ./benchmarks.
+_BENCHMARKS = _REPOSITORY / "benchmarks" if (_REPOSITORY / "benchmarks" / "NOTES.md").is_file() else Path("benchmarks")
 
 
 def _models_table() -> str:

@@ -48,7 +48,7 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
 
     markdown = bench.render(output.parent, tmp_path / "BENCHMARKS.md", tmp_path / "speedup.png")
     assert "| mnist_pca_ae | 128 (recipe) |" in markdown and "| mnist_pca_ae | 4 |" in markdown
-    assert "End to end, E1/cnn (1 epochs on 256 images" in markdown
+    assert "End to end, E1/cnn (1 epochs on 256 images" in markdown and "PyTorch eager" in markdown
     assert (tmp_path / "speedup.png").stat().st_size > 0
 
 

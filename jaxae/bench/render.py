@@ -15,6 +15,7 @@ from jaxae.bench.suite import RUNNERS, SUITE  # noqa: E402
 
 _HEADERS = {"jaxae_step": "jaxae step", "jaxae_fused": "jaxae fused", "torch_eager": "torch eager",
             "torch_compile": "torch.compile"}
+_FRAMEWORKS = {"jax": "jaxae", "torch": "PyTorch eager"}
 
 
 def load_results(folder: str | Path) -> list[dict]:
@@ -75,8 +76,8 @@ def device_section(result: dict) -> str:
     if e2e:
         fw = e2e["frameworks"]
         lines += ["", f"End to end, {e2e['stage']} ({e2e['epochs']} epochs on {e2e['train_images']:,} images, "
-                  f"test evaluation and checkpoints every epoch; reading the split: {e2e['load_seconds']:.1f} s): "
-                  + "; ".join(f"{name} {v['seconds']:.1f} s (test accuracy {v['test_accuracy']:.4f})" for name, v in fw.items())
+                  f"test evaluation and checkpoints every epoch; reading the split, apart: {e2e['load_seconds']:.1f} s): "
+                  + "; ".join(f"{_FRAMEWORKS[name]} {v['seconds']:.1f} s (test accuracy {v['test_accuracy']:.4f})" for name, v in fw.items())
                   + (f"; PyTorch / jaxae time: {fw['torch']['seconds'] / fw['jax']['seconds']:.2f}" if len(fw) == 2 else "")
                   + "."]
     return "\n".join(lines)
