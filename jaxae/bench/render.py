@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxae.bench.suite import RUNNERS, SUITE  # noqa: E402
+from jaxae.bench.suite import RUNNERS, SUITE
+from jaxae.experiments.runner import save_figure
 
 _HEADERS = {"jaxae_step": "jaxae step", "jaxae_fused": "jaxae fused", "torch_eager": "torch eager",
             "torch_compile": "torch.compile"}
@@ -83,10 +81,11 @@ def device_section(result: dict) -> str:
     return "\n".join(lines)
 
 
-def speedup_figure(results: list[dict]):
+def speedup_figure(results: list[dict]) -> Figure:
     """Best jaxae over PyTorch eager, per model and batch size, one bar colour per device (log scale)."""
     labels = list(dict.fromkeys(f"{c['model']} @ {c['batch_size']}" for r in results for c in r["cases"]))
-    figure, axis = plt.subplots(figsize=(8, 0.35 * len(labels) * max(1, len(results)) + 1.2))
+    figure = Figure(figsize=(8, 0.35 * len(labels) * max(1, len(results)) + 1.2), layout="constrained")
+    axis = figure.subplots()
     height = 0.8 / max(1, len(results))
     for i, result in enumerate(results):
         speedups = {f"{c['model']} @ {c['batch_size']}": c.get("speedup_vs_torch_eager") for c in result["cases"]}
@@ -98,7 +97,6 @@ def speedup_figure(results: list[dict]):
     axis.invert_yaxis()
     axis.set_xlabel("train throughput, best jaxae / PyTorch eager")
     axis.legend(loc="lower right")
-    figure.tight_layout()
     return figure
 
 
@@ -114,9 +112,7 @@ def render(folder: str | Path, markdown: str | Path, plot: str | Path | None = N
         "`jaxae bench` on one device. What was tried to get here, with before/after numbers: `NOTES.md`.",
     ]
     if plot is not None:
-        figure = speedup_figure(results)
-        figure.savefig(plot, dpi=110, bbox_inches="tight")
-        plt.close(figure)
+        save_figure(speedup_figure(results), plot)
         parts += ["", f"![speed-up per model]({Path(plot).name})"]
     parts += ["", *[device_section(r) + "\n" for r in results]]
     text = "\n".join(parts)

@@ -53,7 +53,7 @@ class Runner:
 
 
 def synthetic_images(config: TrainConfig, batch_size: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` random uint8 images of the model's input shape and random labels in [0, 10)."""
+    """``count`` batches of random uint8 images of the model's input shape, and random labels in [0, 10)."""
     rng = np.random.default_rng(seed)
     shape = models.spec(config.model).image_shape
     return rng.integers(0, 256, (count * batch_size, *shape), dtype=np.uint8), rng.integers(0, 10, count * batch_size, dtype=np.int32)
