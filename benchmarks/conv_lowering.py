@@ -5,7 +5,11 @@
 For each convolution shape of the seed models (batch 500 for E5's), the median of 5
 jitted gradient evaluations (kernel, and input where the layer is not the first):
 A = XLA's convolution, B = im2col + one GEMM (``layers.conv_gemm``), C = a sum of
-k*k per-tap GEMMs, D = per-tap GEMMs in one einsum then shifted sums.
+k*k per-tap GEMMs, D = per-tap GEMMs in one einsum then shifted sums, E = XLA's
+convolution over column groups folded into channels (``layers.conv_columns_to_channels``,
+as many columns as "auto" would group, at least 2). Then the seed models' 2x2 max-pools,
+value and gradient: ``reduce_window`` (select-and-scatter gradient) vs ``layers.max_pool2d``
+(pairwise selects). Then whole train steps with every convolution lowered one way.
 """
 
 import time
@@ -14,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxae.models.layers import _patches, _taps
+from jaxae.models.layers import _columns_per_group, _patches, _taps, conv_columns_to_channels, max_pool2d
 
 
 def pad(x, p):
@@ -57,6 +61,33 @@ def D(x, K, s, p):
     )
 
 
+def E(x, K, s, p):
+    return conv_columns_to_channels(x, K, s, p, max(2, _columns_per_group(x.shape[-1], s)))
+
+
+def _median_ms(fun, *args):
+    jax.block_until_ready(fun(*args))
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        jax.block_until_ready(fun(*args))
+        times.append(time.perf_counter() - start)
+    return sorted(times)[2] * 1e3
+
+
+def pooling():
+    def reduce_window(x):
+        return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+    for label, shape in [("cnn pool1", (128, 28, 28, 8)), ("cnn pool2", (128, 10, 10, 16))]:
+        x = jax.random.normal(jax.random.key(0), shape)
+        out = [
+            f"{name} {_median_ms(jax.jit(jax.grad(lambda x: (pool(x) ** 2).sum())), x):7.1f}"  # noqa: B023 (called at once)
+            for name, pool in [("reduce_window", reduce_window), ("max_pool2d", max_pool2d)]
+        ]
+        print(f"{label:14s}", "  ".join(out), flush=True)
+
+
 def layers():
     key = jax.random.key(0)
     cases = [
@@ -78,21 +109,15 @@ def layers():
         K = jax.random.normal(key, (k, k, c, o))
         ref = A(x, K, s, p)
         out = []
-        for name, f in [("A", A), ("B", B), ("C", C), ("D", D)]:
+        for name, f in [("A", A), ("B", B), ("C", C), ("D", D), ("E", E)]:
             assert jnp.allclose(f(x, K, s, p), ref, atol=1e-3 * float(jnp.abs(ref).max())), name
             g = jax.jit(jax.grad(lambda x, K: (f(x, K, s, p) ** 2).sum(), argnums=(0, 1) if xgrad else 1))  # noqa: B023 (called at once)
-            jax.block_until_ready(g(x, K))
-            ts = []
-            for _ in range(5):
-                t = time.perf_counter()
-                jax.block_until_ready(g(x, K))
-                ts.append(time.perf_counter() - t)
-            out.append(f"{name} {sorted(ts)[2] * 1e3:7.1f}")
+            out.append(f"{name} {_median_ms(g, x, K):7.1f}")
         print(f"{label:14s}", "  ".join(out), flush=True)
 
 
-def models_all_xla_vs_all_gemm(names):
-    """Whole Adam train steps on synthetic data, every convolution XLA vs every one GEMM (images/s)."""
+def models_by_lowering(names, lowerings=("xla", "gemm", "auto")):
+    """Whole Adam train steps on synthetic data, every convolution lowered one way (images/s)."""
     import optax
 
     from jaxae import models
@@ -102,7 +127,7 @@ def models_all_xla_vs_all_gemm(names):
         batch = batches.get(name, 128)
         x = jnp.full((batch, *models.spec(name).image_shape), 0.5)
         rate = {}
-        for lowering in ("xla", "gemm"):
+        for lowering in lowerings:
             model = models.create(name, conv_lowering=lowering)
             params = model.init(jax.random.key(0), x[:1])["params"]
             optimizer = optax.adam(1e-3)
@@ -113,23 +138,14 @@ def models_all_xla_vs_all_gemm(names):
                 updates, opt_state = optimizer.update(grads, opt_state, params)  # noqa: B023
                 return optax.apply_updates(params, updates), opt_state
 
-            state = jax.block_until_ready(step(params, optimizer.init(params)))
-            times = []
-            for _ in range(5):
-                start = time.perf_counter()
-                state = jax.block_until_ready(step(*state))
-                times.append(time.perf_counter() - start)
-            rate[lowering] = batch / sorted(times)[2]
-        print(
-            f"{name:28s} b={batch:5d} xla {rate['xla']:9.0f}  gemm {rate['gemm']:9.0f} img/s  "
-            f"x{rate['gemm'] / rate['xla']:.2f}",
-            flush=True,
-        )
+            rate[lowering] = batch / _median_ms(step, params, optimizer.init(params)) * 1e3
+        print(f"{name:28s} b={batch:5d} " + "  ".join(f"{k} {v:9.0f}" for k, v in rate.items()) + " img/s", flush=True)
 
 
 if __name__ == "__main__":
     layers()
-    models_all_xla_vs_all_gemm(
+    pooling()
+    models_by_lowering(
         [
             "cifar10_cnn",
             "cifar10_conv_ae",

@@ -92,6 +92,8 @@ def _bench(args) -> None:
         bench.run(args.models, args.batch_sizes, args.runners, repeats=args.repeats, target_seconds=args.target_seconds,
                   e2e_epochs=args.e2e_epochs, data_dir=args.data_dir, raw_data=args.raw_data, output=output)
         print(f"wrote {output}")
+        if output.resolve().parent != results_dir.resolve():
+            return  # results kept elsewhere: BENCHMARKS.md renders the results folder only
     markdown = results_dir.parent / "BENCHMARKS.md"
     bench.render(results_dir, markdown, results_dir.parent / "speedup.png")
     print(f"wrote {markdown}")

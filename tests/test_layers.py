@@ -11,6 +11,7 @@ from jaxae.models import layers
 
 
 LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm"])
+CONV_LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm", "columns"])
 
 
 def _apply(layer, x, params=None):
@@ -20,7 +21,7 @@ def _apply(layer, x, params=None):
     return np.asarray(layer.apply(variables, x)), variables
 
 
-@LOWERINGS
+@CONV_LOWERINGS
 def test_conv2d_values_and_padding(lowering):
     x = jnp.arange(9.0).reshape(1, 3, 3, 1)
     kernel = jnp.ones((2, 2, 1, 1))
@@ -32,7 +33,7 @@ def test_conv2d_values_and_padding(lowering):
     assert padded[0, 3, 3, 0] == 8.0  # only x[2, 2]
 
 
-@LOWERINGS
+@CONV_LOWERINGS
 def test_conv2d_stride_2_pads_both_sides_like_pytorch(lowering):
     # k3 s2 p1 on 4x4: PyTorch pads (1, 1); 'SAME' would pad (0, 1).
     x = jnp.arange(16.0).reshape(1, 4, 4, 1)
@@ -65,18 +66,22 @@ def test_conv_transpose_output_size_is_pytorchs(size, kernel_size, stride, paddi
 
 
 @pytest.mark.parametrize(
-    "layer",
+    "layer, lowering",
     [
-        layers.Conv2d(6, 5),
-        layers.Conv2d(5, 3, stride=2, padding=1),
-        layers.Conv2d(4, 4, stride=2, padding=1),
-        layers.ConvTranspose2d(4, 4, stride=2, padding=1),
-        layers.ConvTranspose2d(3, 3, stride=2, padding=0),
-        layers.ConvTranspose2d(2, 3, stride=2, padding=1, output_padding=1),
+        (layers.Conv2d(6, 5), "gemm"),
+        (layers.Conv2d(5, 3, stride=2, padding=1), "gemm"),
+        (layers.Conv2d(4, 4, stride=2, padding=1), "gemm"),
+        (layers.ConvTranspose2d(4, 4, stride=2, padding=1), "gemm"),
+        (layers.ConvTranspose2d(3, 3, stride=2, padding=0), "gemm"),
+        (layers.ConvTranspose2d(2, 3, stride=2, padding=1, output_padding=1), "gemm"),
+        (layers.Conv2d(6, 5), "columns"),
+        (layers.Conv2d(5, 3, stride=2, padding=1), "columns"),
+        (layers.Conv2d(4, 4, stride=2, padding=1), "columns"),
+        (layers.Conv2d(4, 2, stride=3, padding=0), "columns"),  # 9 columns: the last group is cropped
     ],
-    ids=lambda layer: f"{type(layer).__name__}-k{layer.kernel_size}-s{layer.stride}-p{layer.padding}",
+    ids=lambda case: case if isinstance(case, str) else f"{type(case).__name__}-k{case.kernel_size}-s{case.stride}-p{case.padding}",
 )
-def test_gemm_lowering_computes_what_xla_computes_values_and_gradients(layer):
+def test_lowerings_compute_what_xla_computes_values_and_gradients(layer, lowering):
     x = jax.random.normal(jax.random.key(1), (2, 9, 9, 3))
     variables = layer.init(jax.random.key(0), x)
 
@@ -85,9 +90,24 @@ def test_gemm_lowering_computes_what_xla_computes_values_and_gradients(layer):
         return jnp.sum(y * jnp.cos(y)), y
 
     (_, y_xla), grads_xla = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables, x, "xla")
-    (_, y_gemm), grads_gemm = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables, x, "gemm")
-    np.testing.assert_allclose(y_gemm, y_xla, rtol=1e-5, atol=1e-5)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), grads_gemm, grads_xla)
+    (_, y), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables, x, lowering)
+    np.testing.assert_allclose(y, y_xla, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), grads, grads_xla)
+
+
+@pytest.mark.parametrize(
+    "channels, features, stride, transposed, expected",
+    [(3, 8, 1, False, "columns"), (3, 8, 2, False, "columns"), (8, 16, 1, False, "columns"), (1, 32, 1, False, "columns"),
+     (8, 16, 2, False, "xla"), (16, 32, 2, False, "xla"), (32, 64, 2, False, "gemm"), (32, 16, 2, True, "gemm")],
+)
+def test_auto_lowering_on_cpu_follows_the_measured_rule(channels, features, stride, transposed, expected):
+    assert jax.default_backend() == "cpu"
+    assert layers._lowering("auto", channels, features, stride, transposed) == expected
+
+
+def test_column_groups_are_refused_for_transposed_convolutions():
+    with pytest.raises(ValueError, match="lowering='columns' is for Conv2d"):
+        layers.ConvTranspose2d(2, 3, lowering="columns").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
 
 
 def test_unknown_lowering_is_refused():
@@ -114,6 +134,26 @@ def test_max_pool_rounds_odd_sizes_down_and_trim_keeps_top_left():
     x = jnp.arange(25.0).reshape(1, 5, 5, 1)
     np.testing.assert_array_equal(layers.max_pool2d(x)[0, :, :, 0], [[6, 8], [16, 18]])
     np.testing.assert_array_equal(layers.trim(x, 2, 3)[0, :, :, 0], [[0, 1, 2], [5, 6, 7]])
+
+
+@pytest.mark.parametrize("window, shape", [(2, (2, 8, 6, 3)), (2, (1, 7, 5, 2)), (3, (2, 9, 10, 4))])
+def test_max_pool_values_and_gradients_equal_reduce_window(window, shape):
+    x = jax.random.normal(jax.random.key(0), shape)  # no ties: every formulation agrees
+    cotangent = jax.random.normal(jax.random.key(1), layers.max_pool2d(x, window).shape)
+    reduce_window = lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, window, window, 1), "VALID")
+    for pool in (lambda x: layers.max_pool2d(x, window), reduce_window):
+        value, vjp = jax.vjp(pool, x)
+        np.testing.assert_array_equal(value, reduce_window(x))
+        np.testing.assert_array_equal(vjp(cotangent)[0], jax.vjp(reduce_window, x)[1](cotangent)[0])
+
+
+def test_max_pool_gives_ties_to_the_first_maximum_in_row_major_order_and_propagates_nan():
+    windows = jnp.array([[[0, 2], [2, 2]], [[1, 0], [1, 1]], [[0, 0], [0, 5]], [[7, 7], [7, 7]]], jnp.float32)
+    x = windows.transpose(1, 0, 2).reshape(1, 2, 8, 1)  # four 2x2 windows side by side
+    grad = jax.grad(lambda x: layers.max_pool2d(x).sum())(x)[0, :, :, 0].reshape(2, 4, 2).transpose(1, 0, 2)
+    np.testing.assert_array_equal(grad, [[[0, 1], [0, 0]], [[1, 0], [0, 0]], [[0, 0], [0, 1]], [[1, 0], [0, 0]]])
+    with_nan = x.at[0, 1, 0, 0].set(jnp.nan)
+    assert np.isnan(layers.max_pool2d(with_nan)[0, 0, 0, 0])
 
 
 @pytest.mark.parametrize(

@@ -312,3 +312,17 @@ def test_trained_params_export_to_the_seed_pytorch_model():
     mine = trainer.model.apply({"params": state.params}, jnp.asarray(x))
     with torch.no_grad():
         assert _relative_error(mine, net(_nchw(x)).numpy()) <= 1e-5
+
+
+def test_max_pool_gradients_with_ties_equal_pytorchs():
+    from jaxae.models.layers import max_pool2d
+
+    # Integers in [0, 3): most 2x2 windows hold a tied maximum.
+    x = np.random.default_rng(0).integers(0, 3, (2, 8, 10, 3)).astype(np.float32)
+    cotangent = np.random.default_rng(1).normal(size=(2, 4, 5, 3)).astype(np.float32)
+    values, vjp = jax.vjp(max_pool2d, jnp.asarray(x))
+    x_torch = torch.from_numpy(x.transpose(0, 3, 1, 2)).requires_grad_()
+    out = torch.nn.functional.max_pool2d(x_torch, 2)
+    out.backward(torch.from_numpy(cotangent.transpose(0, 3, 1, 2)))
+    np.testing.assert_array_equal(values, out.detach().numpy().transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(vjp(jnp.asarray(cotangent))[0], x_torch.grad.numpy().transpose(0, 2, 3, 1))

@@ -16,27 +16,32 @@ Flax's defaults (LeCun-normal kernels, zero biases).
 
 ``lowering`` says how convolutions are computed: ``"xla"`` by XLA's
 convolution, ``"gemm"`` as one matrix product plus strided slices (see
-:func:`conv_gemm`, :func:`conv_transpose_gemm`). ``"auto"`` (the default)
+:func:`conv_gemm`, :func:`conv_transpose_gemm`), ``"columns"`` as XLA's
+convolution over groups of output columns folded into channels (see
+:func:`conv_columns_to_channels`; ``Conv2d`` only). ``"auto"`` (the default)
 picks per layer what measured faster: on CPU, GEMM for every transposed
 convolution and for convolutions with at least 32 input and output
-channels, XLA's convolution otherwise; XLA's convolution on GPU and TPU.
-Both compute the same function; benchmarks/NOTES.md has the measurements.
+channels, column groups for convolutions of a few input channels, XLA's
+convolution otherwise; XLA's convolution on GPU and TPU. All compute the
+same function; benchmarks/NOTES.md has the measurements.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 InitScheme = Literal["pytorch", "flax"]
 INIT_SCHEMES = ("pytorch", "flax")
-ConvLowering = Literal["auto", "xla", "gemm"]
-CONV_LOWERINGS = ("auto", "xla", "gemm")
+ConvLowering = Literal["auto", "xla", "gemm", "columns"]
+CONV_LOWERINGS = ("auto", "xla", "gemm", "columns")
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -78,16 +83,28 @@ class Linear(nn.Module):
 # Measured on CPU (benchmarks/NOTES.md): im2col + GEMM beats XLA's convolution once both channel
 # counts reach this; below it the patch tensor's tiny minor dimension makes im2col slower.
 _GEMM_MIN_CHANNELS = 32
+# Column groups pay while a group's input (columns * stride * channels) stays about this wide.
+_GROUPED_CHANNELS = 16
+_MAX_GROUPED_COLUMNS = 4
 
 
-def _lowers_to_gemm(lowering: str, channels: int, features: int, transposed: bool) -> bool:
+def _columns_per_group(channels: int, stride: int) -> int:
+    return min(_MAX_GROUPED_COLUMNS, _GROUPED_CHANNELS // (stride * channels))
+
+
+def _lowering(lowering: str, channels: int, features: int, stride: int, transposed: bool) -> str:
+    """The lowering a layer uses: ``lowering`` itself unless it is "auto"."""
     if lowering not in CONV_LOWERINGS:
         raise ValueError(f"lowering must be one of {CONV_LOWERINGS}, got {lowering!r}")
+    if lowering == "columns" and transposed:
+        raise ValueError("lowering='columns' is for Conv2d; ConvTranspose2d takes 'auto', 'xla' or 'gemm'")
     if lowering != "auto":
-        return lowering == "gemm"
+        return lowering
     if jax.default_backend() != "cpu":
-        return False
-    return transposed or min(channels, features) >= _GEMM_MIN_CHANNELS
+        return "xla"
+    if transposed or min(channels, features) >= _GEMM_MIN_CHANNELS:
+        return "gemm"
+    return "columns" if _columns_per_group(channels, stride) > 1 else "xla"
 
 
 def _taps(x, kernel_size: int, stride: int, out_height: int, out_width: int):
@@ -126,6 +143,47 @@ def conv_gemm(x, kernel, stride: int, padding: int):
     return _patches(x, k, stride, padding) @ kernel.reshape(k * k * channels, features)
 
 
+def conv_columns_to_channels(x, kernel, stride: int, padding: int, columns: int):
+    """``Conv2d`` with every ``columns`` adjacent output columns computed as the channels of one.
+
+    XLA:CPU's convolution runs far below its peak when the input has a few
+    channels. Here the padded input is reshaped, at no cost, so that each
+    ``columns * stride`` adjacent input columns become one column of
+    ``columns * stride * C`` channels; the kernel is rearranged (with zeros
+    where a tap falls outside an output column's window) to map them to
+    ``columns * O`` channels, i.e. ``columns`` output columns side by side.
+    One XLA convolution over the wide channels then does the work: 2-3x
+    faster on CPU for 1-8 input channels, at the price of some multiplications
+    by zero. The result is exact: every output still sums the same products.
+
+    >>> x = jax.random.normal(jax.random.key(0), (2, 9, 9, 3))
+    >>> kernel = jax.random.normal(jax.random.key(1), (5, 5, 3, 8))
+    >>> xla = lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_NHWC)
+    >>> bool(jnp.allclose(conv_columns_to_channels(x, kernel, 2, 1, columns=2), xla, atol=1e-5))
+    True
+    """
+    kernel_height, kernel_width, channels, features = kernel.shape
+    batch, height, width, _ = x.shape
+    out_width = (width + 2 * padding - kernel_width) // stride + 1
+    groups = -(-out_width // columns)
+    group_width = columns * stride
+    reach = -(-((columns - 1) * stride + kernel_width) // group_width)  # input groups one output group reads
+    padded_width = (groups + reach - 1) * group_width
+    right = padded_width - width - padding
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, max(right, 0)), (0, 0)))[:, :, :padded_width]
+    x = x.reshape(batch, height + 2 * padding, groups + reach - 1, group_width * channels)
+    # taps[r, j, q, d]: input column j of the r-th group read by output column q is kernel column d.
+    taps = np.zeros((reach, group_width, columns, kernel_width))
+    for r, j, q in itertools.product(range(reach), range(group_width), range(columns)):
+        d = r * group_width + j - q * stride
+        if 0 <= d < kernel_width:
+            taps[r, j, q, d] = 1
+    wide_kernel = jnp.einsum("rjqd,hdco->hrjcqo", jnp.asarray(taps, kernel.dtype), kernel)
+    wide_kernel = wide_kernel.reshape(kernel_height, reach, group_width * channels, columns * features)
+    y = lax.conv_general_dilated(x, wide_kernel, window_strides=(stride, 1), padding="VALID", dimension_numbers=_NHWC)
+    return y.reshape(batch, y.shape[1], groups * columns, features)[:, :, :out_width]
+
+
 def conv_transpose_gemm(x, kernel, stride: int, padding: int, output_padding: int = 0):
     """``ConvTranspose2d`` as a matrix product: what :class:`ConvTranspose2d` computes with ``lowering="gemm"``.
 
@@ -160,8 +218,12 @@ class Conv2d(nn.Module):
             self, (k, k, x.shape[-1], self.features), self.features, self.init_scheme
         )
         kernel, p = kernel.astype(x.dtype), self.padding
-        if _lowers_to_gemm(self.lowering, x.shape[-1], self.features, transposed=False):
+        lowering = _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=False)
+        if lowering == "gemm":
             y = conv_gemm(x, kernel, self.stride, p)
+        elif lowering == "columns":
+            columns = max(2, _columns_per_group(x.shape[-1], self.stride))
+            y = conv_columns_to_channels(x, kernel, self.stride, p, columns)
         else:
             y = lax.conv_general_dilated(
                 x,
@@ -210,7 +272,7 @@ class ConvTranspose2d(nn.Module):
         kernel_shape = (k, k, self.features, x.shape[-1])
         kernel, bias = _kernel_and_bias(self, kernel_shape, self.features, self.init_scheme)
         kernel = kernel.astype(x.dtype)
-        if _lowers_to_gemm(self.lowering, x.shape[-1], self.features, transposed=True):
+        if _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=True) == "gemm":
             y = conv_transpose_gemm(x, kernel, self.stride, self.padding, self.output_padding)
         else:
             pad = conv_transpose_padding(k, self.padding, self.output_padding)
@@ -225,9 +287,32 @@ class ConvTranspose2d(nn.Module):
         return y + bias.astype(x.dtype)
 
 
+def _first_max(x, axis: int):
+    """Max over ``axis`` as PyTorch's max-pool takes it: ties (and the gradient) go to the first index, NaN wins."""
+    best, *rest = (lax.index_in_dim(x, i, axis, keepdims=False) for i in range(x.shape[axis]))
+    for candidate in rest:
+        best = jnp.where((best >= candidate) | jnp.isnan(best), best, candidate)
+    return best
+
+
 def max_pool2d(x, window: int = 2):
-    """``torch.nn.MaxPool2d(window, window)``: odd sizes round down."""
-    return nn.max_pool(x, (window, window), strides=(window, window), padding="VALID")
+    """``torch.nn.MaxPool2d(window, window)``: odd sizes round down.
+
+    Each window's maximum and its gradient go to its first maximum in
+    row-major order, as in PyTorch, and NaN propagates. Computed as pairwise
+    selects over the reshaped windows rather than ``reduce_window``, whose
+    select-and-scatter gradient is 3-4x slower on XLA:CPU (benchmarks/NOTES.md).
+
+    >>> x = jnp.array([[1., 3.], [3., 2.]]).reshape(1, 2, 2, 1)
+    >>> jax.grad(lambda x: max_pool2d(x).sum())(x)[0, :, :, 0]
+    Array([[0., 1.],
+           [0., 0.]], dtype=float32)
+    """
+    batch, height, width, channels = x.shape
+    height, width = height // window, width // window
+    x = x[:, : height * window, : width * window].reshape(batch, height * window, width, window, channels)
+    x = _first_max(x, axis=3).reshape(batch, height, window, width, channels)
+    return _first_max(x, axis=2)
 
 
 def _bilinear_matrix(size_in: int, size_out: int, align_corners: bool, dtype):
