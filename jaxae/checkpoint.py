@@ -8,6 +8,7 @@ it when complete, so a run killed during a save leaves the previous one intact.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,12 @@ class Checkpoints:
         self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
     def save(self, epoch: int, state, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
-        """Saves ``state`` and ``meta`` as the checkpoint of ``epoch`` (asynchronously)."""
-        meta = {**meta, "state_shapes": _shapes(state)}
+        """Saves ``state`` and ``meta`` as the checkpoint of ``epoch`` (asynchronously).
+
+        ``meta`` is copied first: it is written later, and the caller may go on
+        changing what it holds (a training history grows every epoch).
+        """
+        meta = {**copy.deepcopy(meta), "state_shapes": _shapes(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         self._manager.save(epoch, args=args, metrics=metrics)
 

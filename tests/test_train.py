@@ -163,6 +163,18 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     checkpoints.close()
 
 
+def test_a_checkpoint_keeps_the_meta_it_was_given_while_the_caller_changes_it(tmp_path):
+    # The save is asynchronous: a history appended to after save() must not leak into the checkpoint.
+    state = Trainer.create(AE).init_state()
+    history = [{"epoch": 1}]
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    checkpoints.save(1, state, {"epoch": 1, "history": history, "config": AE.to_json()})
+    history.append({"epoch": 2})
+    checkpoints.close()
+    _, meta = Checkpoints(tmp_path / "checkpoints").restore(state)
+    assert meta["history"] == [{"epoch": 1}]
+
+
 def test_restoring_another_config_says_what_differs(tmp_path):
     fit(TrainConfig(**{**AE.__dict__, "epochs": 1}), _pipeline(), tmp_path, progress=False)
     other = TrainConfig(**{**AE.__dict__, "epochs": 1, "model_args": (("hidden_sizes", (128, 16)),), "learning_rate": 0.1})
