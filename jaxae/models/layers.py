@@ -21,7 +21,7 @@ convolution over groups of output columns folded into channels (see
 :func:`conv_columns_to_channels`; ``Conv2d`` only). ``"auto"`` (the default)
 picks per layer what measured faster: on CPU, GEMM for every transposed
 convolution and for convolutions with at least 32 input and output
-channels, column groups for convolutions of a few input channels, XLA's
+channels, column groups for convolutions of 2-8 input channels, XLA's
 convolution otherwise; XLA's convolution on GPU and TPU. All compute the
 same function; benchmarks/NOTES.md has the measurements.
 """
@@ -104,7 +104,8 @@ def _lowering(lowering: str, channels: int, features: int, stride: int, transpos
         return "xla"
     if transposed or min(channels, features) >= _GEMM_MIN_CHANNELS:
         return "gemm"
-    return "columns" if _columns_per_group(channels, stride) > 1 else "xla"
+    # One input channel: XLA's convolution already won (mnist conv1, benchmarks/NOTES.md).
+    return "columns" if channels > 1 and _columns_per_group(channels, stride) > 1 else "xla"
 
 
 def _taps(x, kernel_size: int, stride: int, out_height: int, out_width: int):
