@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxae.models.layers import _columns_per_group, _patches, _taps, conv_columns_to_channels, max_pool2d
+from jaxae.models.layers import _patches, _taps, conv_columns_to_channels, max_pool2d
 
 
 def pad(x, p):
@@ -62,7 +62,7 @@ def D(x, K, s, p):
 
 
 def E(x, K, s, p):
-    return conv_columns_to_channels(x, K, s, p, max(2, _columns_per_group(x.shape[-1], s)))
+    return conv_columns_to_channels(x, K, s, p)
 
 
 def _median_ms(fun, *args):

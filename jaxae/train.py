@@ -201,8 +201,9 @@ def _step_metrics(sums):
     return metrics
 
 
-# XLA:CPU option of every compiled step: reductions (max-pool, its gradient, loss and bias-gradient
-# sums) as YNNPACK kernels. Measured 1.1-1.35x per train step, slower for no seed model (benchmarks/NOTES.md).
+# XLA:CPU option of every compiled step: reductions (loss and bias-gradient sums, and then the max-pools)
+# as YNNPACK kernels. Measured 1.1-1.35x per train step, slower for no seed model, while max_pool2d was
+# still a reduce_window; not re-measured since it became selects (benchmarks/NOTES.md).
 _CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
 
 
