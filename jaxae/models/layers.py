@@ -28,6 +28,7 @@ same function; benchmarks/NOTES.md has the measurements.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Literal
@@ -188,20 +189,64 @@ def conv_columns_to_channels(x, kernel, stride: int, padding: int, columns: int 
 
 
 def conv_transpose_gemm(x, kernel, stride: int, padding: int, output_padding: int = 0):
-    """``ConvTranspose2d`` as a matrix product: what :class:`ConvTranspose2d` computes with ``lowering="gemm"``.
+    """``ConvTranspose2d`` as one matrix product: what :class:`ConvTranspose2d` computes with ``lowering="gemm"``.
 
-    A transposed convolution is the adjoint of the convolution with the same
-    kernel: one GEMM gives every input pixel's ``k*k`` output contributions,
-    and the adjoint of im2col (col2im) adds them into place.
+    Kernel tap ``d`` sends input row ``i`` to output row ``stride * i + d``.
+    With the kernel zero-padded to ``m * stride`` taps (``m = ceil(k / stride)``),
+    tap ``d = stride * t + a`` lands in block ``i + t`` of ``stride`` output rows,
+    at phase ``a``: one GEMM gives every input pixel its ``m * m`` blocks of
+    ``stride * stride`` output pixels, and ``m * m`` shifted adds put them in
+    place (col2im, the adjoint of im2col, would need ``k * k``). The gradient
+    is written out instead of differentiated through the adds: the input
+    gradient is the convolution with the same kernel (im2col + GEMM, as in
+    :func:`conv_gemm`) and the kernel gradient one GEMM of the same patches
+    with the input. It has no forward-mode derivative (``jax.jvp``); the
+    ``"xla"`` lowering has.
+
+    >>> x, kernel = jnp.ones((1, 2, 2, 1)), jnp.ones((3, 3, 1, 1))
+    >>> conv_transpose_gemm(x, kernel, stride=2, padding=1)[0, :, :, 0]
+    Array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]], dtype=float32)
     """
+    return _conv_transpose_gemm(x, kernel, stride, padding, output_padding)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_transpose_gemm(x, kernel, stride, padding, output_padding):
     k, _, features, channels = kernel.shape
     batch, height, width, _ = x.shape
+    m = -(-k // stride)
+    kernel = jnp.pad(kernel, ((0, m * stride - k), (0, m * stride - k), (0, 0), (0, 0)))
+    blocks = x @ kernel.reshape(-1, channels).T
+    blocks = blocks.reshape(batch, height, width, m, stride, m, stride, features)
+    full = sum(
+        jnp.pad(blocks[:, :, :, t, :, u], ((0, 0), (t, m - 1 - t), (u, m - 1 - u), (0, 0), (0, 0), (0, 0)))
+        for t, u in itertools.product(range(m), range(m))
+    )
+    full = full.transpose(0, 1, 3, 2, 4, 5).reshape(batch, (height + m - 1) * stride, (width + m - 1) * stride, features)
     out_height = (height - 1) * stride - 2 * padding + k + output_padding
     out_width = (width - 1) * stride - 2 * padding + k + output_padding
-    contributions = x @ kernel.reshape(k * k * features, channels).T
-    output = jax.ShapeDtypeStruct((batch, out_height, out_width, features), x.dtype)
-    (y,) = jax.linear_transpose(lambda image: _patches(image, k, stride, padding), output)(contributions)
-    return y
+    # PyTorch's output crops `padding` from the full output and may extend it by `output_padding`.
+    missing = (max(0, padding + out_height - full.shape[1]), max(0, padding + out_width - full.shape[2]))
+    full = jnp.pad(full, ((0, 0), (0, missing[0]), (0, missing[1]), (0, 0)))
+    return full[:, padding : padding + out_height, padding : padding + out_width]
+
+
+def _conv_transpose_gemm_forward(x, kernel, stride, padding, output_padding):
+    return _conv_transpose_gemm(x, kernel, stride, padding, output_padding), (x, kernel)
+
+
+def _conv_transpose_gemm_backward(stride, padding, output_padding, residuals, grad):
+    x, kernel = residuals
+    k, _, features, channels = kernel.shape
+    patches = _patches(grad, k, stride, padding)[:, : x.shape[1], : x.shape[2]]
+    grad_x = patches @ kernel.reshape(k * k * features, channels)
+    grad_kernel = jnp.einsum("nhwp,nhwc->pc", patches, x).reshape(kernel.shape)
+    return grad_x, grad_kernel
+
+
+_conv_transpose_gemm.defvjp(_conv_transpose_gemm_forward, _conv_transpose_gemm_backward)
 
 
 class Conv2d(nn.Module):
