@@ -7,7 +7,10 @@ jitted gradient evaluations (kernel, and input where the layer is not the first)
 A = XLA's convolution, B = im2col + one GEMM (``layers.conv_gemm``), C = a sum of
 k*k per-tap GEMMs, D = per-tap GEMMs in one einsum then shifted sums, E = XLA's
 convolution over column groups folded into channels (``layers.conv_columns_to_channels``,
-as many columns as "auto" would group, at least 2). Then the seed models' 2x2 max-pools,
+as many columns as "auto" would group, at least 2). Then the transposed convolutions,
+forward and gradient (kernel and input): XLA's ``conv_transpose``, one GEMM + col2im (the
+adjoint of im2col), and ``layers.conv_transpose_gemm`` (one GEMM into output phases, gradient
+written out). Then the seed models' 2x2 max-pools,
 value and gradient: ``reduce_window`` (select-and-scatter gradient) vs ``layers.max_pool2d``
 (pairwise selects). Then whole train steps with every convolution lowered one way.
 """
@@ -18,7 +21,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxae.models.layers import _patches, _taps, conv_columns_to_channels, max_pool2d
+from jaxae.models.layers import (
+    _patches,
+    _taps,
+    conv_columns_to_channels,
+    conv_transpose_gemm,
+    conv_transpose_padding,
+    max_pool2d,
+)
 
 
 def pad(x, p):
@@ -63,6 +73,19 @@ def D(x, K, s, p):
 
 def E(x, K, s, p):
     return conv_columns_to_channels(x, K, s, p)
+
+
+def xla_transposed(x, K, s, p, op):
+    pad = conv_transpose_padding(K.shape[0], p, op)
+    return lax.conv_transpose(x, K, (s, s), (pad, pad), dimension_numbers=("NHWC", "HWIO", "NHWC"), transpose_kernel=True)
+
+
+def col2im_transposed(x, K, s, p, op):
+    k, _, o, c = K.shape
+    n, h, w, _ = x.shape
+    out = jax.ShapeDtypeStruct((n, (h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op, o), x.dtype)
+    (y,) = jax.linear_transpose(lambda image: _patches(image, k, s, p), out)(x @ K.reshape(-1, c).T)
+    return y
 
 
 def _median_ms(fun, *args):
@@ -116,6 +139,31 @@ def layers():
         print(f"{label:14s}", "  ".join(out), flush=True)
 
 
+def transposed_layers():
+    key = jax.random.key(0)
+    cases = [
+        ("convae deconv1", (128, 4, 32, 16, 4, 2, 1, 0)),
+        ("convae deconv2", (128, 8, 16, 8, 4, 2, 1, 0)),
+        ("convae deconv3", (128, 16, 8, 3, 4, 2, 1, 0)),
+        ("mnist deconv1", (32, 7, 64, 64, 3, 1, 1, 0)),
+        ("mnist deconv2", (32, 7, 64, 64, 3, 2, 1, 0)),
+        ("mnist deconv3", (32, 13, 64, 32, 3, 2, 0, 0)),
+        ("mnist deconv4", (32, 27, 32, 1, 3, 1, 0, 0)),
+    ]
+    methods = [("xla", xla_transposed), ("col2im", col2im_transposed), ("phases", conv_transpose_gemm)]
+    for label, (n, h, c, o, k, s, p, op) in cases:
+        x = jax.random.normal(key, (n, h, h, c))
+        K = jax.random.normal(key, (k, k, o, c))
+        ref = xla_transposed(x, K, s, p, op)
+        out = []
+        for name, f in methods:
+            assert jnp.allclose(f(x, K, s, p, op), ref, atol=1e-3 * float(jnp.abs(ref).max())), name
+            forward = jax.jit(lambda x, K: f(x, K, s, p, op))  # noqa: B023 (called at once)
+            grad = jax.jit(jax.grad(lambda x, K: (f(x, K, s, p, op) ** 2).sum(), argnums=(0, 1)))  # noqa: B023
+            out.append(f"{name} {_median_ms(forward, x, K):6.1f} / {_median_ms(grad, x, K):6.1f}")
+        print(f"{label:14s}", "  ".join(out), "(forward / gradient ms)", flush=True)
+
+
 def models_by_lowering(names, lowerings=("xla", "gemm", "auto")):
     """Whole Adam train steps on synthetic data, every convolution lowered one way (images/s)."""
     import optax
@@ -144,6 +192,7 @@ def models_by_lowering(names, lowerings=("xla", "gemm", "auto")):
 
 if __name__ == "__main__":
     layers()
+    transposed_layers()
     pooling()
     models_by_lowering(
         [
