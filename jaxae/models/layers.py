@@ -297,6 +297,14 @@ def conv_transpose_padding(kernel_size: int, padding: int, output_padding: int =
     return low, low + output_padding
 
 
+def conv_transpose_xla(x, kernel, stride: int, padding: int, output_padding: int = 0):
+    """``ConvTranspose2d`` by XLA's transposed convolution: what :class:`ConvTranspose2d` computes with ``lowering="xla"``."""
+    pad = conv_transpose_padding(kernel.shape[0], padding, output_padding)
+    return lax.conv_transpose(
+        x, kernel, strides=(stride, stride), padding=(pad, pad), dimension_numbers=_NHWC, transpose_kernel=True
+    )
+
+
 class ConvTranspose2d(nn.Module):
     """``torch.nn.ConvTranspose2d(in, features, kernel_size, stride, padding, output_padding)``.
 
@@ -322,15 +330,7 @@ class ConvTranspose2d(nn.Module):
         if _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=True) == "gemm":
             y = conv_transpose_gemm(x, kernel, self.stride, self.padding, self.output_padding)
         else:
-            pad = conv_transpose_padding(k, self.padding, self.output_padding)
-            y = lax.conv_transpose(
-                x,
-                kernel,
-                strides=(self.stride, self.stride),
-                padding=(pad, pad),
-                dimension_numbers=_NHWC,
-                transpose_kernel=True,
-            )
+            y = conv_transpose_xla(x, kernel, self.stride, self.padding, self.output_padding)
         return y + bias.astype(x.dtype)
 
 
