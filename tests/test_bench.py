@@ -29,7 +29,7 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     output = tmp_path / "results" / "cpu.json"
     results = bench.run(
         ["mnist_pca_ae"], ["recipe", 4], ["jaxae_step", "jaxae_fused", "torch_eager"], repeats=2,
-        target_seconds=1e-3, e2e_epochs=1, e2e_quick=True, data_dir=str(data_dir), output=output, progress=False,
+        target_seconds=1e-3, e2e_epochs=1, e2e_quick=True, peak_size=512, data_dir=str(data_dir), output=output, progress=False,
     )
     assert json.loads(output.read_text()) == json.loads(json.dumps(results))
     assert [(c["model"], c["batch_size"]) for c in results["cases"]] == [("mnist_pca_ae", 128), ("mnist_pca_ae", 4)]

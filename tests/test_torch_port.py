@@ -60,14 +60,15 @@ def _forward_pairs(name, dtype):
     model = models.create(name)
     variables = params_from_torch(name, net.state_dict())
     x = _images(name, 4, dtype=np.float64 if dtype == torch.float64 else np.float32)
+    apply = jax.jit(model.apply, static_argnames="method")
     with torch.no_grad():
         y = net(_nchw(x))
-        pairs = [("output", model.apply(variables, jnp.asarray(x)), y)]
+        pairs = [("output", apply(variables, jnp.asarray(x)), y)]
         if name in AUTOENCODERS:
             z = net.encode(_nchw(x))
             z_nhwc = _nhwc(z, (4, *model.latent_shape))
-            pairs.append(("encode", model.apply(variables, jnp.asarray(x), method="encode"), z))
-            pairs.append(("decode", model.apply(variables, jnp.asarray(z_nhwc), method="decode"), net.decode(z)))
+            pairs.append(("encode", apply(variables, jnp.asarray(x), method="encode"), z))
+            pairs.append(("decode", apply(variables, jnp.asarray(z_nhwc), method="decode"), net.decode(z)))
     return [(what, mine, _nhwc(theirs, mine.shape)) for what, mine, theirs in pairs]
 
 
@@ -106,7 +107,7 @@ def test_old_pytorch_upsampling_matches_align_corners_true():
     net = torch_reference("cifar10_fc_conv_ae", align_corners=True).eval()
     variables = params_from_torch("cifar10_fc_conv_ae", net.state_dict(), align_corners=True)
     x = _images("cifar10_fc_conv_ae", 2)
-    mine = models.create("cifar10_fc_conv_ae", align_corners=True).apply(variables, jnp.asarray(x))
+    mine = jax.jit(models.create("cifar10_fc_conv_ae", align_corners=True).apply)(variables, jnp.asarray(x))
     with torch.no_grad():
         assert _relative_error(mine, _nhwc(net(_nchw(x)), mine.shape)) <= 1e-5
 
@@ -129,7 +130,7 @@ def test_a_checkpoint_saved_by_the_notebook_loads_and_gives_the_same_outputs(tmp
     torch.save(net.state_dict(), tmp_path / "autoencoder.pt")
     variables = params_from_torch("mnist_conv_ae_2d", torch.load(tmp_path / "autoencoder.pt"))
     x = _images("mnist_conv_ae_2d", 3)
-    mine = models.create("mnist_conv_ae_2d").apply(variables, jnp.asarray(x))
+    mine = jax.jit(models.create("mnist_conv_ae_2d").apply)(variables, jnp.asarray(x))
     with torch.no_grad():
         assert _relative_error(mine, _nhwc(net(_nchw(x)), mine.shape)) <= 1e-5
 
@@ -156,7 +157,7 @@ def test_gradients_equal_pytorch(name):
     x = _images(name, 4, seed=1)
     labels = np.random.default_rng(1).integers(0, 10, 4)
     _torch_loss(name, net, _nchw(x), torch.from_numpy(labels)).backward()
-    grads = jax.grad(_jax_loss(name, model))(params, jnp.asarray(x), jnp.asarray(labels))
+    grads = jax.jit(jax.grad(_jax_loss(name, model)))(params, jnp.asarray(x), jnp.asarray(labels))
     for key, grad in params_to_torch(name, {"params": grads}).items():
         theirs = dict(net.named_parameters())[key].grad
         assert float((grad - theirs).abs().max() / theirs.abs().max()) <= 1e-5, key

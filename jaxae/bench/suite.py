@@ -104,6 +104,7 @@ def run(
     target_seconds: float = 1.0,
     e2e_epochs: int = 10,
     e2e_quick: bool = False,
+    peak_size: int = 4096,
     data_dir: str | None = None,
     raw_data: str | None = None,
     output: str | Path | None = None,
@@ -120,6 +121,8 @@ def run(
       target_seconds: about how long one timed jaxae step call lasts.
       e2e_epochs: epochs of E1's CNN end to end in both frameworks; 0 skips it.
       e2e_quick: the end-to-end run on the recipe's quick variant (smoke runs).
+      peak_size: side of the square float32 matmul that measures the peak
+        (smaller for smoke runs; too small to reach the peak).
     """
     stages = recipe_stages()
     model_names = list(model_names or stages)
@@ -138,13 +141,13 @@ def run(
         runners = [r for r in runners if not r.startswith("torch")]
 
     environment = describe()
-    peak = {"size": 4096, "jax_flops_per_s": hardware.jax_matmul_peak()}
+    peak = {"size": peak_size, "jax_flops_per_s": hardware.jax_matmul_peak(peak_size)}
     if has_torch:
         import torch
 
         device = throughput.torch_device()
         environment.update(torch_device=str(device), torch_threads=torch.get_num_threads())
-        peak["torch_flops_per_s"] = hardware.torch_matmul_peak(device)
+        peak["torch_flops_per_s"] = hardware.torch_matmul_peak(device, peak_size)
     results = {
         "suite": SUITE,
         "environment": environment,

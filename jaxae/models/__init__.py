@@ -3,8 +3,9 @@
 >>> import jax, jax.numpy as jnp
 >>> from jaxae import models
 >>> model = models.create("cifar10_conv_ae")
->>> variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
->>> model.apply(variables, jnp.zeros((8, 32, 32, 3)), method="encode").shape
+>>> variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+>>> apply = jax.jit(model.apply, static_argnames="method")
+>>> apply(variables, jnp.zeros((8, 32, 32, 3)), method="encode").shape
 (8, 4, 4, 32)
 """
 

@@ -249,13 +249,13 @@ def classifier_from_autoencoder(autoencoder_variables, rng, classifier: FcConvCl
         its ``latent_dim`` must match the autoencoder's.
 
     >>> ae = FcConvAutoencoder()
-    >>> ae_vars = ae.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    >>> ae_vars = jax.jit(ae.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     >>> clf_vars = classifier_from_autoencoder(ae_vars, jax.random.key(1))
     >>> sorted(clf_vars["params"])
     ['encoder', 'head']
     """
     classifier = classifier or FcConvClassifier()
-    fresh = classifier.init(rng, jnp.zeros((1, *classifier.image_shape)))["params"]
+    fresh = jax.jit(classifier.init)(rng, jnp.zeros((1, *classifier.image_shape)))["params"]
     encoder = autoencoder_variables["params"]["encoder"]
     encoder_shapes = jax.tree.map(jnp.shape, encoder)
     expected_shapes = jax.tree.map(jnp.shape, fresh["encoder"])
