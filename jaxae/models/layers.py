@@ -19,11 +19,12 @@ convolution, ``"gemm"`` as one matrix product plus strided slices (see
 :func:`conv_gemm`, :func:`conv_transpose_gemm`), ``"columns"`` as XLA's
 convolution over groups of output columns folded into channels (see
 :func:`conv_columns_to_channels`; ``Conv2d`` only). ``"auto"`` (the default)
-picks per layer what measured faster: on CPU, GEMM for every transposed
-convolution and for convolutions with at least 32 input and output
-channels, column groups for convolutions of 2-8 input channels, XLA's
-convolution otherwise; XLA's convolution on GPU and TPU. All compute the
-same function; benchmarks/NOTES.md has the measurements.
+picks per layer what measured faster. On CPU: GEMM for transposed
+convolutions, but XLA's convolution at stride 1 with at least 32 input and
+output channels; for convolutions GEMM with at least 32 input and output
+channels, column groups for 2-8 input channels, XLA's convolution otherwise.
+On GPU and TPU: XLA's convolution. All compute the same function;
+benchmarks/NOTES.md has the measurements.
 """
 
 from __future__ import annotations
@@ -103,7 +104,10 @@ def _lowering(lowering: str, channels: int, features: int, stride: int, transpos
         return lowering
     if jax.default_backend() != "cpu":
         return "xla"
-    if transposed or min(channels, features) >= _GEMM_MIN_CHANNELS:
+    if transposed:
+        # Stride 1 is an ordinary convolution, which XLA runs well on wide channels.
+        return "xla" if stride == 1 and min(channels, features) >= _GEMM_MIN_CHANNELS else "gemm"
+    if min(channels, features) >= _GEMM_MIN_CHANNELS:
         return "gemm"
     # One input channel: XLA's convolution already won (mnist conv1, benchmarks/NOTES.md).
     return "columns" if channels > 1 and _columns_per_group(channels, stride) > 1 else "xla"
