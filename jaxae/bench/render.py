@@ -82,7 +82,7 @@ def device_section(result: dict) -> str:
 
 
 def speedup_figure(results: list[dict]) -> Figure:
-    """Best jaxae over PyTorch eager, per model and batch size, one bar colour per device (log scale)."""
+    """Best jaxae over PyTorch eager, per model and batch size, one bar colour per results file (log scale)."""
     labels = list(dict.fromkeys(f"{c['model']} @ {c['batch_size']}" for r in results for c in r["cases"]))
     figure = Figure(figsize=(8, 0.35 * len(labels) * max(1, len(results)) + 1.2), layout="constrained")
     axis = figure.subplots()
@@ -90,7 +90,7 @@ def speedup_figure(results: list[dict]) -> Figure:
     for i, result in enumerate(results):
         speedups = {f"{c['model']} @ {c['batch_size']}": c.get("speedup_vs_torch_eager") for c in result["cases"]}
         values = [speedups.get(label) or np.nan for label in labels]
-        axis.barh(np.arange(len(labels)) + i * height, values, height, label=result["environment"]["device"])
+        axis.barh(np.arange(len(labels)) + i * height, values, height, label=f"{result['environment']['device']} ({result['file']})")
     axis.axvline(1.0, color="black", linewidth=0.8)
     axis.set_xscale("log")
     axis.set_yticks(np.arange(len(labels)) + height * (len(results) - 1) / 2, labels)
