@@ -4,7 +4,7 @@
 
 For each convolution shape of the seed models (batch 500 for E5's), the median of 5
 jitted gradient evaluations (kernel, and input where the layer is not the first):
-A = XLA's convolution, B = im2col + one GEMM (``layers.conv_gemm``), C = a sum of
+A = XLA's convolution (``layers.conv_xla``), B = im2col + one GEMM (``layers.conv_gemm``), C = a sum of
 k*k per-tap GEMMs, D = per-tap GEMMs in one einsum then shifted sums, E = XLA's
 convolution over column groups folded into channels (``layers.conv_columns_to_channels``,
 as many columns as "auto" would group, at least 2). Then the transposed convolutions,
@@ -25,8 +25,10 @@ from jaxae.models.layers import (
     _patches,
     _taps,
     conv_columns_to_channels,
+    conv_gemm,
     conv_transpose_gemm,
     conv_transpose_xla,
+    conv_xla,
     max_pool2d,
 )
 
@@ -37,17 +39,6 @@ def pad(x, p):
 
 def outsz(h, k, s, p):
     return (h + 2 * p - k) // s + 1
-
-
-def A(x, K, s, p):
-    return lax.conv_general_dilated(
-        x, K, (s, s), ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
-
-
-def B(x, K, s, p):
-    k, _, _, o = K.shape
-    return _patches(x, k, s, p) @ K.reshape(-1, o)
 
 
 def C(x, K, s, p):
@@ -69,10 +60,6 @@ def D(x, K, s, p):
         z[t, :, i : i + rows : s, j : j + cols : s, :]
         for t, (i, j) in enumerate((i, j) for i in range(k) for j in range(k))
     )
-
-
-def E(x, K, s, p):
-    return conv_columns_to_channels(x, K, s, p)
 
 
 def col2im_transposed(x, K, s, p, op):
@@ -125,9 +112,9 @@ def layers():
     for label, (n, h, c, o, k, s, p), xgrad in cases:
         x = jax.random.normal(key, (n, h, h, c))
         K = jax.random.normal(key, (k, k, c, o))
-        ref = A(x, K, s, p)
+        ref = conv_xla(x, K, s, p)
         out = []
-        for name, f in [("A", A), ("B", B), ("C", C), ("D", D), ("E", E)]:
+        for name, f in [("A", conv_xla), ("B", conv_gemm), ("C", C), ("D", D), ("E", conv_columns_to_channels)]:
             assert jnp.allclose(f(x, K, s, p), ref, atol=1e-3 * float(jnp.abs(ref).max())), name
             g = jax.jit(jax.grad(lambda x, K: (f(x, K, s, p) ** 2).sum(), argnums=(0, 1) if xgrad else 1))  # noqa: B023 (called at once)
             out.append(f"{name} {_median_ms(g, x, K):7.1f}")

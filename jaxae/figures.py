@@ -283,7 +283,8 @@ def _mosaic(tiles: np.ndarray, ncols: int) -> np.ndarray:
     mosaic = np.ones((nrows * (height + 1) - 1, cols * (width + 1) - 1, channels))
     for i, tile in enumerate(tiles):
         row, col = divmod(i, cols)
-        mosaic[row * (height + 1) : row * (height + 1) + height, col * (width + 1) : col * (width + 1) + width] = tile
+        top, left = row * (height + 1), col * (width + 1)
+        mosaic[top : top + height, left : left + width] = tile
     return mosaic
 
 

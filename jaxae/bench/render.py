@@ -90,7 +90,8 @@ def speedup_figure(results: list[dict]) -> Figure:
     for i, result in enumerate(results):
         speedups = {f"{c['model']} @ {c['batch_size']}": c.get("speedup_vs_torch_eager") for c in result["cases"]}
         values = [speedups.get(label) or np.nan for label in labels]
-        axis.barh(np.arange(len(labels)) + i * height, values, height, label=f"{result['environment']['device']} ({result['file']})")
+        label = f"{result['environment']['device']} ({result['file']})"
+        axis.barh(np.arange(len(labels)) + i * height, values, height, label=label)
     axis.axvline(1.0, color="black", linewidth=0.8)
     axis.set_xscale("log")
     axis.set_yticks(np.arange(len(labels)) + height * (len(results) - 1) / 2, labels)

@@ -15,11 +15,11 @@ case the PyTorch fan-in is the product of all kernel dimensions but the last.
 Flax's defaults (LeCun-normal kernels, zero biases).
 
 ``lowering`` says how convolutions are computed: ``"xla"`` by XLA's
-convolution, ``"gemm"`` as one matrix product plus strided slices (see
-:func:`conv_gemm`, :func:`conv_transpose_gemm`), ``"columns"`` as XLA's
-convolution over groups of output columns folded into channels (see
-:func:`conv_columns_to_channels`; ``Conv2d`` only). ``"auto"`` (the default)
-picks per layer what measured faster. On CPU: GEMM for transposed
+convolution (see :func:`conv_xla`, :func:`conv_transpose_xla`), ``"gemm"``
+as one matrix product plus strided slices (see :func:`conv_gemm`,
+:func:`conv_transpose_gemm`), ``"columns"`` as XLA's convolution over groups
+of output columns folded into channels (see :func:`conv_columns_to_channels`;
+``Conv2d`` only). ``"auto"`` (the default) picks per layer what measured faster. On CPU: GEMM for transposed
 convolutions, but XLA's convolution at stride 1 with at least 32 input and
 output channels; for convolutions GEMM with at least 32 input and output
 channels, column groups for 2-8 input channels, XLA's convolution otherwise.
@@ -130,6 +130,13 @@ def _patches(x, kernel_size: int, stride: int, padding: int):
     out_width = (width + 2 * padding - kernel_size) // stride + 1
     x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     return jnp.concatenate(_taps(x, kernel_size, stride, out_height, out_width), axis=-1)
+
+
+def conv_xla(x, kernel, stride: int, padding: int):
+    """``Conv2d`` by XLA's convolution: what :class:`Conv2d` computes with ``lowering="xla"``."""
+    return lax.conv_general_dilated(
+        x, kernel, (stride, stride), ((padding, padding), (padding, padding)), dimension_numbers=_NHWC
+    )
 
 
 def conv_gemm(x, kernel, stride: int, padding: int):
@@ -276,13 +283,7 @@ class Conv2d(nn.Module):
         elif lowering == "columns":
             y = conv_columns_to_channels(x, kernel, self.stride, p)
         else:
-            y = lax.conv_general_dilated(
-                x,
-                kernel,
-                window_strides=(self.stride, self.stride),
-                padding=((p, p), (p, p)),
-                dimension_numbers=_NHWC,
-            )
+            y = conv_xla(x, kernel, self.stride, p)
         return y + bias.astype(x.dtype)
 
 
