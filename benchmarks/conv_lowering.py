@@ -13,6 +13,9 @@ adjoint of im2col), and ``layers.conv_transpose_gemm`` (one GEMM into output pha
 written out). Then the seed models' 2x2 max-pools,
 value and gradient: ``reduce_window`` (select-and-scatter gradient) vs ``layers.max_pool2d``
 (pairwise selects). Then whole train steps with every convolution lowered one way.
+
+Everything is compiled as the trainer compiles its steps (``jaxae.train.jit``: on CPU, with the
+YNN reduce fusions, which change XLA's convolution gradients a lot).
 """
 
 import time
@@ -31,6 +34,7 @@ from jaxae.models.layers import (
     conv_xla,
     max_pool2d,
 )
+from jaxae.train import jit
 
 
 def pad(x, p):
@@ -87,7 +91,7 @@ def pooling():
     for label, shape in [("cnn pool1", (128, 28, 28, 8)), ("cnn pool2", (128, 10, 10, 16))]:
         x = jax.random.normal(jax.random.key(0), shape)
         out = [
-            f"{name} {_median_ms(jax.jit(jax.grad(lambda x: (pool(x) ** 2).sum())), x):7.1f}"  # noqa: B023 (called at once)
+            f"{name} {_median_ms(jit(jax.grad(lambda x: (pool(x) ** 2).sum())), x):7.1f}"  # noqa: B023 (called at once)
             for name, pool in [("reduce_window", reduce_window), ("max_pool2d", max_pool2d)]
         ]
         print(f"{label:14s}", "  ".join(out), flush=True)
@@ -116,7 +120,7 @@ def layers():
         out = []
         for name, f in [("A", conv_xla), ("B", conv_gemm), ("C", C), ("D", D), ("E", conv_columns_to_channels)]:
             assert jnp.allclose(f(x, K, s, p), ref, atol=1e-3 * float(jnp.abs(ref).max())), name
-            g = jax.jit(jax.grad(lambda x, K: (f(x, K, s, p) ** 2).sum(), argnums=(0, 1) if xgrad else 1))  # noqa: B023 (called at once)
+            g = jit(jax.grad(lambda x, K: (f(x, K, s, p) ** 2).sum(), argnums=(0, 1) if xgrad else 1))  # noqa: B023 (called at once)
             out.append(f"{name} {_median_ms(g, x, K):7.1f}")
         print(f"{label:14s}", "  ".join(out), flush=True)
 
@@ -140,8 +144,8 @@ def transposed_layers():
         out = []
         for name, f in methods:
             assert jnp.allclose(f(x, K, s, p, op), ref, atol=1e-3 * float(jnp.abs(ref).max())), name
-            forward = jax.jit(lambda x, K: f(x, K, s, p, op))  # noqa: B023 (called at once)
-            grad = jax.jit(jax.grad(lambda x, K: (f(x, K, s, p, op) ** 2).sum(), argnums=(0, 1)))  # noqa: B023
+            forward = jit(lambda x, K: f(x, K, s, p, op))  # noqa: B023 (called at once)
+            grad = jit(jax.grad(lambda x, K: (f(x, K, s, p, op) ** 2).sum(), argnums=(0, 1)))  # noqa: B023
             out.append(f"{name} {_median_ms(forward, x, K):6.1f} / {_median_ms(grad, x, K):6.1f}")
         print(f"{label:14s}", "  ".join(out), "(forward / gradient ms)", flush=True)
 
@@ -162,7 +166,7 @@ def models_by_lowering(names, lowerings=("xla", "gemm", "auto")):
             params = model.init(jax.random.key(0), x[:1])["params"]
             optimizer = optax.adam(1e-3)
 
-            @jax.jit
+            @jit
             def step(params, opt_state):
                 grads = jax.grad(lambda p: jnp.mean(model.apply({"params": p}, x) ** 2))(params)  # noqa: B023
                 updates, opt_state = optimizer.update(grads, opt_state, params)  # noqa: B023

@@ -22,6 +22,7 @@ from jaxae.train import (
     compile_train_step,
     evaluate,
     fit,
+    microbatch_count,
     replicate,
     split_for_pmap,
 )
@@ -77,6 +78,24 @@ def test_sharded_and_pmap_steps_equal_single_device_training():
     pmapped = _steps_on(compile_pmap_train_step(trainer), replicate(trainer.init_state(), 4), pipeline, prepare=lambda b: split_for_pmap(b, 4))
     _assert_trees_close(jax.tree.map(lambda x: x[0], pmapped.params), single.params, 1e-5)
     assert int(single.step) == 4
+
+
+def test_steps_over_microbatches_equal_whole_batch_steps_also_sharded():
+    pipeline = _pipeline((32, 32, 3), batch=8, n=28, transform="to_tensor")  # the last batch has 4 real rows
+    whole = Trainer.create(CONV_AE, microbatch_size=8)
+    chunked = Trainer.create(CONV_AE, microbatch_size=2)  # 4 chunks of 2
+    single = _steps_on(compile_train_step(whole), whole.init_state(), pipeline)
+    _assert_trees_close(_steps_on(compile_train_step(chunked), chunked.init_state(), pipeline).params, single.params, 1e-5)
+    mesh = Mesh(np.array(jax.devices()[:2]), ("batch",))
+    sharded = _steps_on(compile_train_step(chunked, mesh), chunked.init_state(), pipeline)
+    _assert_trees_close(sharded.params, single.params, 1e-5)
+    with pytest.raises(ValueError, match="microbatch_size must be a positive"):
+        Trainer.create(CONV_AE, microbatch_size=0)
+
+
+@pytest.mark.parametrize("batch, size, chunks", [(2000, 128, 16), (1024, 128, 8), (32, 128, 1), (129, 128, 1), (1030, 128, 5), (8, None, 1)])
+def test_microbatch_count_is_the_most_equal_chunks_near_the_size(batch, size, chunks):
+    assert microbatch_count(batch, size) == chunks
 
 
 def test_fused_epochs_equal_the_step_loop_and_never_recompile():

@@ -75,9 +75,11 @@ def _timed_build(build: Callable[[], tuple[Callable[[int], None], Any]], name: s
     return Runner(name, run, seconds, _xla_memory(compiled) if compiled is not None else None)
 
 
-def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
+def jaxae_step_runner(
+    config: TrainConfig, transform: str, batch_size: int, steps: int, microbatch_size: int | None = None
+) -> Runner:
     """The jitted train step, one dispatch per step, on batches already converted on the device."""
-    trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size))
+    trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size), microbatch_size=microbatch_size)
     images, labels = synthetic_images(config, batch_size, POOL_SIZE)
     pixels = PIXEL_TABLES[transform][images]
     mask = np.ones(batch_size, bool)

@@ -19,10 +19,10 @@ convolution (see :func:`conv_xla`, :func:`conv_transpose_xla`), ``"gemm"``
 as one matrix product plus strided slices (see :func:`conv_gemm`,
 :func:`conv_transpose_gemm`), ``"columns"`` as XLA's convolution over groups
 of output columns folded into channels (see :func:`conv_columns_to_channels`;
-``Conv2d`` only). ``"auto"`` (the default) picks per layer what measured faster. On CPU: GEMM for transposed
-convolutions, but XLA's convolution at stride 1 with at least 32 input and
-output channels; for convolutions GEMM with at least 32 input and output
-channels, column groups for 2-8 input channels, XLA's convolution otherwise.
+``Conv2d`` only). ``"auto"`` (the default) picks per layer what measured faster. On CPU, with at
+least 32 input and output channels: XLA's convolution at stride 1, GEMM for
+strided ones; with fewer: GEMM for transposed convolutions, column groups
+for convolutions of 2-8 input channels, XLA's convolution otherwise.
 On GPU and TPU: XLA's convolution. All compute the same function;
 benchmarks/NOTES.md has the measurements.
 """
@@ -82,9 +82,10 @@ class Linear(nn.Module):
         return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
 
 
-# Measured on CPU (benchmarks/NOTES.md): im2col + GEMM beats XLA's convolution once both channel
-# counts reach this; below it the patch tensor's tiny minor dimension makes im2col slower.
-_GEMM_MIN_CHANNELS = 32
+# Measured on CPU (benchmarks/NOTES.md): once both channel counts reach this, im2col + GEMM beats XLA's
+# strided convolutions and XLA's stride-1 ones beat both GEMM lowerings; below it the patch tensor's
+# tiny minor dimension makes im2col slower.
+_WIDE_CHANNELS = 32
 # Column groups pay while a group's input (columns * stride * channels) stays about this wide.
 _GROUPED_CHANNELS = 16
 _MAX_GROUPED_COLUMNS = 4
@@ -104,10 +105,11 @@ def _lowering(lowering: str, channels: int, features: int, stride: int, transpos
         return lowering
     if jax.default_backend() != "cpu":
         return "xla"
+    if min(channels, features) >= _WIDE_CHANNELS:
+        # XLA runs stride-1 convolutions (a transposed one is an ordinary one with the kernel flipped)
+        # well on wide channels; strided ones are faster as GEMM.
+        return "xla" if stride == 1 else "gemm"
     if transposed:
-        # Stride 1 is an ordinary convolution, which XLA runs well on wide channels.
-        return "xla" if stride == 1 and min(channels, features) >= _GEMM_MIN_CHANNELS else "gemm"
-    if min(channels, features) >= _GEMM_MIN_CHANNELS:
         return "gemm"
     # One input channel: XLA's convolution already won (mnist conv1, benchmarks/NOTES.md).
     return "columns" if channels > 1 and _columns_per_group(channels, stride) > 1 else "xla"

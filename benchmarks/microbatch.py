@@ -1,0 +1,63 @@
+"""The jitted train step with its gradient summed over chunks of the batch, per chunk size.
+
+    python -m benchmarks.microbatch [--runs cifar10_cnn:1024 cifar10_fc_conv_ae:2000] [--sizes 0 128] [--repeats 7]
+
+For each model at each batch size: jaxae's step (``jaxae_step``, synthetic data on the device)
+with ``microbatch_size`` each of ``--sizes`` (0: the whole batch in one gradient), and PyTorch
+eager, timed in turns, median of ``--repeats`` rounds after a warm-up. This is the measurement
+behind ``jaxae.train.default_microbatch_size``. Results go to
+``benchmarks/results/microbatch-<backend>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import jax
+
+from jaxae.bench.environment import describe
+from jaxae.bench.suite import recipe_stages
+from jaxae.bench.throughput import jaxae_step_runner, median_images_per_second, time_interleaved, torch_runner
+
+DEFAULT_RUNS = [("cifar10_cnn", 1024), ("cifar10_conv_ae", 1024), ("cifar10_mlp", 1024), ("cifar10_fc_conv_ae", 2000)]
+
+
+def measure(model: str, batch_size: int, sizes: list[int], repeats: int) -> dict[str, float]:
+    stage = recipe_stages()[model]
+    steps = max(1, 4000 // batch_size)
+    runners = {
+        f"microbatch {size or 'whole'}": jaxae_step_runner(stage.config, stage.transform, batch_size, steps, size or batch_size)
+        for size in sizes
+    }
+    runners["torch_eager"] = torch_runner(stage.config, stage.transform, batch_size, steps)
+    seconds = time_interleaved(runners, steps, repeats)
+    return {name: round(median_images_per_second(times, steps * batch_size)) for name, times in seconds.items()}
+
+
+def _model_and_batch(text: str) -> tuple[str, int]:
+    model, _, batch = text.partition(":")
+    if model not in recipe_stages() or not batch.isdigit() or int(batch) < 1:
+        raise argparse.ArgumentTypeError(f"expected MODEL:BATCH with a seed model and a positive batch, got {text!r}")
+    return model, int(batch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="+", type=_model_and_batch, default=DEFAULT_RUNS, help="MODEL:BATCH pairs")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[0, 128], help="chunk sizes; 0 is the whole batch")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    results = {"environment": describe(), "images_per_second": {}}
+    for model, batch in args.runs:
+        rates = measure(model, batch, args.sizes, args.repeats)
+        results["images_per_second"][f"{model}:{batch}"] = rates
+        print(f"{model}:{batch}", "  ".join(f"{name} {rate:,}" for name, rate in rates.items()), "images/s", flush=True)
+    out = Path(__file__).parent / "results" / f"microbatch-{jax.default_backend()}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
