@@ -106,9 +106,9 @@ class Trainer:
     """A config's model, loss and optimiser, and the pure functions that train with them.
 
     ``microbatch_size``: a step sums the gradients of chunks of about this many examples
-    (see :func:`microbatch_count`); ``None`` takes :func:`default_microbatch_size`. The
-    result is the whole batch's gradient up to float rounding; with dropout, each chunk
-    draws its own masks.
+    (see :func:`microbatch_count`; the batch size or more: one chunk); ``None`` takes
+    :func:`default_microbatch_size`. The result is the whole batch's gradient up to float
+    rounding; with dropout, each chunk draws its own masks.
     """
 
     config: TrainConfig
@@ -341,6 +341,7 @@ def fit(
     eval_data=None,
     eval_every: int = 1,
     fused: bool | None = None,
+    microbatch_size: int | None = None,
     mesh: Mesh | None = None,
     checkpoint_every: int = 1,
     keep: int = 3,
@@ -362,14 +363,16 @@ def fit(
     starts from the trained encoder); a checkpoint in ``workdir`` wins over both.
     A NaN or infinite loss stops training with :class:`TrainingDivergedError`;
     the last good checkpoint stays. ``stop_after_epochs`` ends the call early
-    (the run resumes from its checkpoint on the next call).
+    (the run resumes from its checkpoint on the next call). ``fused`` (see
+    :func:`default_fused`) and ``microbatch_size`` (see :class:`Trainer`) default
+    per backend.
 
     Returns:
       ``(state, history)``: the final state and one dict of metrics per epoch.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer.create(config, learning_rate)
+    trainer = Trainer.create(config, learning_rate, microbatch_size)
     fused = default_fused() if fused is None else fused
     if fused and not hasattr(train_data, "epoch_plan"):
         raise ValueError("a fused epoch needs a device-resident pipeline (mode='device')")
