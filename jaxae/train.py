@@ -287,9 +287,9 @@ def default_microbatch_size(backend: str | None = None) -> int | None:
     """Examples per gradient chunk by default: 128 on CPU, the whole batch (``None``) on accelerators.
 
     On XLA:CPU the convolutional models' images/s fall as the batch outgrows the caches;
-    chunks of 128 inside the step made cifar10_cnn at batch 1024 1.26x and E5's
-    autoencoder at its batch of 2000 1.16x faster, the dense models no slower
-    (benchmarks/NOTES.md).
+    chunks of 128 inside the step made cifar10_cnn at batch 1024 1.24x and E5's
+    autoencoder at its batch of 2000 1.16x faster; cifar10_mlp at 1024 lost 2-7 %
+    (``python -m benchmarks.microbatch``, benchmarks/NOTES.md).
     """
     return 128 if (backend or jax.default_backend()) == "cpu" else None
 
