@@ -1,12 +1,13 @@
 """The jitted train step with its gradient summed over chunks of the batch, per chunk size.
 
     python -m benchmarks.microbatch [--runs cifar10_cnn:1024 cifar10_fc_conv_ae:2000] [--sizes 0 128] [--repeats 7]
+                                    [--output PATH]
 
 For each model at each batch size: jaxae's step (``jaxae_step``, synthetic data on the device)
 with ``microbatch_size`` each of ``--sizes`` (0: the whole batch in one gradient), and PyTorch
 eager, timed in turns (calls of about 4,000 images), median of ``--repeats`` rounds after a warm-up. This is the measurement
-behind ``jaxae.train.default_microbatch_size``. Results go to
-``benchmarks/results/microbatch-<backend>.json``.
+behind ``jaxae.train.default_microbatch_size``. Results go to ``--output`` (default
+``benchmarks/results/microbatch-<backend>.json``).
 """
 
 from __future__ import annotations
@@ -48,15 +49,16 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", type=_model_and_batch, default=DEFAULT_RUNS, help="MODEL:BATCH pairs")
     parser.add_argument("--sizes", nargs="+", type=int, default=[0, 128], help="chunk sizes; 0 is the whole batch")
     parser.add_argument("--repeats", type=int, default=7)
+    default_output = Path(__file__).parent / "results" / f"microbatch-{jax.default_backend()}.json"
+    parser.add_argument("--output", type=Path, default=default_output)
     args = parser.parse_args()
     results = {"environment": describe(), "images_per_second": {}}
     for model, batch in args.runs:
         rates = measure(model, batch, args.sizes, args.repeats)
         results["images_per_second"][f"{model}:{batch}"] = rates
         print(f"{model}:{batch}", "  ".join(f"{name} {rate:,}" for name, rate in rates.items()), "images/s", flush=True)
-    out = Path(__file__).parent / "results" / f"microbatch-{jax.default_backend()}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from jaxae import bench, cli
-from jaxae.bench import hardware, suite
+from jaxae.bench import hardware, profile, suite
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
 # forward pair, both weight gradients, the hidden layer's input gradient).
@@ -71,3 +71,14 @@ def test_render_without_results_is_a_clear_cli_error(tmp_path, capsys):
         cli.main(["bench", "--render", "--results-dir", str(tmp_path / "results")])
     assert exit_info.value.code == 2
     assert "no train_throughput results" in capsys.readouterr().err
+
+
+def test_profile_charges_traced_ops_to_layers_and_passes():
+    result = profile.profile("cifar10_mlp", batch_size=8, steps=2)
+    assert all(0 <= ran <= span for _, ran, span in result["ops"])
+    charged = {(op.stage, op.layer) for op, _, _ in result["ops"]}
+    for stage in ("forward", "backward"):
+        assert {(stage, layer) for layer in ("input_layer", "hidden_layer", "output_layer")} <= charged
+    assert any(stage == "update" for stage, _ in charged)
+    assert result["step_ms"] > 0
+    assert "input_layer" in profile.report(result, top=3)

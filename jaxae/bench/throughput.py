@@ -44,12 +44,15 @@ class Runner:
       memory_bytes: the step's memory: XLA's memory analysis of the compiled
         step (arguments + outputs + temporaries − donated aliases) for jaxae,
         ``torch.cuda.max_memory_allocated`` on CUDA; None where not measured.
+      compiled: the XLA executable ``run`` calls (jaxae runners), e.g. for its
+        optimized HLO (``compiled.as_text()``); None for PyTorch.
     """
 
     name: str
     run: Callable[[int], None]
     compile_seconds: float
     memory_bytes: int | None = None
+    compiled: Any = None
 
 
 def synthetic_images(config: TrainConfig, batch_size: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +75,7 @@ def _timed_build(build: Callable[[], tuple[Callable[[int], None], Any]], name: s
     run, compiled = build()
     run(steps)
     seconds = time.perf_counter() - start
-    return Runner(name, run, seconds, _xla_memory(compiled) if compiled is not None else None)
+    return Runner(name, run, seconds, _xla_memory(compiled) if compiled is not None else None, compiled)
 
 
 def jaxae_step_runner(
