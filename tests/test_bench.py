@@ -82,3 +82,5 @@ def test_profile_charges_traced_ops_to_layers_and_passes():
     assert any(stage == "update" for stage, _ in charged)
     assert result["step_ms"] > 0
     assert "input_layer" in profile.report(result, top=3)
+    with pytest.raises(ValueError, match="unknown model 'cifar10_vgg'"):
+        profile.profile("cifar10_vgg")
