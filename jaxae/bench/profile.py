@@ -23,13 +23,12 @@ import json
 import re
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import jax
 
 from jaxae.bench.suite import recipe_stages
-from jaxae.bench.throughput import jaxae_step_runner
+from jaxae.bench.throughput import jaxae_step_runner, time_interleaved
 
 _INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%(\S+) = (\S+) (.*)$", re.MULTILINE)
 _OP_NAME = re.compile(r"op_name=\"([^\"]+)\"")
@@ -122,18 +121,14 @@ def profile(model: str, batch_size: int | None = None, steps: int = 20) -> dict:
     stage = stages[model]
     batch_size = batch_size or stage.config.batch_size
     runner = jaxae_step_runner(stage.config, stage.transform, batch_size, steps)
-    step_ms = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        runner.run(1)
-        step_ms.append((time.perf_counter() - start) * 1e3)
+    step_seconds = time_interleaved({runner.name: runner}, 1, steps)[runner.name]
     ops = hlo_ops(runner.compiled.as_text())
     times = op_times(_traced_events(runner.run, steps), ops)
     per_step = {name: (ran / steps / 1e3, span / steps / 1e3) for name, (ran, span) in times.items()}
     return {
         "model": model,
         "batch_size": batch_size,
-        "step_ms": statistics.median(step_ms),
+        "step_ms": statistics.median(step_seconds) * 1e3,
         "ops": sorted(((ops[name], ran, span) for name, (ran, span) in per_step.items()), key=lambda o: -o[2]),
     }
 
