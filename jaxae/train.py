@@ -25,7 +25,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from jaxae import losses, models
+from jaxae import host_memory, losses, models
 from jaxae.checkpoint import Checkpoints
 from jaxae.data.pipeline import gather_batch
 
@@ -236,9 +236,14 @@ _CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION
 
 
 def jit(fun, **kwargs):
-    """``jax.jit`` with this project's XLA options for the default backend (what every step compiles with)."""
-    options = _CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-    return jax.jit(fun, compiler_options=options, **kwargs)
+    """``jax.jit`` with this project's XLA options for the default backend (what every step compiles with).
+
+    On CPU it also keeps freed host memory for reuse (:func:`jaxae.host_memory.retain_freed_memory`).
+    """
+    if jax.default_backend() != "cpu":
+        return jax.jit(fun, **kwargs)
+    host_memory.retain_freed_memory()
+    return jax.jit(fun, compiler_options=_CPU_COMPILER_OPTIONS, **kwargs)
 
 
 def compile_train_step(trainer: Trainer, mesh: Mesh | None = None):
@@ -251,6 +256,8 @@ def compile_train_step(trainer: Trainer, mesh: Mesh | None = None):
 
 def compile_pmap_train_step(trainer: Trainer, axis_name: str = "batch"):
     """``jax.pmap(train_step)``: state replicated (see :func:`replicate`), batch split as ``(devices, B/devices, ...)``."""
+    if jax.default_backend() == "cpu":
+        host_memory.retain_freed_memory()
     return jax.pmap(functools.partial(trainer.train_step, axis_name=axis_name), axis_name=axis_name, donate_argnums=0)
 
 

@@ -1,6 +1,7 @@
 """A smoke run of the benchmark code (never a speed measurement), the FLOP count, and its input checks."""
 
 import json
+import platform
 
 import pytest
 
@@ -32,6 +33,7 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
         target_seconds=1e-3, e2e_epochs=1, e2e_quick=True, peak_size=512, data_dir=str(data_dir), output=output, progress=False,
     )
     assert json.loads(output.read_text()) == json.loads(json.dumps(results))
+    assert results["environment"]["host_memory_retained"] is (platform.libc_ver()[0] == "glibc")
     assert [(c["model"], c["batch_size"]) for c in results["cases"]] == [("mnist_pca_ae", 128), ("mnist_pca_ae", 4)]
     for case in results["cases"]:
         assert set(case["runners"]) == {"jaxae_step", "jaxae_fused", "torch_eager"}
@@ -47,6 +49,7 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     assert all(0 <= v["test_accuracy"] <= 1 and v["seconds"] > 0 for v in e2e["frameworks"].values())
 
     markdown = bench.render(output.parent, tmp_path / "BENCHMARKS.md", tmp_path / "speedup.png")
+    assert ("Freed host memory kept" in markdown) is results["environment"]["host_memory_retained"]
     assert "| mnist_pca_ae | 128 (recipe) |" in markdown and "| mnist_pca_ae | 4 |" in markdown
     assert "End to end, E1/cnn (1 epochs on 256 images" in markdown and "PyTorch eager" in markdown
     assert (tmp_path / "speedup.png").stat().st_size > 0

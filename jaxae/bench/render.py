@@ -40,7 +40,8 @@ def device_section(result: dict) -> str:
         "",
         f"{env['cpu']}, {env['cpu_count']} CPU threads, backend `{env['backend']}`"
         + (f", PyTorch on `{env['torch_device']}` with {env['torch_threads']} threads" if "torch_device" in env else "")
-        + f"; {versions}, Python {env['python']}.",
+        + f"; {versions}, Python {env['python']}."
+        + (" Freed host memory kept for reuse (`jaxae.host_memory`), for both frameworks." if env.get("host_memory_retained") else ""),
         "",
         f"Command: `{env['command']}`. Measured matmul peak ({peak['size']}² float32): "
         f"JAX {peak['jax_flops_per_s'] / 1e9:,.0f} GFLOP/s"

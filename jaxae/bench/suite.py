@@ -22,7 +22,7 @@ from typing import Sequence
 import jax
 from tqdm.auto import tqdm
 
-from jaxae import experiments, models
+from jaxae import experiments, host_memory, models
 from jaxae.bench import end_to_end, hardware, throughput
 from jaxae.bench.environment import describe
 from jaxae.experiments.recipe import Stage
@@ -140,7 +140,9 @@ def run(
         notes.append("PyTorch is not installed (pip install 'jaxae[torch]'): no PyTorch columns")
         runners = [r for r in runners if not r.startswith("torch")]
 
-    environment = describe()
+    # Before any runner, so that PyTorch's columns run with the same malloc settings as jaxae's steps.
+    host_memory_retained = jax.default_backend() == "cpu" and host_memory.retain_freed_memory()
+    environment = describe() | {"host_memory_retained": host_memory_retained}
     peak = {"size": peak_size, "jax_flops_per_s": hardware.jax_matmul_peak(peak_size)}
     if has_torch:
         import torch
