@@ -6,7 +6,7 @@ frees them when it returns. glibc gives blocks above its mmap threshold
 (128 KiB, raised as big blocks are freed, to at most 32 MiB) back to the
 kernel with ``munmap``, and trims heap tops above its trim threshold, so the
 next call touches fresh pages and faults on each: 12,900 page faults per
-mnist_conv_ae_2d step, about half its time on a 2-core CPU
+mnist_conv_ae_2d step, a quarter to a third of its time on a 2-core CPU
 (benchmarks/NOTES.md). :func:`retain_freed_memory` raises both thresholds to
 their maximum, so that freed blocks are reused. The price: the process keeps
 its peak footprint instead of returning memory to the system.
