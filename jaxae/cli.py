@@ -82,9 +82,11 @@ def _batch_size(text: str):
 
 
 def _bench(args) -> None:
-    from jaxae import bench
+    from jaxae import bench, host_memory
 
     results_dir = Path(args.results_dir)
+    if args.inline_dispatch and not host_memory.execute_on_calling_thread():
+        raise ValueError(f"--inline-dispatch: JAX's CPU client already exists, or {host_memory.OPT_OUT}=0 is set")
     if not args.render:
         from jaxae.bench.suite import device_slug
 
@@ -162,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--results-dir", default=str(_BENCHMARKS / "results"),
                        help="where <device>.json goes and BENCHMARKS.md is rendered from (default: %(default)s)")
     bench.add_argument("--output", help="the results file (default: <results-dir>/<device>.json)")
+    bench.add_argument("--inline-dispatch", action="store_true",
+                       help="run XLA:CPU computations on the calling thread (see jaxae.host_memory): faster for "
+                       "steps with temporaries over 64 MiB, slower for small ones")
     bench.add_argument("--render", action="store_true", help="only render BENCHMARKS.md from the results")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     from jaxae.data import DatasetNotAvailableError

@@ -11,9 +11,16 @@ mnist_conv_ae_2d step, a quarter to a third of its time on a 2-core CPU
 their maximum, so that freed blocks are reused. The price: the process keeps
 its peak footprint instead of returning memory to the system.
 
-Not covered: blocks over 64 MiB that a worker thread allocates (glibc's
-per-thread heaps stop there and such blocks are always mapped afresh), and
-blocks over 2 GiB.
+JAX runs CPU computations on a worker thread by default (asynchronous
+dispatch), and the worker allocates their temporaries; glibc serves a worker
+from heaps of at most 64 MiB and maps bigger blocks afresh on every call,
+whatever the thresholds. :func:`execute_on_calling_thread` moves the
+computations, and so those blocks, to the calling thread, whose heap keeps
+them. That wins where a step's temporaries exceed 64 MiB (mnist_conv_ae_2d
+at batch 1024: 1.73x, E5's models 1.05-1.22x) and loses where steps are
+small, since Python then no longer dispatches the next step while one runs
+(the dense autoencoders at batch 128: 0.67-0.73x); so it is not the
+default. Blocks over 2 GiB are always mapped afresh.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ import ctypes
 import functools
 import os
 import platform
+
+import jax
+from jax._src import xla_bridge  # backends_are_initialized has no public alias
 
 OPT_OUT = "JAXAE_RETAIN_HOST_MEMORY"
 """Set this environment variable to ``0`` to leave glibc's defaults alone."""
@@ -44,3 +54,24 @@ def retain_freed_memory() -> bool:
         return False
     libc = ctypes.CDLL(None)  # the C library this process already runs on
     return all(libc.mallopt(option, _LARGEST) == 1 for option in (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD))
+
+
+def execute_on_calling_thread() -> bool:
+    """Has XLA:CPU run each computation on the thread that calls it; whether that took effect.
+
+    Sets JAX's ``jax_cpu_enable_async_dispatch`` to False. JAX reads it once,
+    when it creates its CPU client (on the first array or computation), so call
+    this first thing; afterwards it changes nothing and returns ``False``, as it
+    does with ``JAXAE_RETAIN_HOST_MEMORY=0``. JAX applies it to single-device
+    computations. See the module docstring for when it pays;
+    ``jaxae bench --inline-dispatch`` measures it.
+    """
+    if os.environ.get(OPT_OUT) == "0" or xla_bridge.backends_are_initialized():
+        return False
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+    return True
+
+
+def dispatch_is_inline() -> bool:
+    """Whether JAX's CPU computations run on the calling thread (see :func:`execute_on_calling_thread`)."""
+    return not jax.config.values["jax_cpu_enable_async_dispatch"]

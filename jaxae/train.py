@@ -229,10 +229,14 @@ def _step_metrics(sums):
     return metrics
 
 
-# XLA:CPU option of every compiled step: reductions (loss and bias-gradient sums, and then the max-pools)
-# as YNNPACK kernels. Measured 1.1-1.35x per train step, slower for no seed model, while max_pool2d was
-# still a reduce_window; not re-measured since it became selects (benchmarks/NOTES.md).
-_CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
+# XLA:CPU option of every compiled step: reductions (loss and bias-gradient sums) and matrix products
+# (dense layers, GEMM-lowered convolutions) as YNNPACK kernels instead of XLA's own and Eigen's. Products:
+# 1.0-1.55x per train step (2-core AVX-512 Xeon; E5's autoencoder most), slower for no seed model;
+# reductions: 1.1-1.35x (an earlier 2.5 GHz Xeon, while max_pool2d was still a reduce_window).
+# YNNPACK's convolutions and elementwise fusions lost (benchmarks/NOTES.md).
+_CPU_COMPILER_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+}
 
 
 def jit(fun, **kwargs):

@@ -3,10 +3,12 @@
 import json
 import platform
 
+import jax
 import pytest
 
 from jaxae import bench, cli
 from jaxae.bench import hardware, profile, suite
+from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
 # forward pair, both weight gradients, the hidden layer's input gradient).
@@ -34,6 +36,7 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     )
     assert json.loads(output.read_text()) == json.loads(json.dumps(results))
     assert results["environment"]["host_memory_retained"] is (platform.libc_ver()[0] == "glibc")
+    assert results["environment"]["cpu_dispatch"] == "async"  # JAX's default; this process never changed it
     assert [(c["model"], c["batch_size"]) for c in results["cases"]] == [("mnist_pca_ae", 128), ("mnist_pca_ae", 4)]
     for case in results["cases"]:
         assert set(case["runners"]) == {"jaxae_step", "jaxae_fused", "torch_eager"}
@@ -53,6 +56,8 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     assert "| mnist_pca_ae | 128 (recipe) |" in markdown and "| mnist_pca_ae | 4 |" in markdown
     assert "End to end, E1/cnn (1 epochs on 256 images" in markdown and "PyTorch eager" in markdown
     assert (tmp_path / "speedup.png").stat().st_size > 0
+    inline = {**results, "file": "cpu.json", "environment": {**results["environment"], "cpu_dispatch": "inline"}}
+    assert "on the calling thread" in device_section(inline) and "on the calling thread" not in markdown
 
 
 @pytest.mark.parametrize(
@@ -74,6 +79,14 @@ def test_render_without_results_is_a_clear_cli_error(tmp_path, capsys):
         cli.main(["bench", "--render", "--results-dir", str(tmp_path / "results")])
     assert exit_info.value.code == 2
     assert "no train_throughput results" in capsys.readouterr().err
+
+
+def test_inline_dispatch_after_jax_has_started_is_a_clear_cli_error(capsys):
+    jax.numpy.zeros(1).block_until_ready()  # JAX's CPU client now exists
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--inline-dispatch", "--models", "mnist_vae"])
+    assert exit_info.value.code == 2
+    assert "--inline-dispatch: JAX's CPU client already exists" in capsys.readouterr().err
 
 
 def test_profile_charges_traced_ops_to_layers_and_passes():

@@ -1,7 +1,10 @@
 import ctypes
 import platform
 import resource
+import subprocess
+import sys
 
+import jax.numpy as jnp
 import pytest
 
 from jaxae import host_memory
@@ -42,3 +45,43 @@ def test_opt_out_leaves_malloc_alone(monkeypatch):
     finally:
         monkeypatch.delenv(host_memory.OPT_OUT)
         host_memory.retain_freed_memory.cache_clear()
+
+
+# A fresh process (JAX reads the dispatch setting when it creates its CPU client): the page faults
+# of five calls of a step, after three, whose 72 MiB temporary is over glibc's 64 MiB per-thread heaps.
+_FAULTS_OF_A_REPEATED_STEP = """
+import resource, sys
+import jax, jax.numpy as jnp
+from jaxae import host_memory
+assert host_memory.execute_on_calling_thread() if sys.argv[1] == "inline" else True
+assert host_memory.dispatch_is_inline() == (sys.argv[1] == "inline")
+host_memory.retain_freed_memory()
+x, w = jnp.ones((16384, 64)), jnp.ones((64, 1152))
+step = jax.jit(lambda x, w: (jnp.tanh(x @ w) @ w.T).sum())  # x @ w is the temporary
+for _ in range(3):
+    step(x, w).block_until_ready()
+for _ in range(5):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step(x, w).block_until_ready()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults_of_a_repeated_step(dispatch: str) -> list[int]:
+    done = subprocess.run([sys.executable, "-c", _FAULTS_OF_A_REPEATED_STEP, dispatch], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return sorted(int(line) for line in done.stdout.split())
+
+
+@glibc_only
+def test_temporaries_over_64_mib_are_reused_when_computations_run_on_the_calling_thread():
+    # Asynchronous dispatch: a worker thread maps the temporary afresh (18,432 pages) on nearly every call
+    # (now and then XLA runs a call where its memory is still mapped).
+    assert max(_faults_of_a_repeated_step("async")) > 10_000
+    assert _faults_of_a_repeated_step("inline")[2] < 1000  # the median call
+
+
+def test_inline_dispatch_is_refused_once_the_cpu_client_exists():
+    jnp.zeros(1).block_until_ready()
+    assert not host_memory.execute_on_calling_thread()
+    assert not host_memory.dispatch_is_inline()

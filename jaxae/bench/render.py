@@ -41,7 +41,8 @@ def device_section(result: dict) -> str:
         f"{env['cpu']}, {env['cpu_count']} CPU threads, backend `{env['backend']}`"
         + (f", PyTorch on `{env['torch_device']}` with {env['torch_threads']} threads" if "torch_device" in env else "")
         + f"; {versions}, Python {env['python']}."
-        + (" Freed host memory kept for reuse (`jaxae.host_memory`), for both frameworks." if env.get("host_memory_retained") else ""),
+        + (" Freed host memory kept for reuse (`jaxae.host_memory`), for both frameworks." if env.get("host_memory_retained") else "")
+        + (" XLA:CPU ran each computation on the calling thread (`--inline-dispatch`)." if env.get("cpu_dispatch") == "inline" else ""),
         "",
         f"Command: `{env['command']}`. Measured matmul peak ({peak['size']}² float32): "
         f"JAX {peak['jax_flops_per_s'] / 1e9:,.0f} GFLOP/s"

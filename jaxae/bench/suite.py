@@ -143,6 +143,8 @@ def run(
     # Before any runner, so that PyTorch's columns run with the same malloc settings as jaxae's steps.
     host_memory_retained = jax.default_backend() == "cpu" and host_memory.retain_freed_memory()
     environment = describe() | {"host_memory_retained": host_memory_retained}
+    if jax.default_backend() == "cpu":
+        environment["cpu_dispatch"] = "inline" if host_memory.dispatch_is_inline() else "async"
     peak = {"size": peak_size, "jax_flops_per_s": hardware.jax_matmul_peak(peak_size)}
     if has_torch:
         import torch
