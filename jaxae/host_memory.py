@@ -20,7 +20,7 @@ them. That wins where a step's temporaries exceed 64 MiB (mnist_conv_ae_2d
 at batch 1024: 1.73x, E5's models 1.05-1.22x) and loses where steps are
 small, since Python then no longer dispatches the next step while one runs
 (the dense autoencoders at batch 128: 0.67-0.73x); so it is not the
-default. Blocks over 2 GiB are always mapped afresh.
+default (benchmarks/NOTES.md, session 9). Blocks over 2 GiB are always mapped afresh.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ import platform
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
@@ -47,28 +48,9 @@ def test_opt_out_leaves_malloc_alone(monkeypatch):
         host_memory.retain_freed_memory.cache_clear()
 
 
-# A fresh process (JAX reads the dispatch setting when it creates its CPU client): the page faults
-# of five calls of a step, after three, whose 72 MiB temporary is over glibc's 64 MiB per-thread heaps.
-_FAULTS_OF_A_REPEATED_STEP = """
-import resource, sys
-import jax, jax.numpy as jnp
-from jaxae import host_memory
-assert host_memory.execute_on_calling_thread() if sys.argv[1] == "inline" else True
-assert host_memory.dispatch_is_inline() == (sys.argv[1] == "inline")
-host_memory.retain_freed_memory()
-x, w = jnp.ones((16384, 64)), jnp.ones((64, 1152))
-step = jax.jit(lambda x, w: (jnp.tanh(x @ w) @ w.T).sum())  # x @ w is the temporary
-for _ in range(3):
-    step(x, w).block_until_ready()
-for _ in range(5):
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    step(x, w).block_until_ready()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
 def _faults_of_a_repeated_step(dispatch: str) -> list[int]:
-    done = subprocess.run([sys.executable, "-c", _FAULTS_OF_A_REPEATED_STEP, dispatch], capture_output=True, text=True)
+    worker = Path(__file__).parent / "_dispatch_faults_worker.py"
+    done = subprocess.run([sys.executable, str(worker), dispatch], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return sorted(int(line) for line in done.stdout.split())
 

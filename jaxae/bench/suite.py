@@ -141,9 +141,9 @@ def run(
         runners = [r for r in runners if not r.startswith("torch")]
 
     # Before any runner, so that PyTorch's columns run with the same malloc settings as jaxae's steps.
-    host_memory_retained = jax.default_backend() == "cpu" and host_memory.retain_freed_memory()
-    environment = describe() | {"host_memory_retained": host_memory_retained}
-    if jax.default_backend() == "cpu":
+    on_cpu = jax.default_backend() == "cpu"
+    environment = describe() | {"host_memory_retained": on_cpu and host_memory.retain_freed_memory()}
+    if on_cpu:
         environment["cpu_dispatch"] = "inline" if host_memory.dispatch_is_inline() else "async"
     peak = {"size": peak_size, "jax_flops_per_s": hardware.jax_matmul_peak(peak_size)}
     if has_torch:
