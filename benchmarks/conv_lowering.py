@@ -7,7 +7,9 @@ jitted gradient evaluations (kernel, and input where the layer is not the first)
 A = XLA's convolution (``layers.conv_xla``), B = im2col + one GEMM (``layers.conv_gemm``), C = a sum of
 k*k per-tap GEMMs, D = per-tap GEMMs in one einsum then shifted sums, E = XLA's
 convolution over column groups folded into channels (``layers.conv_columns_to_channels``,
-as many columns as "auto" would group, at least 2). Then the transposed convolutions,
+as many columns as "auto" would group, at least 2), F = XLA's convolution with a GEMM input
+gradient (``layers.conv_gemm_input_grad``), G = one GEMM to every tap's outputs summed into
+place (``layers.conv_col2im``, stride 1 only). Then the transposed convolutions,
 forward and gradient (kernel and input): XLA's ``conv_transpose``, one GEMM + col2im (the
 adjoint of im2col), and ``layers.conv_transpose_gemm`` (one GEMM into output phases, gradient
 written out). Then the seed models' 2x2 max-pools,
@@ -27,8 +29,10 @@ from jax import lax
 from jaxae.models.layers import (
     _patches,
     _taps,
+    conv_col2im,
     conv_columns_to_channels,
     conv_gemm,
+    conv_gemm_input_grad,
     conv_transpose_gemm,
     conv_transpose_xla,
     conv_xla,
@@ -118,7 +122,9 @@ def layers():
         K = jax.random.normal(key, (k, k, c, o))
         ref = conv_xla(x, K, s, p)
         out = []
-        for name, f in [("A", conv_xla), ("B", conv_gemm), ("C", C), ("D", D), ("E", conv_columns_to_channels)]:
+        lowerings = [("A", conv_xla), ("B", conv_gemm), ("C", C), ("D", D), ("E", conv_columns_to_channels)]
+        lowerings += [("F", conv_gemm_input_grad)] + ([("G", conv_col2im)] if s == 1 else [])
+        for name, f in lowerings:
             assert jnp.allclose(f(x, K, s, p), ref, atol=1e-3 * float(jnp.abs(ref).max())), name
             g = jit(jax.grad(lambda x, K: (f(x, K, s, p) ** 2).sum(), argnums=(0, 1) if xgrad else 1))  # noqa: B023 (called at once)
             out.append(f"{name} {_median_ms(g, x, K):7.1f}")

@@ -11,7 +11,7 @@ from jaxae.models import layers
 
 
 LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm"])
-CONV_LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm", "columns"])
+CONV_LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm", "columns", "gemm_input_grad", "col2im"])
 
 
 def _apply(layer, x, params=None):
@@ -33,7 +33,7 @@ def test_conv2d_values_and_padding(lowering):
     assert padded[0, 3, 3, 0] == 8.0  # only x[2, 2]
 
 
-@CONV_LOWERINGS
+@pytest.mark.parametrize("lowering", ["xla", "gemm", "columns", "gemm_input_grad"])  # col2im: stride 1 only
 def test_conv2d_stride_2_pads_both_sides_like_pytorch(lowering):
     # k3 s2 p1 on 4x4: PyTorch pads (1, 1); 'SAME' would pad (0, 1).
     x = jnp.arange(16.0).reshape(1, 4, 4, 1)
@@ -78,6 +78,13 @@ def test_conv_transpose_output_size_is_pytorchs(size, kernel_size, stride, paddi
         (layers.Conv2d(5, 3, stride=2, padding=1), "columns"),
         (layers.Conv2d(4, 4, stride=2, padding=1), "columns"),
         (layers.Conv2d(4, 2, stride=3, padding=0), "columns"),  # 9 columns: the last group is cropped
+        (layers.Conv2d(6, 5), "gemm_input_grad"),
+        (layers.Conv2d(5, 3, stride=2, padding=1), "gemm_input_grad"),
+        (layers.Conv2d(4, 4, stride=2, padding=1), "gemm_input_grad"),
+        (layers.Conv2d(4, 2, stride=3, padding=0), "gemm_input_grad"),  # the last input row and column unread
+        (layers.Conv2d(2, 3, padding=1), "col2im"),
+        (layers.Conv2d(2, 4), "col2im"),
+        (layers.Conv2d(2, 2, padding=3), "col2im"),  # padding beyond kernel_size - 1
     ],
     ids=lambda case: case if isinstance(case, str) else f"{type(case).__name__}-k{case.kernel_size}-s{case.stride}-p{case.padding}",
 )
@@ -99,17 +106,25 @@ def test_lowerings_compute_what_xla_computes_values_and_gradients(layer, lowerin
 @pytest.mark.parametrize(
     "channels, features, stride, transposed, expected",
     [(3, 8, 1, False, "columns"), (3, 8, 2, False, "columns"), (8, 16, 1, False, "columns"), (1, 32, 1, False, "xla"),
-     (8, 16, 2, False, "xla"), (16, 32, 2, False, "xla"), (32, 64, 2, False, "gemm"), (64, 64, 1, False, "xla"),
-     (32, 16, 2, True, "gemm"), (64, 64, 1, True, "xla"), (32, 1, 1, True, "gemm")],
+     (8, 16, 2, False, "xla"), (16, 32, 2, False, "xla"), (32, 64, 2, False, "gemm_input_grad"), (64, 64, 1, False, "xla"),
+     (32, 16, 2, True, "gemm"), (64, 64, 1, True, "xla"), (64, 64, 2, True, "gemm"), (32, 1, 1, True, "gemm"),
+     (64, 3, 1, False, "col2im"), (16, 8, 1, False, "col2im"), (64, 16, 1, False, "xla"), (64, 3, 2, False, "xla"),
+     (8, 3, 1, False, "columns")],
 )
 def test_auto_lowering_on_cpu_follows_the_measured_rule(channels, features, stride, transposed, expected):
     assert jax.default_backend() == "cpu"
     assert layers._lowering("auto", channels, features, stride, transposed) == expected
 
 
-def test_column_groups_are_refused_for_transposed_convolutions():
-    with pytest.raises(ValueError, match="lowering='columns' is for Conv2d"):
-        layers.ConvTranspose2d(2, 3, lowering="columns").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
+@pytest.mark.parametrize("lowering", ["columns", "gemm_input_grad", "col2im"])
+def test_conv2d_only_lowerings_are_refused_for_transposed_convolutions(lowering):
+    with pytest.raises(ValueError, match=f"lowering='{lowering}' is for Conv2d"):
+        layers.ConvTranspose2d(2, 3, lowering=lowering).init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
+
+
+def test_col2im_is_refused_for_strided_convolutions():
+    with pytest.raises(ValueError, match="lowering='col2im' is for stride 1, got stride 2"):
+        layers.Conv2d(2, 3, stride=2, lowering="col2im").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
 
 
 def test_unknown_lowering_is_refused():

@@ -19,10 +19,16 @@ convolution (see :func:`conv_xla`, :func:`conv_transpose_xla`), ``"gemm"``
 as one matrix product plus strided slices (see :func:`conv_gemm`,
 :func:`conv_transpose_gemm`), ``"columns"`` as XLA's convolution over groups
 of output columns folded into channels (see :func:`conv_columns_to_channels`;
-``Conv2d`` only). ``"auto"`` (the default) picks per layer what measured faster. On CPU, with at
-least 32 input and output channels: XLA's convolution at stride 1, GEMM for
-strided ones; with fewer: GEMM for transposed convolutions, column groups
-for convolutions of 2-8 input channels, XLA's convolution otherwise.
+``Conv2d`` only), ``"gemm_input_grad"`` as XLA's convolution whose input
+gradient is one matrix product plus col2im (see :func:`conv_gemm_input_grad`;
+``Conv2d`` only), ``"col2im"`` as one matrix product to every kernel tap's
+outputs summed into place (see :func:`conv_col2im`; ``Conv2d`` at stride 1).
+``"auto"`` (the default) picks per layer what measured faster. On CPU, with
+at least 32 input and output channels: XLA's convolution at stride 1,
+``"gemm_input_grad"`` for strided ones, GEMM for strided transposed ones;
+with fewer: GEMM for transposed convolutions, col2im for stride-1
+convolutions from more than 8 channels to at most 8, column groups for
+convolutions of 2-8 input channels, XLA's convolution otherwise.
 On GPU and TPU: XLA's convolution. All compute the same function;
 benchmarks/NOTES.md has the measurements.
 """
@@ -42,8 +48,9 @@ from jax import lax
 
 InitScheme = Literal["pytorch", "flax"]
 INIT_SCHEMES = ("pytorch", "flax")
-ConvLowering = Literal["auto", "xla", "gemm", "columns"]
-CONV_LOWERINGS = ("auto", "xla", "gemm", "columns")
+ConvLowering = Literal["auto", "xla", "gemm", "columns", "gemm_input_grad", "col2im"]
+CONV_LOWERINGS = ("auto", "xla", "gemm", "columns", "gemm_input_grad", "col2im")
+_CONV2D_ONLY = ("columns", "gemm_input_grad", "col2im")
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -82,13 +89,15 @@ class Linear(nn.Module):
         return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
 
 
-# Measured on CPU (benchmarks/NOTES.md): once both channel counts reach this, im2col + GEMM beats XLA's
-# strided convolutions and XLA's stride-1 ones beat both GEMM lowerings; below it the patch tensor's
-# tiny minor dimension makes im2col slower.
+# Measured on CPU (benchmarks/NOTES.md): once both channel counts reach this, GEMM beats XLA for the
+# input gradient of a strided convolution (and for a strided transposed convolution), and XLA's stride-1
+# convolutions beat both GEMM lowerings; below it the patch tensor's tiny minor dimension makes im2col slower.
 _WIDE_CHANNELS = 32
 # Column groups pay while a group's input (columns * stride * channels) stays about this wide.
 _GROUPED_CHANNELS = 16
 _MAX_GROUPED_COLUMNS = 4
+# col2im pays at stride 1 from more input channels than this to at most this many outputs.
+_FEW_FEATURES = 8
 
 
 def _columns_per_group(channels: int, stride: int) -> int:
@@ -99,18 +108,25 @@ def _lowering(lowering: str, channels: int, features: int, stride: int, transpos
     """The lowering a layer uses: ``lowering`` itself unless it is "auto"."""
     if lowering not in CONV_LOWERINGS:
         raise ValueError(f"lowering must be one of {CONV_LOWERINGS}, got {lowering!r}")
-    if lowering == "columns" and transposed:
-        raise ValueError("lowering='columns' is for Conv2d; ConvTranspose2d takes 'auto', 'xla' or 'gemm'")
+    if lowering in _CONV2D_ONLY and transposed:
+        raise ValueError(f"lowering={lowering!r} is for Conv2d; ConvTranspose2d takes 'auto', 'xla' or 'gemm'")
+    if lowering == "col2im" and stride != 1:
+        raise ValueError(f"lowering='col2im' is for stride 1, got stride {stride}")
     if lowering != "auto":
         return lowering
     if jax.default_backend() != "cpu":
         return "xla"
     if min(channels, features) >= _WIDE_CHANNELS:
         # XLA runs stride-1 convolutions (a transposed one is an ordinary one with the kernel flipped)
-        # well on wide channels; strided ones are faster as GEMM.
-        return "xla" if stride == 1 else "gemm"
+        # well on wide channels. A strided convolution's forward and kernel gradient too, but not its input
+        # gradient, a convolution over the output gradient dilated with zeros; GEMM wins that one.
+        if stride == 1:
+            return "xla"
+        return "gemm" if transposed else "gemm_input_grad"
     if transposed:
         return "gemm"
+    if stride == 1 and features <= _FEW_FEATURES < channels:
+        return "col2im"
     # One input channel: XLA's convolution already won (mnist conv1, benchmarks/NOTES.md).
     return "columns" if channels > 1 and _columns_per_group(channels, stride) > 1 else "xla"
 
@@ -134,6 +150,18 @@ def _patches(x, kernel_size: int, stride: int, padding: int):
     return jnp.concatenate(_taps(x, kernel_size, stride, out_height, out_width), axis=-1)
 
 
+# XLA:CPU contracts over several axes at once (batch, rows, columns: a kernel gradient) 2-4x slower than
+# over one, so pixels are flattened into one axis before every product a kernel gradient comes from.
+def _pixelwise_matmul(x, matrix):
+    """``x @ matrix`` over the last axis, as a 2-D product so that its matrix gradient is one too."""
+    return (x.reshape(-1, x.shape[-1]) @ matrix).reshape(*x.shape[:-1], matrix.shape[-1])
+
+
+def _sum_over_pixels(a, b):
+    """``einsum("...p,...c->pc", a, b)`` as a 2-D product: a kernel gradient."""
+    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+
+
 def conv_xla(x, kernel, stride: int, padding: int):
     """``Conv2d`` by XLA's convolution: what :class:`Conv2d` computes with ``lowering="xla"``."""
     return lax.conv_general_dilated(
@@ -155,7 +183,7 @@ def conv_gemm(x, kernel, stride: int, padding: int):
            [ 8., 12., 12.,  8.]], dtype=float32)
     """
     k, _, channels, features = kernel.shape
-    return _patches(x, k, stride, padding) @ kernel.reshape(k * k * channels, features)
+    return _pixelwise_matmul(_patches(x, k, stride, padding), kernel.reshape(k * k * channels, features))
 
 
 def conv_columns_to_channels(x, kernel, stride: int, padding: int, columns: int | None = None):
@@ -199,6 +227,77 @@ def conv_columns_to_channels(x, kernel, stride: int, padding: int, columns: int 
     wide_kernel = wide_kernel.reshape(kernel_height, reach, group_width * channels, columns * features)
     y = lax.conv_general_dilated(x, wide_kernel, window_strides=(stride, 1), padding="VALID", dimension_numbers=_NHWC)
     return y.reshape(batch, y.shape[1], groups * columns, features)[:, :, :out_width]
+
+
+def conv_gemm_input_grad(x, kernel, stride: int, padding: int):
+    """``Conv2d`` by XLA's convolution, its input gradient as one matrix product: ``lowering="gemm_input_grad"``.
+
+    The forward pass and the kernel gradient are XLA's. XLA computes the input
+    gradient of a strided convolution as a convolution over the output gradient
+    dilated with ``stride - 1`` zeros between pixels, which XLA:CPU runs slowly.
+    Here it is what differentiating :func:`conv_gemm` gives: one GEMM of the
+    output gradient with the transposed kernel matrix, into im2col's patch
+    layout, then col2im (the adjoint of im2col). Same values and gradients as
+    :func:`conv_xla`; no forward-mode derivative (``jax.jvp``).
+
+    >>> x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
+    >>> kernel = jax.random.normal(jax.random.key(1), (3, 3, 4, 5))
+    >>> def grad_x(conv):
+    ...     return jax.grad(lambda x: jnp.sum(conv(x, kernel, 2, 1) ** 2))(x)
+    >>> bool(jnp.allclose(grad_x(conv_gemm_input_grad), grad_x(conv_xla), atol=1e-3))
+    True
+    """
+    return _conv_gemm_input_grad(x, kernel, stride, padding)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_gemm_input_grad(x, kernel, stride, padding):
+    return conv_xla(x, kernel, stride, padding)
+
+
+def _conv_gemm_input_grad_forward(x, kernel, stride, padding):
+    return conv_xla(x, kernel, stride, padding), (x, kernel)
+
+
+def _conv_gemm_input_grad_backward(stride, padding, residuals, grad):
+    x, kernel = residuals
+    k, _, _, features = kernel.shape
+    patches_grad = grad @ kernel.reshape(-1, features).T
+    (grad_x,) = jax.linear_transpose(lambda image: _patches(image, k, stride, padding), x)(patches_grad)
+    _, kernel_vjp = jax.vjp(lambda kernel: conv_xla(x, kernel, stride, padding), kernel)
+    (grad_kernel,) = kernel_vjp(grad)
+    return grad_x, grad_kernel
+
+
+_conv_gemm_input_grad.defvjp(_conv_gemm_input_grad_forward, _conv_gemm_input_grad_backward)
+
+
+def conv_col2im(x, kernel, stride: int, padding: int):
+    """``Conv2d`` at stride 1 as one matrix product summed into place: ``lowering="col2im"``.
+
+    A stride-1 convolution is the transposed convolution with the kernel
+    flipped and ``kernel_size - 1 - padding`` padding, computed here as
+    :func:`conv_transpose_gemm` computes one: a GEMM from the ``C`` input
+    channels to all ``k*k*O`` tap outputs, then ``k*k`` shifted adds (col2im);
+    both gradients come from the output gradient's patches, ``k*k*O`` wide.
+    With many input channels and a few outputs that beats im2col (``k*k*C``
+    wide patches) and XLA's kernel gradient, which XLA:CPU runs far below its
+    peak when ``O`` is small. Same values and gradients as :func:`conv_xla`;
+    no forward-mode derivative (``jax.jvp``).
+
+    >>> x = jax.random.normal(jax.random.key(0), (2, 8, 8, 16))
+    >>> kernel = jax.random.normal(jax.random.key(1), (3, 3, 16, 3))
+    >>> bool(jnp.allclose(conv_col2im(x, kernel, 1, 1), conv_xla(x, kernel, 1, 1), atol=1e-4))
+    True
+    """
+    if stride != 1:
+        raise ValueError(f"conv_col2im is for stride 1, got stride {stride}")
+    k = kernel.shape[0]
+    # The transposed convolution crops k - 1 - padding; padding beyond k - 1 is added to x first.
+    extra = max(0, padding - (k - 1))
+    x = jnp.pad(x, ((0, 0), (extra, extra), (extra, extra), (0, 0)))
+    flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+    return _conv_transpose_gemm(x, flipped, 1, k - 1 - padding + extra, 0)
 
 
 def conv_transpose_gemm(x, kernel, stride: int, padding: int, output_padding: int = 0):
@@ -255,11 +354,20 @@ def _conv_transpose_gemm_backward(stride, padding, output_padding, residuals, gr
     k, _, features, channels = kernel.shape
     patches = _patches(grad, k, stride, padding)[:, : x.shape[1], : x.shape[2]]
     grad_x = patches @ kernel.reshape(k * k * features, channels)
-    grad_kernel = jnp.einsum("nhwp,nhwc->pc", patches, x).reshape(kernel.shape)
+    grad_kernel = _sum_over_pixels(patches, x).reshape(kernel.shape)
     return grad_x, grad_kernel
 
 
 _conv_transpose_gemm.defvjp(_conv_transpose_gemm_forward, _conv_transpose_gemm_backward)
+
+
+_CONV2D_BY_LOWERING = {
+    "xla": conv_xla,
+    "gemm": conv_gemm,
+    "columns": conv_columns_to_channels,
+    "gemm_input_grad": conv_gemm_input_grad,
+    "col2im": conv_col2im,
+}
 
 
 class Conv2d(nn.Module):
@@ -280,13 +388,7 @@ class Conv2d(nn.Module):
         )
         kernel, p = kernel.astype(x.dtype), self.padding
         lowering = _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=False)
-        if lowering == "gemm":
-            y = conv_gemm(x, kernel, self.stride, p)
-        elif lowering == "columns":
-            y = conv_columns_to_channels(x, kernel, self.stride, p)
-        else:
-            y = conv_xla(x, kernel, self.stride, p)
-        return y + bias.astype(x.dtype)
+        return _CONV2D_BY_LOWERING[lowering](x, kernel, self.stride, p) + bias.astype(x.dtype)
 
 
 def conv_transpose_padding(kernel_size: int, padding: int, output_padding: int = 0):
