@@ -109,7 +109,7 @@ def test_lowerings_compute_what_xla_computes_values_and_gradients(layer, lowerin
      (8, 16, 2, False, "xla"), (16, 32, 2, False, "xla"), (32, 64, 2, False, "gemm_input_grad"), (64, 64, 1, False, "xla"),
      (32, 16, 2, True, "gemm"), (64, 64, 1, True, "xla"), (64, 64, 2, True, "gemm"), (32, 1, 1, True, "gemm"),
      (64, 3, 1, False, "col2im"), (16, 8, 1, False, "col2im"), (64, 16, 1, False, "xla"), (64, 3, 2, False, "xla"),
-     (8, 3, 1, False, "columns")],
+     (8, 3, 1, False, "columns"), (3, 64, 2, False, "gemm"), (3, 64, 1, False, "columns")],
 )
 def test_auto_lowering_on_cpu_follows_the_measured_rule(channels, features, stride, transposed, expected):
     assert jax.default_backend() == "cpu"

@@ -26,9 +26,10 @@ outputs summed into place (see :func:`conv_col2im`; ``Conv2d`` at stride 1).
 ``"auto"`` (the default) picks per layer what measured faster. On CPU, with
 at least 32 input and output channels: XLA's convolution at stride 1,
 ``"gemm_input_grad"`` for strided ones, GEMM for strided transposed ones;
-with fewer: GEMM for transposed convolutions, col2im for stride-1
-convolutions from more than 8 channels to at most 8, column groups for
-convolutions of 2-8 input channels, XLA's convolution otherwise.
+with fewer: GEMM for transposed convolutions and for strided ones from at
+most 8 channels to at least 32, col2im for stride-1 convolutions from more
+than 8 channels to at most 8, column groups for convolutions of 2-8 input
+channels, XLA's convolution otherwise.
 On GPU and TPU: XLA's convolution. All compute the same function;
 benchmarks/NOTES.md has the measurements.
 """
@@ -96,8 +97,9 @@ _WIDE_CHANNELS = 32
 # Column groups pay while a group's input (columns * stride * channels) stays about this wide.
 _GROUPED_CHANNELS = 16
 _MAX_GROUPED_COLUMNS = 4
-# col2im pays at stride 1 from more input channels than this to at most this many outputs.
-_FEW_FEATURES = 8
+# At stride 1, col2im pays from more input channels than this to at most this many outputs; strided,
+# im2col + GEMM pays from at most this many input channels to at least _WIDE_CHANNELS outputs.
+_FEW_CHANNELS = 8
 
 
 def _columns_per_group(channels: int, stride: int) -> int:
@@ -125,8 +127,10 @@ def _lowering(lowering: str, channels: int, features: int, stride: int, transpos
         return "gemm" if transposed else "gemm_input_grad"
     if transposed:
         return "gemm"
-    if stride == 1 and features <= _FEW_FEATURES < channels:
+    if stride == 1 and features <= _FEW_CHANNELS < channels:
         return "col2im"
+    if stride > 1 and channels <= _FEW_CHANNELS and features >= _WIDE_CHANNELS:
+        return "gemm"
     # One input channel: XLA's convolution already won (mnist conv1, benchmarks/NOTES.md).
     return "columns" if channels > 1 and _columns_per_group(channels, stride) > 1 else "xla"
 
