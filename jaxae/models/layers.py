@@ -51,7 +51,6 @@ InitScheme = Literal["pytorch", "flax"]
 INIT_SCHEMES = ("pytorch", "flax")
 ConvLowering = Literal["auto", "xla", "gemm", "columns", "gemm_input_grad", "col2im"]
 CONV_LOWERINGS = ("auto", "xla", "gemm", "columns", "gemm_input_grad", "col2im")
-_CONV2D_ONLY = ("columns", "gemm_input_grad", "col2im")
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -110,7 +109,7 @@ def _lowering(lowering: str, channels: int, features: int, stride: int, transpos
     """The lowering a layer uses: ``lowering`` itself unless it is "auto"."""
     if lowering not in CONV_LOWERINGS:
         raise ValueError(f"lowering must be one of {CONV_LOWERINGS}, got {lowering!r}")
-    if lowering in _CONV2D_ONLY and transposed:
+    if transposed and lowering != "auto" and lowering not in _CONV_TRANSPOSE_BY_LOWERING:
         raise ValueError(f"lowering={lowering!r} is for Conv2d; ConvTranspose2d takes 'auto', 'xla' or 'gemm'")
     if lowering == "col2im" and stride != 1:
         raise ValueError(f"lowering='col2im' is for stride 1, got stride {stride}")
@@ -265,12 +264,10 @@ def _conv_gemm_input_grad_forward(x, kernel, stride, padding):
 
 def _conv_gemm_input_grad_backward(stride, padding, residuals, grad):
     x, kernel = residuals
-    k, _, _, features = kernel.shape
-    patches_grad = grad @ kernel.reshape(-1, features).T
-    (grad_x,) = jax.linear_transpose(lambda image: _patches(image, k, stride, padding), x)(patches_grad)
+    # Under jit, the forward passes these VJPs trace (im2col, XLA's convolution) are dropped as unused.
+    _, input_vjp = jax.vjp(lambda x: conv_gemm(x, kernel, stride, padding), x)
     _, kernel_vjp = jax.vjp(lambda kernel: conv_xla(x, kernel, stride, padding), kernel)
-    (grad_kernel,) = kernel_vjp(grad)
-    return grad_x, grad_kernel
+    return input_vjp(grad)[0], kernel_vjp(grad)[0]
 
 
 _conv_gemm_input_grad.defvjp(_conv_gemm_input_grad_forward, _conv_gemm_input_grad_backward)
@@ -301,7 +298,7 @@ def conv_col2im(x, kernel, stride: int, padding: int):
     extra = max(0, padding - (k - 1))
     x = jnp.pad(x, ((0, 0), (extra, extra), (extra, extra), (0, 0)))
     flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
-    return _conv_transpose_gemm(x, flipped, 1, k - 1 - padding + extra, 0)
+    return conv_transpose_gemm(x, flipped, 1, k - 1 - padding + extra)
 
 
 def conv_transpose_gemm(x, kernel, stride: int, padding: int, output_padding: int = 0):
@@ -418,6 +415,9 @@ def conv_transpose_xla(x, kernel, stride: int, padding: int, output_padding: int
     )
 
 
+_CONV_TRANSPOSE_BY_LOWERING = {"xla": conv_transpose_xla, "gemm": conv_transpose_gemm}
+
+
 class ConvTranspose2d(nn.Module):
     """``torch.nn.ConvTranspose2d(in, features, kernel_size, stride, padding, output_padding)``.
 
@@ -440,11 +440,9 @@ class ConvTranspose2d(nn.Module):
         kernel_shape = (k, k, self.features, x.shape[-1])
         kernel, bias = _kernel_and_bias(self, kernel_shape, self.features, self.init_scheme)
         kernel = kernel.astype(x.dtype)
-        if _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=True) == "gemm":
-            y = conv_transpose_gemm(x, kernel, self.stride, self.padding, self.output_padding)
-        else:
-            y = conv_transpose_xla(x, kernel, self.stride, self.padding, self.output_padding)
-        return y + bias.astype(x.dtype)
+        lowering = _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=True)
+        conv_transpose = _CONV_TRANSPOSE_BY_LOWERING[lowering]
+        return conv_transpose(x, kernel, self.stride, self.padding, self.output_padding) + bias.astype(x.dtype)
 
 
 def _first_max(x, axis: int):
