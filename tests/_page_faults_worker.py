@@ -1,0 +1,55 @@
+"""Minor page faults in a fresh process, whose heap no earlier test has shaped (and where JAX reads
+the dispatch setting when it creates its CPU client).
+
+    python tests/_page_faults_worker.py block|step retain|default
+
+``block``: the faults of touching a 48 MiB block malloc'd after freeing one of the same size.
+``step``: the faults of five calls of a jitted step run on the calling thread, after three
+warm-up calls; its 72 MiB temporary is malloc'd and freed on every call. Both sizes are over
+glibc's largest dynamic mmap threshold (32 MiB), so by default (``default``) each is mapped
+afresh and faults on every page; ``retain`` calls ``host_memory.retain_freed_memory`` first.
+"""
+
+import ctypes
+import resource
+import sys
+
+import jax
+import jax.numpy as jnp
+
+from jaxae import host_memory
+
+
+def minor_faults(action) -> int:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    action()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def block_faults() -> list[int]:
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    size = 48 << 20
+
+    def touch_a_fresh_block():
+        block = libc.malloc(size)
+        ctypes.memset(block, 1, size)
+        libc.free(block)
+
+    touch_a_fresh_block()
+    return [minor_faults(touch_a_fresh_block)]
+
+
+def step_faults() -> list[int]:
+    assert host_memory.execute_on_calling_thread() and host_memory.dispatch_is_inline()
+    x, w = jnp.ones((16384, 64)), jnp.ones((64, 1152))
+    step = jax.jit(lambda x, w: (jnp.tanh(x @ w) @ w.T).sum())  # x @ w is the temporary
+    for _ in range(3):
+        step(x, w).block_until_ready()
+    return [minor_faults(lambda: step(x, w).block_until_ready()) for _ in range(5)]
+
+
+if sys.argv[2] == "retain":
+    assert host_memory.retain_freed_memory()
+print(*(block_faults() if sys.argv[1] == "block" else step_faults()))
