@@ -107,7 +107,7 @@ class Trainer:
 
     ``microbatch_size``: a step sums the gradients of chunks of about this many examples
     (see :func:`microbatch_count`; the batch size or more: one chunk); ``None`` takes
-    :func:`default_microbatch_size`. The result is the whole batch's gradient up to float
+    :func:`default_microbatch_size` for the model and the batch. The result is the whole batch's gradient up to float
     rounding; with dropout, each chunk draws its own masks.
     """
 
@@ -184,7 +184,7 @@ class Trainer:
         under a mesh each chunk then takes the same rows from every device's contiguous share.
         """
         batch_size = batch["mask"].shape[0]
-        chunks = microbatch_count(batch_size, self.microbatch_size or default_microbatch_size())
+        chunks = microbatch_count(batch_size, self.microbatch_size or default_microbatch_size(self.model, batch_size))
         grads = sums = None
         for index in range(chunks):
             chunk = jax.tree.map(lambda a: a.reshape(batch_size // chunks, chunks, *a.shape[1:])[:, index], batch)  # noqa: B023
@@ -294,15 +294,49 @@ def default_fused(backend: str | None = None) -> bool:
     return (backend or jax.default_backend()) != "cpu"
 
 
-def default_microbatch_size(backend: str | None = None) -> int | None:
-    """Examples per gradient chunk by default: 128 on CPU, the whole batch (``None``) on accelerators.
+# Measured on CPU (benchmarks/NOTES.md): a convolutional step at batch 128 runs faster in chunks whose
+# activations stay within about one core's L2 cache (2 MiB on the machine measured; cifar10_conv_ae in
+# chunks of 32: 1.2x); chunks under 32 or over 128 examples gained nothing, nor did more than 8 chunks of
+# a batch of 1024 (while compiling the unrolled step took 1.6x as long).
+_CPU_CHUNK_ACTIVATION_BYTES = 2 << 20
+_CPU_CHUNK_SIZES = (32, 128)
+_CPU_CACHE_CHUNKS = 8
 
-    On XLA:CPU the convolutional models' images/s fall as the batch outgrows the caches;
-    chunks of 128 inside the step made cifar10_cnn at batch 1024 1.24x and E5's
-    autoencoder at its batch of 2000 1.16x faster; cifar10_mlp at 1024 lost 2-7 %
-    (``python -m benchmarks.microbatch``, benchmarks/NOTES.md).
+
+@functools.lru_cache
+def activation_bytes_per_example(model) -> int:
+    """Bytes of every module's output for one example (nested modules' included), by ``jax.eval_shape``.
+
+    >>> activation_bytes_per_example(models.create("cifar10_conv_ae"))
+    65536
     """
-    return 128 if (backend or jax.default_backend()) == "cpu" else None
+
+    def module_outputs(x):
+        variables = model.init(jax.random.key(0), x)
+        return model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])[1]
+
+    example = jax.ShapeDtypeStruct((1, *model.image_shape), jnp.float32)
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(jax.eval_shape(module_outputs, example)))
+
+
+def default_microbatch_size(model, batch_size: int, backend: str | None = None) -> int | None:
+    """Examples per gradient chunk by default: the whole batch (``None``) on accelerators.
+
+    On CPU, as many as keep a chunk's activations (:func:`activation_bytes_per_example`)
+    within 2 MiB, but at least 32 and an eighth of the batch, and at most 128: XLA:CPU's
+    convolutional steps slow down as their intermediates outgrow the caches
+    (``python -m benchmarks.microbatch``, benchmarks/NOTES.md).
+
+    >>> default_microbatch_size(models.create("cifar10_conv_ae"), 128, "cpu")
+    32
+    >>> default_microbatch_size(models.create("cifar10_mlp"), 128, "cpu")
+    128
+    """
+    if (backend or jax.default_backend()) != "cpu":
+        return None
+    smallest, largest = _CPU_CHUNK_SIZES
+    fitting = _CPU_CHUNK_ACTIVATION_BYTES // activation_bytes_per_example(model)
+    return min(largest, max(smallest, fitting, -(-batch_size // _CPU_CACHE_CHUNKS)))
 
 
 def microbatch_count(batch_size: int, microbatch_size: int | None) -> int:

@@ -11,15 +11,18 @@ import optax
 import pytest
 from jax.sharding import Mesh
 
+from jaxae import models
 from jaxae.checkpoint import CheckpointMismatchError, Checkpoints
 from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline, make_pipeline
 from jaxae.train import (
     TrainConfig,
     Trainer,
     TrainingDivergedError,
+    activation_bytes_per_example,
     compile_pmap_train_step,
     compile_train_epoch,
     compile_train_step,
+    default_microbatch_size,
     evaluate,
     fit,
     microbatch_count,
@@ -96,6 +99,29 @@ def test_steps_over_microbatches_equal_whole_batch_steps_also_sharded():
 @pytest.mark.parametrize("batch, size, chunks", [(2000, 128, 16), (1024, 128, 8), (32, 128, 1), (129, 128, 1), (1030, 128, 5), (8, None, 1)])
 def test_microbatch_count_is_the_most_equal_chunks_near_the_size(batch, size, chunks):
     assert microbatch_count(batch, size) == chunks
+
+
+def test_activation_bytes_per_example_sums_every_module_output():
+    # cifar10_conv_ae, per example: conv1 16*16*8, conv2 8*8*16, conv3 and the encoder 4*4*32 each,
+    # deconv1 8*8*16, deconv2 16*16*8, deconv3, the decoder and the model 32*32*3 each; float32.
+    floats = 2048 + 1024 + 2 * 512 + 1024 + 2048 + 3 * 3072
+    assert activation_bytes_per_example(models.create("cifar10_conv_ae")) == 4 * floats
+
+
+@pytest.mark.parametrize(
+    "model, batch, size",
+    [
+        ("cifar10_conv_ae", 128, 32),  # 2 MiB / 64 KiB
+        ("cifar10_cnn", 128, 64),
+        ("mnist_conv_ae_2d", 32, 32),  # never below 32
+        ("cifar10_conv_ae", 1024, 128),  # at least an eighth of the batch
+        ("cifar10_mlp", 1024, 128),  # never above 128
+        ("cifar10_fc_conv_ae", 2000, 128),
+    ],
+)
+def test_default_microbatch_on_cpu_keeps_a_chunks_activations_near_the_l2_cache(model, batch, size):
+    assert default_microbatch_size(models.create(model), batch, "cpu") == size
+    assert default_microbatch_size(models.create(model), batch, "gpu") is None
 
 
 def test_fused_epochs_equal_the_step_loop_and_never_recompile():
