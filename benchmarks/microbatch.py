@@ -1,8 +1,7 @@
 """The jitted train step with its gradient summed over chunks of the batch, per chunk size.
 
     python -m benchmarks.microbatch [--runs cifar10_cnn:1024 cifar10_fc_conv_ae:2000] [--sizes 0 128 default]
-                                    [--repeats 7]
-                                    [--output PATH]
+                                    [--repeats 7] [--output PATH]
 
 For each model at each batch size: jaxae's step (``jaxae_step``, synthetic data on the device)
 with ``microbatch_size`` each of ``--sizes`` (0: the whole batch in one gradient; ``default``:
@@ -66,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", type=_model_and_batch, default=DEFAULT_RUNS, help="MODEL:BATCH pairs")
     parser.add_argument(
-        "--sizes", nargs="+", type=_chunk_size, default=[0, 128, None], help="chunk sizes; 0 is the whole batch"
+        "--sizes", nargs="+", type=_chunk_size, default=[0, 128, None], help="chunk sizes; 0: the whole batch, default: the library's default"
     )
     parser.add_argument("--repeats", type=int, default=7)
     default_output = Path(__file__).parent / "results" / f"microbatch-{jax.default_backend()}.json"
