@@ -32,7 +32,9 @@ def measure(model: str, batch_size: int, sizes: list[int | None], repeats: int) 
     steps = max(1, 4000 // batch_size)
     default = default_microbatch_size(stage.config.create_model(), batch_size)
     runners = {
-        _label(size, default): jaxae_step_runner(stage.config, stage.transform, batch_size, steps, batch_size if size == 0 else size)
+        _label(size, default): jaxae_step_runner(
+            stage.config, stage.transform, batch_size, steps, batch_size if size == 0 else size
+        )
         for size in sizes
     }
     runners["torch_eager"] = torch_runner(stage.config, stage.transform, batch_size, steps)
@@ -65,7 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", type=_model_and_batch, default=DEFAULT_RUNS, help="MODEL:BATCH pairs")
     parser.add_argument(
-        "--sizes", nargs="+", type=_chunk_size, default=[0, 128, None], help="chunk sizes; 0: the whole batch, default: the library's default"
+        "--sizes",
+        nargs="+",
+        type=_chunk_size,
+        default=[0, 128, None],
+        help="chunk sizes; 0: the whole batch, default: the library's default",
     )
     parser.add_argument("--repeats", type=int, default=7)
     default_output = Path(__file__).parent / "results" / f"microbatch-{jax.default_backend()}.json"

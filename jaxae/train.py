@@ -184,7 +184,8 @@ class Trainer:
         under a mesh each chunk then takes the same rows from every device's contiguous share.
         """
         batch_size = batch["mask"].shape[0]
-        chunks = microbatch_count(batch_size, self.microbatch_size or default_microbatch_size(self.model, batch_size))
+        size = self.microbatch_size or default_microbatch_size(self.model, batch_size)
+        chunks = microbatch_count(batch_size, size)
         grads = sums = None
         for index in range(chunks):
             chunk = jax.tree.map(lambda a: a.reshape(batch_size // chunks, chunks, *a.shape[1:])[:, index], batch)  # noqa: B023
