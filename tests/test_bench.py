@@ -6,8 +6,8 @@ import platform
 import jax
 import pytest
 
-from jaxae import bench, cli
-from jaxae.bench import hardware, profile, suite
+from jaxae import bench, cli, models
+from jaxae.bench import conv_layers, hardware, profile, suite
 from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
@@ -100,3 +100,30 @@ def test_profile_charges_traced_ops_to_layers_and_passes():
     assert "input_layer" in profile.report(result, top=3)
     with pytest.raises(ValueError, match="unknown model 'cifar10_vgg'"):
         profile.profile("cifar10_vgg")
+
+
+def test_conv_layers_are_found_in_call_order_with_their_input_shapes():
+    found = conv_layers.conv_layers(models.create("cifar10_conv_ae"))
+    assert [(layer.path, layer.transposed, layer.input_shape) for layer in found] == [
+        ("encoder/conv1", False, (1, 32, 32, 3)),
+        ("encoder/conv2", False, (1, 16, 16, 8)),
+        ("encoder/conv3", False, (1, 8, 8, 16)),
+        ("decoder/deconv1", True, (1, 4, 4, 32)),
+        ("decoder/deconv2", True, (1, 8, 8, 16)),
+        ("decoder/deconv3", True, (1, 16, 16, 8)),
+    ]
+    assert [layer.lowering for layer in found] == ["columns", "xla", "xla", "gemm", "gemm", "gemm"]
+    assert conv_layers.conv_layers(models.create("mnist_pca_ae")) == []
+
+
+def test_layers_vs_torch_smoke_run_times_every_layer_at_every_batch_size():
+    rows = conv_layers.compare("cifar10_cnn", [2, 3], repeats=1, steps=1)
+    expected = [("conv1", 2), ("conv1", 3), ("conv2", 2), ("conv2", 3)]
+    assert [(row["layer"], row["batch_size"]) for row in rows] == expected
+    assert rows[1]["input"] == "3x32x32" and rows[2]["out_channels"] == 16 and rows[2]["kernel_size"] == 5
+    assert all(row["jaxae_ms"] > 0 and row["torch_ms"] > 0 for row in rows)
+    assert "all layers" in conv_layers.report(rows)
+    with pytest.raises(ValueError, match="must be positive"):
+        conv_layers.compare("cifar10_cnn", [0])
+    with pytest.raises(ValueError, match="unknown model 'cifar10_vgg'"):
+        conv_layers.compare("cifar10_vgg", [2])

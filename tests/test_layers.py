@@ -113,7 +113,7 @@ def test_lowerings_compute_what_xla_computes_values_and_gradients(layer, lowerin
 )
 def test_auto_lowering_on_cpu_follows_the_measured_rule(channels, features, stride, transposed, expected):
     assert jax.default_backend() == "cpu"
-    assert layers._lowering("auto", channels, features, stride, transposed) == expected
+    assert layers.resolve_lowering("auto", channels, features, stride, transposed) == expected
 
 
 @pytest.mark.parametrize("lowering", ["columns", "gemm_input_grad", "col2im"])

@@ -38,7 +38,8 @@ class Runner:
     """A way to train: ``run(n)`` does ``n`` steps and waits for them.
 
     Attributes:
-      name: "jaxae_step", "jaxae_fused", "torch_eager" or "torch_compile".
+      name: "jaxae_step", "jaxae_fused", "torch_eager" or "torch_compile" (and
+        "jaxae_layer" / "torch_layer": one layer's passes, :mod:`jaxae.bench.conv_layers`).
       run: the timed call.
       compile_seconds: building, compiling and the first (warm-up) call.
       memory_bytes: the step's memory: XLA's memory analysis of the compiled
@@ -69,7 +70,7 @@ def _xla_memory(compiled) -> int | None:
     return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
 
 
-def _timed_build(build: Callable[[], tuple[Callable[[int], None], Any]], name: str, steps: int) -> Runner:
+def build_runner(build: Callable[[], tuple[Callable[[int], None], Any]], name: str, steps: int) -> Runner:
     """Builds a runner, runs it once for ``steps`` steps (warm-up), and times both together."""
     start = time.perf_counter()
     run, compiled = build()
@@ -102,7 +103,7 @@ def jaxae_step_runner(
 
         return run, compiled
 
-    return _timed_build(build, "jaxae_step", steps)
+    return build_runner(build, "jaxae_step", steps)
 
 
 def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
@@ -126,7 +127,7 @@ def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, ste
 
         return run, compiled
 
-    return _timed_build(build, "jaxae_fused", steps)
+    return build_runner(build, "jaxae_fused", steps)
 
 
 def torch_device():
@@ -171,7 +172,7 @@ def torch_runner(config: TrainConfig, transform: str, batch_size: int, steps: in
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    runner = _timed_build(build, "torch_compile" if compiled else "torch_eager", steps)
+    runner = build_runner(build, "torch_compile" if compiled else "torch_eager", steps)
     if device.type == "cuda":
         runner.memory_bytes = int(torch.cuda.max_memory_allocated())
     return runner

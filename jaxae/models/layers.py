@@ -105,8 +105,14 @@ def _columns_per_group(channels: int, stride: int) -> int:
     return min(_MAX_GROUPED_COLUMNS, _GROUPED_CHANNELS // (stride * channels))
 
 
-def _lowering(lowering: str, channels: int, features: int, stride: int, transposed: bool) -> str:
-    """The lowering a layer uses: ``lowering`` itself unless it is "auto"."""
+def resolve_lowering(lowering: str, channels: int, features: int, stride: int, transposed: bool) -> str:
+    """The lowering a layer with ``channels`` inputs and ``features`` outputs uses on the default backend.
+
+    ``lowering`` itself unless it is "auto"; "auto" resolves by the rule in this module's docstring.
+
+    >>> resolve_lowering("auto", channels=64, features=128, stride=2, transposed=False)  # on CPU
+    'gemm_input_grad'
+    """
     if lowering not in CONV_LOWERINGS:
         raise ValueError(f"lowering must be one of {CONV_LOWERINGS}, got {lowering!r}")
     if transposed and lowering != "auto" and lowering not in _CONV_TRANSPOSE_BY_LOWERING:
@@ -388,7 +394,7 @@ class Conv2d(nn.Module):
             self, (k, k, x.shape[-1], self.features), self.features, self.init_scheme
         )
         kernel, p = kernel.astype(x.dtype), self.padding
-        lowering = _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=False)
+        lowering = resolve_lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=False)
         return _CONV2D_BY_LOWERING[lowering](x, kernel, self.stride, p) + bias.astype(x.dtype)
 
 
@@ -440,7 +446,7 @@ class ConvTranspose2d(nn.Module):
         kernel_shape = (k, k, self.features, x.shape[-1])
         kernel, bias = _kernel_and_bias(self, kernel_shape, self.features, self.init_scheme)
         kernel = kernel.astype(x.dtype)
-        lowering = _lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=True)
+        lowering = resolve_lowering(self.lowering, x.shape[-1], self.features, self.stride, transposed=True)
         conv_transpose = _CONV_TRANSPOSE_BY_LOWERING[lowering]
         return conv_transpose(x, kernel, self.stride, self.padding, self.output_padding) + bias.astype(x.dtype)
 
