@@ -144,6 +144,7 @@ def compare(model_name: str, batch_sizes: list[int], repeats: int = 15, steps: i
 
 def report(rows: list[dict]) -> str:
     """The rows as a text table, with the sum over layers per batch size."""
+
     def line(layer, kind, shape, lowering, batch_size, jaxae_ms, torch_ms):
         return (
             f"{layer:18s} {kind:16s} {shape:>20s} {lowering:16s} {batch_size:>6} "
