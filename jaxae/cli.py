@@ -1,23 +1,28 @@
-"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``bench``."""
+"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``bench``.
+
+Errors a user can fix (:class:`jaxae.errors.JaxaeError`: a bad argument, a
+missing dataset, a busy work dir, a diverged run) print as one line; any
+other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-
 from pathlib import Path
-
-import jax
-import jax.numpy as jnp
 
 _REPOSITORY = Path(__file__).resolve().parent.parent
 _COMMITTED_RESULTS = _REPOSITORY / "results" / "reproduction"
-# In a checkout, results go beside the benchmarks' notes; from an installed package, into ./benchmarks.
-_BENCHMARKS = _REPOSITORY / "benchmarks" if (_REPOSITORY / "benchmarks" / "NOTES.md").is_file() else Path("benchmarks")
+# In a checkout, benchmark results go to its benchmarks/ folder; from an installed package, to ./benchmarks.
+_BENCHMARKS = _REPOSITORY / "benchmarks" if (_REPOSITORY / "benchmarks" / "results").is_dir() else Path("benchmarks")
 
 
 def _models_table() -> str:
+    import jax
+    import jax.numpy as jnp
+
     from jaxae import models
 
     rows = ["| model | experiment | input (NHWC) | value range | latent | params |", "| --- | --- | --- | --- | --- | ---: |"]
@@ -39,6 +44,7 @@ def _models_table() -> str:
 def _import(args) -> None:
     from jaxae.data import import_dataset
 
+    print(f"{args.name}: importing from {args.source} (under a minute)")
     start = time.perf_counter()
     path = import_dataset(args.name, args.source, args.data_dir, full=not args.subset)
     print(f"{args.name}: prepared in {path} in {time.perf_counter() - start:.1f} s")
@@ -51,10 +57,13 @@ def _reproduce(args) -> None:
     frameworks = experiments.FRAMEWORKS if args.framework == "both" else (args.framework,)
     for name in names:
         for framework in frameworks:
-            context = experiments.Context(args.workdir, args.data_dir, args.raw_data, framework)
+            context = experiments.Context(
+                args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory
+            )
             experiments.reproduce(name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs)
     print()
-    print(_tables(names, args.workdir, args.compare))
+    # Committed results are full runs: a quick or shortened run is compared with nothing else.
+    print(_tables(names, args.workdir, None if args.quick or args.epochs else args.compare))
     print(f"\nMetrics, checkpoints and figures: {args.workdir}/<experiment>/<framework>/seed<k>/")
 
 
@@ -77,34 +86,111 @@ def _report(args) -> None:
     print(_tables(names, args.workdir, None))
 
 
-def _batch_size(text: str):
-    return text if text == "recipe" else int(text)
+def _write_json(path: str | None, results) -> None:
+    if path:
+        from jaxae.bench.environment import describe
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"environment": describe(), "results": results}, indent=1) + "\n")
+        print(f"wrote {path}")
 
 
 def _bench(args) -> None:
-    from jaxae import bench, host_memory
+    from jaxae import bench, cpu
+    from jaxae.errors import InputError
 
-    results_dir = Path(args.results_dir)
-    if args.inline_dispatch and not host_memory.execute_on_calling_thread():
-        raise ValueError(f"--inline-dispatch: JAX's CPU client already exists, or {host_memory.OPT_OUT}=0 is set")
-    if not args.render:
+    if args.bench_command == "render":
+        _render(Path(args.results_dir))
+        return
+    if args.inline_dispatch and not cpu.execute_on_calling_thread():
+        raise InputError("--inline-dispatch: JAX's CPU client already exists; it must be the first thing the process does")
+    if not args.release_host_memory:
+        cpu.retain_freed_memory()
+    if args.bench_command == "layers":
+        from jaxae.bench import conv_layers
+
+        rows = conv_layers.compare(args.model, args.batch_sizes, args.lowerings, args.repeats)
+        print(conv_layers.report(rows))
+        _write_json(args.output, rows)
+    elif args.bench_command == "profile":
+        from jaxae.bench import profile
+
+        print(profile.report(profile.profile(args.model, args.batch_size, args.steps), args.top))
+    elif args.bench_command == "chunks":
+        from jaxae.bench import chunks
+
+        results = {}
+        for model, batch in args.runs:
+            rates = chunks.measure(model, batch, args.sizes, args.repeats)
+            results[f"{model}:{batch}"] = rates
+            print(f"{model}:{batch}", "  ".join(f"{name} {rate:,}" for name, rate in rates.items()), "images/s", flush=True)
+        _write_json(args.output, results)
+    elif args.bench_command == "data":
+        from jaxae.bench import data
+
+        results = data.pipeline_throughput(args.data_dir, args.epochs, args.raw_mnist, args.raw_cifar10)
+        for name, seconds in results["import_seconds"].items():
+            print(f"import {name}: {seconds:.1f} s")
+        for mode, numbers in results["pipelines"].items():
+            print(f"{mode}: set-up {numbers['setup_seconds']:.1f} s, median {numbers['median_images_per_s']:,.0f} images/s")
+        _write_json(args.output, results)
+    else:
         from jaxae.bench.suite import device_slug
 
+        results_dir = Path(args.results_dir)
         output = Path(args.output) if args.output else results_dir / f"{device_slug()}.json"
         bench.run(args.models, args.batch_sizes, args.runners, repeats=args.repeats, target_seconds=args.target_seconds,
-                  e2e_epochs=args.e2e_epochs, data_dir=args.data_dir, raw_data=args.raw_data, output=output)
+                  e2e_epochs=args.e2e_epochs, data_dir=args.data_dir, raw_data=args.raw_data, output=output,
+                  retain_host_memory=not args.release_host_memory)
         print(f"wrote {output}")
-        if output.resolve().parent != results_dir.resolve():
-            return  # results kept elsewhere: BENCHMARKS.md renders the results folder only
+        if output.resolve().parent == results_dir.resolve():  # results kept elsewhere are not rendered
+            _render(results_dir)
+
+
+def _render(results_dir: Path) -> None:
+    from jaxae import bench
+
     markdown = results_dir.parent / "BENCHMARKS.md"
     bench.render(results_dir, markdown, results_dir.parent / "speedup.png")
     print(f"wrote {markdown}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="jaxae", description=__doc__)
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _batch_size(text: str):
+    return text if text == "recipe" else _positive(text)
+
+
+def _chunk_size(text: str) -> int | None:
+    if text == "default":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a chunk size >= 0 or 'default', got {text!r}")
+    return int(text)
+
+
+def _model_and_batch(text: str) -> tuple[str, int]:
+    model, _, batch = text.partition(":")
+    if not batch.isdigit() or int(batch) < 1:
+        raise argparse.ArgumentTypeError(f"expected MODEL:BATCH with a positive batch, got {text!r}")
+    return model, int(batch)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from jaxae import models
+    from jaxae.bench.chunks import DEFAULT_RUNS
+    from jaxae.bench.suite import LARGE_BATCH, RUNNERS
+    from jaxae.experiments.runner import RAW_DATA_ENV
+    from jaxae.models.convolution import CONV2D_LOWERINGS
+
+    parser = argparse.ArgumentParser(prog="jaxae", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("models", help="the seed models, their inputs and parameter counts (Markdown)")
+
     data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     importer = data.add_parser(
         "import",
@@ -118,12 +204,15 @@ def main(argv: list[str] | None = None) -> None:
     importer.add_argument("--data-dir", help="TFDS data dir (default: TFDS's own, ~/tensorflow_datasets)")
     importer.add_argument("--subset", action="store_true", help="accept fewer records than the full dataset")
 
-    from jaxae.experiments.runner import RAW_DATA_ENV
+    memory = argparse.ArgumentParser(add_help=False)
+    memory.add_argument("--release-host-memory", action="store_true",
+                        help="on CPU, leave glibc's malloc settings alone instead of keeping freed host memory "
+                        "for reuse (slower steps, smaller footprint; see jaxae.cpu.retain_freed_memory)")
 
     reproduce = commands.add_parser(
-        "reproduce",
+        "reproduce", parents=[memory],
         help="run seed experiments (E1-E5): train, draw the figures, print the comparison table",
-        description="Runs the recipes of docs/seed-experiments.md and compares published numbers, the "
+        description="Runs the recipes of docs/experiments.md and compares published numbers, the "
         "PyTorch rerun and jaxae. Datasets that are not prepared are downloaded by TFDS or, offline, imported "
         f"from --raw-data / ${RAW_DATA_ENV}.",
     )
@@ -135,28 +224,28 @@ def main(argv: list[str] | None = None) -> None:
     reproduce.add_argument("--framework", choices=["jax", "torch", "both"], default="jax",
                            help="jax (jaxae), torch (the same recipe in PyTorch; needs the torch extra) or both")
     reproduce.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the recipe's)")
-    reproduce.add_argument("--epochs", type=int, help="cut each stage to at most this many epochs")
+    reproduce.add_argument("--epochs", type=_positive, help="cut each stage to at most this many epochs")
     reproduce.add_argument("--compare", default=_COMMITTED_RESULTS if _COMMITTED_RESULTS.is_dir() else None,
                            help="summaries to fill the table's columns this run did not produce "
                            "(default: the repository's results/reproduction)")
+
     report = commands.add_parser("report", help="the comparison tables of the summaries in a work dir (Markdown)")
     report.add_argument("workdir", nargs="?", default="runs")
     report.add_argument("--experiment", default="all")
-    from jaxae.bench.suite import LARGE_BATCH, RUNNERS
 
     bench = commands.add_parser(
-        "bench",
-        help="train throughput of every seed model, jaxae vs PyTorch, on this device",
-        description="Times jaxae's jitted step and fused epoch against PyTorch eager and torch.compile, "
-        "interleaved, median of --repeats rounds after warm-up, compile times apart; FLOP/s against the "
-        "measured matmul peak; E1's CNN end to end. Writes <results-dir>/<device>.json and renders "
+        "bench", parents=[memory],
+        help="speed: the suite (every seed model, jaxae vs PyTorch), or one of its parts",
+        description="Without a subcommand, the suite: jaxae's jitted step and fused epoch against PyTorch eager "
+        "and torch.compile, interleaved, median of --repeats rounds after warm-up, compile times apart; FLOP/s "
+        "against the measured matmul peak; E1's CNN end to end. Writes <results-dir>/<device>.json and renders "
         "BENCHMARKS.md beside the results folder.",
     )
-    bench.add_argument("--models", nargs="+", help="seed models (default: all)")
+    bench.add_argument("--models", nargs="+", choices=models.names(), metavar="MODEL", help="seed models (default: all)")
     bench.add_argument("--batch-sizes", nargs="+", type=_batch_size, default=["recipe", LARGE_BATCH],
                        help=f"ints or 'recipe' (default: recipe {LARGE_BATCH})")
     bench.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
-    bench.add_argument("--repeats", type=int, default=5, help="timed rounds per case (default: 5)")
+    bench.add_argument("--repeats", type=_positive, default=5, help="timed rounds per case (default: 5)")
     bench.add_argument("--target-seconds", type=float, default=1.0, help="length of one timed call (default: 1)")
     bench.add_argument("--e2e-epochs", type=int, default=10, help="epochs of E1's CNN end to end; 0 skips it")
     bench.add_argument("--data-dir", help="TFDS data dir, for the end-to-end run")
@@ -165,12 +254,41 @@ def main(argv: list[str] | None = None) -> None:
                        help="where <device>.json goes and BENCHMARKS.md is rendered from (default: %(default)s)")
     bench.add_argument("--output", help="the results file (default: <results-dir>/<device>.json)")
     bench.add_argument("--inline-dispatch", action="store_true",
-                       help="run XLA:CPU computations on the calling thread (see jaxae.host_memory): faster for "
-                       "steps with temporaries over 64 MiB, slower for small ones")
-    bench.add_argument("--render", action="store_true", help="only render BENCHMARKS.md from the results")
+                       help="run XLA:CPU computations on the calling thread (jaxae.cpu.execute_on_calling_thread): "
+                       "faster for steps with temporaries over 64 MiB, slower for small ones")
+    parts = bench.add_subparsers(dest="bench_command", metavar="{layers,profile,chunks,data,render}")
+    layers = parts.add_parser("layers", help="each convolution of a model alone, per lowering, against PyTorch's layer")
+    layers.add_argument("model", choices=[n for n in models.names() if models.spec(n).has_convolutions])
+    layers.add_argument("--batch-sizes", type=_positive, nargs="+", default=[32, 128])
+    layers.add_argument("--lowerings", nargs="+", choices=sorted(CONV2D_LOWERINGS),
+                        help="time each layer with each of these (where it applies); default: the model's own")
+    layers.add_argument("--repeats", type=_positive, default=15)
+    layers.add_argument("--output", help="also write the rows and the environment as JSON")
+    profile = parts.add_parser("profile", help="where a jitted train step spends its time, per layer, pass and op")
+    profile.add_argument("model", choices=models.names())
+    profile.add_argument("--batch-size", type=_positive, help="default: the recipe's")
+    profile.add_argument("--steps", type=_positive, default=20)
+    profile.add_argument("--top", type=_positive, default=25, help="ops listed one by one")
+    chunks = parts.add_parser("chunks", help="the train step per gradient-chunk size (TrainConfig.microbatch_size)")
+    chunks.add_argument("--runs", nargs="+", type=_model_and_batch, default=list(DEFAULT_RUNS), help="MODEL:BATCH pairs")
+    chunks.add_argument("--sizes", nargs="+", type=_chunk_size, default=[0, 128, None],
+                        help="chunk sizes; 0: the whole batch, default: the library's default")
+    chunks.add_argument("--repeats", type=_positive, default=7)
+    chunks.add_argument("--output", help="also write the results and the environment as JSON")
+    data_bench = parts.add_parser("data", help="images/s of the device-resident and streaming pipelines")
+    data_bench.add_argument("--data-dir", required=True, help="TFDS data dir with cifar10 prepared (unless --raw-cifar10)")
+    data_bench.add_argument("--raw-mnist", help="folder of MNIST's IDX .gz files: time their import")
+    data_bench.add_argument("--raw-cifar10", help="folder of cifar-10-binary.tar.gz: time its import")
+    data_bench.add_argument("--epochs", type=_positive, default=5, help="timed epochs per mode, after a warm-up epoch")
+    data_bench.add_argument("--output", help="also write the results and the environment as JSON")
+    parts.add_parser("render", help="only render BENCHMARKS.md and speedup.png from the results folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    from jaxae.data import DatasetNotAvailableError
-    from jaxae.train import TrainingDivergedError
+    from jaxae.errors import JaxaeError, TrainingDivergedError
 
     try:
         if args.command == "models":
@@ -183,10 +301,10 @@ def main(argv: list[str] | None = None) -> None:
             _bench(args)
         else:
             _report(args)
-    except (ValueError, DatasetNotAvailableError) as error:  # bad input, missing data: a message, not a traceback
-        parser.exit(2, f"jaxae: error: {error}\n")
     except TrainingDivergedError as error:
         parser.exit(1, f"jaxae: training stopped: {error}\n")
+    except JaxaeError as error:  # bad input, missing data, a busy work dir: a message, not a traceback
+        parser.exit(2, f"jaxae: error: {error}\n")
 
 
 if __name__ == "__main__":

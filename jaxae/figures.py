@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.signal import savgol_filter
 
+from jaxae.errors import InputError
+
 
 def _images(images, what: str = "images") -> np.ndarray:
     images = np.asarray(images)
@@ -29,44 +31,44 @@ def _images(images, what: str = "images") -> np.ndarray:
             hint = " (this looks like NCHW: use x.transpose(0, 2, 3, 1))"
         elif images.ndim == 3 and images.shape[-1] in (1, 3):
             hint = " (a single image: use x[None])"
-        raise ValueError(
+        raise InputError(
             f"{what} must be an NHWC batch (N, H, W, C) with C = 1 or 3, got shape {images.shape}{hint}"
         )
     if len(images) == 0:
-        raise ValueError(f"{what} is empty")
+        raise InputError(f"{what} is empty")
     return images
 
 
 def _image_dict(entries, what: str) -> dict[str, np.ndarray]:
     """Checks a name -> images dict whose batches all have one shape."""
     if not isinstance(entries, Mapping) or not entries:
-        raise ValueError(f"{what} must be a non-empty dict of name -> images")
+        raise InputError(f"{what} must be a non-empty dict of name -> images")
     arrays = {name: _images(images, f"{what}[{name!r}]") for name, images in entries.items()}
     shapes = {name: images.shape for name, images in arrays.items()}
     if len(set(shapes.values())) > 1:
-        raise ValueError(f"all {what} must have the same shape, got {shapes}")
+        raise InputError(f"all {what} must have the same shape, got {shapes}")
     return arrays
 
 
 def _series_dict(series, what: str) -> dict[str, np.ndarray]:
     """Checks a name -> 1-D values dict."""
     if not isinstance(series, Mapping) or not series:
-        raise ValueError(f"{what} must be a non-empty dict of name -> values")
+        raise InputError(f"{what} must be a non-empty dict of name -> values")
     arrays = {name: np.asarray(values, dtype=float) for name, values in series.items()}
     for name, values in arrays.items():
         if values.ndim != 1 or len(values) == 0:
-            raise ValueError(f"{what}[{name!r}] must be a non-empty 1-D series, got shape {values.shape}")
+            raise InputError(f"{what}[{name!r}] must be a non-empty 1-D series, got shape {values.shape}")
     return arrays
 
 
 def _labels(labels, n: int, class_names: Sequence[str] | None) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},), one per image or code, got {labels.shape}")
+        raise InputError(f"labels must have shape ({n},), one per image or code, got {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+        raise InputError(f"labels must be integers, got dtype {labels.dtype}")
     if class_names is not None and (labels.min() < 0 or labels.max() >= len(class_names)):
-        raise ValueError(
+        raise InputError(
             f"labels must lie in [0, {len(class_names)}) to index the {len(class_names)} class names, "
             f"got values in [{labels.min()}, {labels.max()}]"
         )
@@ -75,14 +77,14 @@ def _labels(labels, n: int, class_names: Sequence[str] | None) -> np.ndarray:
 
 def _check_ncols(ncols) -> None:
     if not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+        raise InputError(f"ncols must be a positive integer, got {ncols!r}")
 
 
 def _show(ax, image: np.ndarray, value_range) -> None:
     """Draws one HWC image, mapped from ``value_range`` to [0, 1], without ticks or frame."""
     low, high = value_range
     if not high > low:
-        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range}")
+        raise InputError(f"value_range must be (low, high) with high > low, got {value_range}")
     image = np.clip((image - low) / (high - low), 0, 1)
     ax.imshow(
         image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1, interpolation="nearest"
@@ -117,7 +119,7 @@ def image_grid(
         labels = _labels(labels, len(images), class_names)
         titles = [class_names[k] if class_names is not None else str(k) for k in labels]
     elif class_names is not None:
-        raise ValueError("class_names need labels: pass the images' labels too")
+        raise InputError("class_names need labels: pass the images' labels too")
     nrows, cols = -(-len(images) // ncols), min(ncols, len(images))
     fig = Figure(figsize=(1.1 * cols, 1.25 * nrows + (0.4 if title else 0)), layout="constrained")
     _tile(fig, images, ncols, value_range, titles)
@@ -158,11 +160,11 @@ def smooth(values, window: int = 21, order: int = 3) -> np.ndarray:
     """
     values = np.array(values, dtype=float)
     if values.ndim != 1:
-        raise ValueError(f"values must be a 1-D series, got shape {values.shape}")
+        raise InputError(f"values must be a 1-D series, got shape {values.shape}")
     if not isinstance(window, (int, np.integer)) or window < 1 or window % 2 == 0:
-        raise ValueError(f"window must be a positive odd integer, got {window!r}")
+        raise InputError(f"window must be a positive odd integer, got {window!r}")
     if not isinstance(order, (int, np.integer)) or order < 0:
-        raise ValueError(f"order must be a non-negative integer, got {order!r}")
+        raise InputError(f"order must be a non-negative integer, got {order!r}")
     window = min(window, len(values) if len(values) % 2 else len(values) - 1)
     if window <= order:
         return values
@@ -226,7 +228,7 @@ def latent_scatter(codes, labels, class_names: Sequence[str], title=None) -> Fig
     """A scatter plot of 2-D latent ``codes`` (N, 2), one colour per class, with a legend of ``class_names``."""
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[1] != 2 or len(codes) == 0:
-        raise ValueError(f"codes must be 2-D latent codes of shape (N, 2), N >= 1, got shape {codes.shape}")
+        raise InputError(f"codes must be 2-D latent codes of shape (N, 2), N >= 1, got shape {codes.shape}")
     labels = _labels(labels, len(codes), class_names)
     cmap = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
     fig = Figure(figsize=(6.5, 5.5), layout="constrained")
@@ -253,7 +255,7 @@ def interpolation_strips(strips, value_range=(0, 1), weights=None) -> Figure:
     steps = len(next(iter(strips.values())))
     weights = np.linspace(0, 1, steps) if weights is None else np.asarray(weights, dtype=float)
     if weights.shape != (steps,):
-        raise ValueError(f"weights must have shape ({steps},), one per step, got {weights.shape}")
+        raise InputError(f"weights must have shape ({steps},), one per step, got {weights.shape}")
     fig = Figure(figsize=(1.0 * steps + 1.5, 1.1 * len(strips) + 0.4), layout="constrained")
     axes = fig.subplots(len(strips), steps, squeeze=False)
     for row, (name, images) in zip(axes, strips.items()):
@@ -297,13 +299,13 @@ def kernel_grid(kernels, ncols: int = 8) -> Figure:
     ``{"init": k0, "trained": k1, "difference": k1 - k0}``.
     """
     if not isinstance(kernels, Mapping) or not kernels:
-        raise ValueError("kernels must be a non-empty dict of name -> conv kernel")
+        raise InputError("kernels must be a non-empty dict of name -> conv kernel")
     _check_ncols(ncols)
     tiles = {}
     for name, kernel in kernels.items():
         kernel = np.asarray(kernel)
         if kernel.ndim != 4 or kernel.shape[2] not in (1, 3):
-            raise ValueError(
+            raise InputError(
                 f"kernels[{name!r}] must be a first-layer conv kernel (kh, kw, in, out) with in = 1 or 3 "
                 f"(Flax's layout), got shape {kernel.shape}"
             )
@@ -321,11 +323,11 @@ def _accuracies(accuracies, class_names: Sequence[str]) -> dict[str, np.ndarray]
     accuracies = _series_dict(accuracies, "accuracies")
     for name, values in accuracies.items():
         if len(values) != len(class_names):
-            raise ValueError(
+            raise InputError(
                 f"accuracies[{name!r}] has {len(values)} values, one per class is {len(class_names)}"
             )
         if not np.all((values >= 0) & (values <= 1)):
-            raise ValueError(
+            raise InputError(
                 f"accuracies[{name!r}] must be fractions in [0, 1], got values up to {np.nanmax(values)}; "
                 "divide percentages by 100"
             )

@@ -26,6 +26,7 @@ import functools
 import jax
 import numpy as np
 
+from jaxae.errors import InputError
 from jaxae.models import Autoencoder
 from jaxae.models._validation import check_batch
 
@@ -46,10 +47,10 @@ def _check_autoencoder(model) -> None:
 def _batched(model, params, x, method: str, batch_size: int) -> np.ndarray:
     """Applies ``model``'s ``method`` to ``x`` in batches of one shape; the last is zero-padded, then cut."""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = len(x)
     if n == 0:
-        raise ValueError(f"{model.model_name}: got an empty batch of shape {x.shape}; need at least one")
+        raise InputError(f"{model.model_name}: got an empty batch of shape {x.shape}; need at least one")
     size = min(batch_size, n)
     outputs = []
     for start in range(0, n, size):
@@ -91,16 +92,16 @@ def interpolation_weights(steps: int) -> np.ndarray:
     array([0.  , 0.25, 0.5 , 0.75, 1.  ], dtype=float32)
     """
     if not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2 (the two end points included), got {steps!r}")
+        raise InputError(f"steps must be an integer >= 2 (the two end points included), got {steps!r}")
     return np.linspace(0.0, 1.0, steps, dtype=np.float32)
 
 
 def _check_pair(x0, x1) -> tuple[np.ndarray, np.ndarray]:
     x0, x1 = np.asarray(x0), np.asarray(x1)
     if x0.shape != x1.shape:
-        raise ValueError(f"x0 and x1 must have the same shape, got {x0.shape} and {x1.shape}")
+        raise InputError(f"x0 and x1 must have the same shape, got {x0.shape} and {x1.shape}")
     if x0.ndim != 3:
-        raise ValueError(f"x0 and x1 must be single images of shape (H, W, C), got shape {x0.shape}")
+        raise InputError(f"x0 and x1 must be single images of shape (H, W, C), got shape {x0.shape}")
     return x0, x1
 
 
@@ -124,7 +125,7 @@ def interpolate_latent(model, params, x0, x1, steps: int) -> np.ndarray:
     _check_autoencoder(model)
     x0, x1 = _check_pair(x0, x1)
     if x0.shape != model.image_shape:
-        raise ValueError(
+        raise InputError(
             f"{model.model_name}: x0 and x1 must be images of shape {model.image_shape}, got {x0.shape}"
         )
     z0, z1 = encode(model, params, np.stack([x0, x1]))
@@ -146,12 +147,12 @@ def latent_grid(low, high, num: int) -> np.ndarray:
            [ 1., -1.]], dtype=float32)
     """
     if not isinstance(num, (int, np.integer)) or num < 2:
-        raise ValueError(f"num must be an integer >= 2, got {num!r}")
+        raise InputError(f"num must be an integer >= 2, got {num!r}")
     bounds = []
     for name, value in (("low", low), ("high", high)):
         value = np.asarray(value, np.float32)
         if value.shape not in ((), (2,)):
-            raise ValueError(f"{name} must be a number or an (x, y) pair, got shape {value.shape}")
+            raise InputError(f"{name} must be a number or an (x, y) pair, got shape {value.shape}")
         bounds.append(np.broadcast_to(value, (2,)))
     (x_low, y_low), (x_high, y_high) = bounds
     x, y = np.meshgrid(np.linspace(x_low, x_high, num), np.linspace(y_high, y_low, num))
@@ -162,7 +163,7 @@ def decode_grid(model, params, low, high, num: int, batch_size: int = 1000) -> n
     """The images decoded from :func:`latent_grid` points, ``(num * num, H, W, C)``; 2-D latents only."""
     _check_autoencoder(model)
     if tuple(model.latent_shape) != (2,):
-        raise ValueError(
+        raise InputError(
             f"{model.model_name}: decode_grid needs a 2-D latent space, this model's codes have shape "
             f"{tuple(model.latent_shape)}"
         )

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxae import models
+from jaxae.errors import InputError
 from jaxae.models import (
     BasicConvNet,
     CifarConvAutoencoder,
@@ -244,7 +245,7 @@ def _check_keys(name: str, given: set[str], layers: list[_Layer]) -> None:
     matches = [n for n in models.names() if set(_torch_keys(_LAYERS[models.spec(n).cls](models.create(n)))) == given]
     if matches:
         message += f"; it looks like a state_dict of {' or '.join(matches)}"
-    raise ValueError(message)
+    raise InputError(message)
 
 
 def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> dict[str, Any]:
@@ -276,7 +277,7 @@ def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> 
             if state[key].shape != shape:
                 wrong_shapes.append(f"{key}: got {tuple(state[key].shape)}, expected {shape}")
     if wrong_shapes:
-        raise ValueError(f"{name}: state_dict shapes do not fit: " + "; ".join(wrong_shapes))
+        raise InputError(f"{name}: state_dict shapes do not fit: " + "; ".join(wrong_shapes))
 
     params: dict[str, Any] = {}
     for layer in layers:
@@ -310,7 +311,7 @@ def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> Ord
     if given != expected:
         missing, unexpected = sorted(expected.keys() - given.keys()), sorted(given.keys() - expected.keys())
         wrong = [f"{k}: got {given[k]}, expected {expected[k]}" for k in sorted(expected.keys() & given.keys()) if given[k] != expected[k]]
-        raise ValueError(
+        raise InputError(
             f"{name}: the params do not fit: missing {missing}, unexpected {unexpected}, wrong shapes {wrong}"
         )
     state = OrderedDict()

@@ -21,7 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
 if num_processes > 1:
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=num_processes, process_id=process_id)
 
-from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline  # noqa: E402
+from jaxae.data import BatchSpec, DeviceResidentPipeline  # noqa: E402
 from jaxae.train import TrainConfig, Trainer, compile_train_step  # noqa: E402
 
 config = TrainConfig(model="cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)

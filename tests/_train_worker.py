@@ -15,9 +15,8 @@ import sys
 import jax
 import numpy as np
 
-from jaxae import checkpoint
-from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline
-from jaxae.train import TrainConfig, fit
+from jaxae.data import DeviceResidentPipeline
+from jaxae.train import TrainConfig, checkpoint, fit
 
 CONFIG = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=4, batch_size=32, seed=5)
 
@@ -38,7 +37,7 @@ class KillingPipeline(DeviceResidentPipeline):
 
 
 def main(workdir, epochs, mode=None, kill_epoch=-1):
-    pipeline = KillingPipeline(*synthetic_data(), BatchSpec(32, seed=1), transform="normalize")
+    pipeline = KillingPipeline(*synthetic_data(), CONFIG.batch_spec(), transform="normalize")
     if mode == "kill_mid_epoch":
         pipeline.kill_epoch = int(kill_epoch)
     if mode == "kill_during_save":

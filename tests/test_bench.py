@@ -7,7 +7,7 @@ import jax
 import pytest
 
 from jaxae import bench, cli, models
-from jaxae.bench import conv_layers, hardware, profile, suite
+from jaxae.bench import chunks, conv_layers, hardware, profile, suite
 from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
@@ -76,7 +76,7 @@ def test_bad_suite_arguments_are_refused_before_any_measurement(kwargs, message)
 
 def test_render_without_results_is_a_clear_cli_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["bench", "--render", "--results-dir", str(tmp_path / "results")])
+        cli.main(["bench", "--results-dir", str(tmp_path / "results"), "render"])
     assert exit_info.value.code == 2
     assert "no train_throughput results" in capsys.readouterr().err
 
@@ -84,7 +84,7 @@ def test_render_without_results_is_a_clear_cli_error(tmp_path, capsys):
 def test_inline_dispatch_after_jax_has_started_is_a_clear_cli_error(capsys):
     jax.numpy.zeros(1).block_until_ready()  # JAX's CPU client now exists
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["bench", "--inline-dispatch", "--models", "mnist_vae"])
+        cli.main(["bench", "--inline-dispatch", "--models", "mnist_pca_ae"])
     assert exit_info.value.code == 2
     assert "--inline-dispatch: JAX's CPU client already exists" in capsys.readouterr().err
 
@@ -127,3 +127,25 @@ def test_layers_vs_torch_smoke_run_times_every_layer_at_every_batch_size():
         conv_layers.compare("cifar10_cnn", [0])
     with pytest.raises(ValueError, match="unknown model 'cifar10_vgg'"):
         conv_layers.compare("cifar10_vgg", [2])
+
+
+def test_layers_per_lowering_time_each_layer_with_each_lowering_that_applies_to_it():
+    rows = conv_layers.compare("cifar10_conv_ae", [2], lowerings=["xla", "gemm", "col2im"], repeats=1, steps=1)
+    by_layer = {}
+    for row in rows:
+        by_layer.setdefault(row["layer"], []).append(row["lowering"])
+    assert by_layer["encoder/conv1"] == ["xla", "gemm"]  # col2im: stride 1 only
+    assert by_layer["decoder/deconv1"] == ["xla", "gemm"]
+    assert "all layers" not in conv_layers.report(rows)
+    with pytest.raises(ValueError, match="unknown lowering 'winograd'"):
+        conv_layers.compare("cifar10_cnn", [2], lowerings=["winograd"])
+    with pytest.raises(ValueError, match="mnist_pca_ae has no convolutions"):
+        conv_layers.compare("mnist_pca_ae", [2])
+
+
+def test_chunks_measures_each_chunk_size_and_names_the_default():
+    rates = chunks.measure("mnist_pca_ae", 8, [0, 4, None], repeats=1)
+    assert list(rates) == ["microbatch whole", "microbatch 4", "microbatch default (8)", "torch_eager"]
+    assert all(rate > 0 for rate in rates.values())
+    with pytest.raises(ValueError, match="unknown model"):
+        chunks.measure("mnist_vae", 8, [0])

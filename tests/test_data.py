@@ -12,13 +12,14 @@ import tensorflow_datasets as tfds
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxae import cli
-from jaxae.data import ArchiveError, import_dataset
-from jaxae.data.pipeline import (
+from jaxae.data import (
+    ArchiveError,
     BatchSpec,
     DatasetNotAvailableError,
     DeviceResidentPipeline,
     StreamingPipeline,
     gather_batch,
+    import_dataset,
     load_split,
     make_pipeline,
     prepared_builder,

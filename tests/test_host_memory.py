@@ -6,7 +6,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import pytest
 
-from jaxae import host_memory
+from jaxae.cpu import host_memory
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 
@@ -26,21 +26,15 @@ def test_freed_blocks_are_reused_without_page_faults():
 
 
 @glibc_only
-def test_opt_out_leaves_malloc_alone(monkeypatch):
-    monkeypatch.setenv(host_memory.OPT_OUT, "0")
-    host_memory.retain_freed_memory.cache_clear()
-    try:
-        assert not host_memory.retain_freed_memory()
-    finally:
-        monkeypatch.delenv(host_memory.OPT_OUT)
-        host_memory.retain_freed_memory.cache_clear()
+def test_importing_jaxae_and_compiling_a_step_leave_malloc_alone():
+    assert _page_faults("block", "jaxae-step")[0] > 12_000
 
 
 @glibc_only
 def test_temporaries_over_64_mib_are_reused_when_computations_run_on_the_calling_thread():
     # On the calling thread a step's 72 MiB temporary comes from the main heap: mapped afresh
     # (18,432 pages) on every call by default, kept with retain_freed_memory. (Under asynchronous
-    # dispatch XLA's worker threads map it afresh either way, on most calls: benchmarks/NOTES.md.)
+    # dispatch XLA's worker threads map it afresh either way, on most calls: docs/performance.md.)
     assert _page_faults("step", "default")[2] > 15_000  # the median call
     assert _page_faults("step", "retain")[2] < 1000
 

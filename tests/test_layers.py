@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxae.models import layers
+from jaxae.models import convolution, layers
 
 
 LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm"])
@@ -111,24 +111,30 @@ def test_lowerings_compute_what_xla_computes_values_and_gradients(layer, lowerin
      (64, 3, 1, False, "col2im"), (16, 8, 1, False, "col2im"), (64, 16, 1, False, "xla"), (64, 3, 2, False, "xla"),
      (8, 3, 1, False, "columns"), (3, 64, 2, False, "gemm"), (3, 64, 1, False, "columns")],
 )
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the measured rule applies on CPU only")
 def test_auto_lowering_on_cpu_follows_the_measured_rule(channels, features, stride, transposed, expected):
-    assert jax.default_backend() == "cpu"
-    assert layers.resolve_lowering("auto", channels, features, stride, transposed) == expected
+    assert convolution.resolve_lowering("auto", channels, features, stride, transposed) == expected
+
+
+def test_auto_lowering_is_xlas_convolution_off_cpu(monkeypatch):
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert convolution.resolve_lowering("auto", 3, 8, 1, False) == "xla"
+    assert convolution.resolve_lowering("auto", 64, 128, 2, True) == "xla"
 
 
 @pytest.mark.parametrize("lowering", ["columns", "gemm_input_grad", "col2im"])
 def test_conv2d_only_lowerings_are_refused_for_transposed_convolutions(lowering):
-    with pytest.raises(ValueError, match=f"lowering='{lowering}' is for Conv2d"):
+    with pytest.raises(ValueError, match=f"conv_lowering='{lowering}' is for Conv2d"):
         layers.ConvTranspose2d(2, 3, lowering=lowering).init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
 
 
 def test_col2im_is_refused_for_strided_convolutions():
-    with pytest.raises(ValueError, match="lowering='col2im' is for stride 1, got stride 2"):
+    with pytest.raises(ValueError, match="conv_lowering='col2im' is for stride 1, got stride 2"):
         layers.Conv2d(2, 3, stride=2, lowering="col2im").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
 
 
 def test_unknown_lowering_is_refused():
-    with pytest.raises(ValueError, match="lowering must be one of"):
+    with pytest.raises(ValueError, match="conv_lowering must be one of"):
         layers.Conv2d(2, 3, lowering="winograd").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
 
 

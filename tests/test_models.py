@@ -201,3 +201,30 @@ def test_unknown_names_and_arguments_are_refused():
         models.create("mnist_pca_ae", output_activation="relu")
     with pytest.raises(ValueError, match="init_scheme must be one of"):
         models.create("cifar10_cnn", init_scheme="kaiming")
+
+
+def test_only_models_with_convolutions_take_a_conv_lowering():
+    with_convolutions = [n for n in NAMES if models.spec(n).has_convolutions]
+    assert with_convolutions == ["cifar10_cnn", "cifar10_conv_ae", "mnist_conv_ae_2d", "cifar10_fc_conv_ae",
+                                 "cifar10_fc_conv_classifier"]
+    with pytest.raises(ValueError, match="unknown argument"):
+        models.create("mnist_pca_ae", conv_lowering="xla")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_mode_and_hessian_vector_products_work_with_xla_convolutions(name):
+    overrides = {"conv_lowering": "xla"} if models.spec(name).has_convolutions else {}
+    model, variables = _init(name, **overrides)
+    x = jax.random.uniform(jax.random.key(1), (2, *model.image_shape))
+
+    def loss(params):
+        return jnp.sum(model.apply({"params": params}, x) ** 2)
+
+    params = variables["params"]
+    tangent = jax.tree.map(jnp.ones_like, params)
+    _, directional = jax.jit(lambda p, t: jax.jvp(loss, (p,), (t,)))(params, tangent)
+    gradient_dot = sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(jax.grad(loss)(params)), jax.tree.leaves(tangent)))
+    np.testing.assert_allclose(directional, gradient_dot, rtol=2e-3)
+    hvp = jax.jit(lambda p, t: jax.jvp(jax.grad(loss), (p,), (t,))[1])(params, tangent)
+    assert jax.tree.structure(hvp) == jax.tree.structure(params)
+    assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(hvp))

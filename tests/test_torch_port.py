@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 NAMES = models.names()
 AUTOENCODERS = [n for n in NAMES if models.spec(n).is_autoencoder]
 LOSSES = {  # each model's recipe loss: (jaxae, PyTorch)
-    "cross_entropy": (losses.cross_entropy, lambda y, labels, x: torch.nn.functional.cross_entropy(y, labels)),
-    "mse": (losses.mse, lambda y, labels, x: torch.nn.functional.mse_loss(y, x.reshape(y.shape))),
+    "cross_entropy": (lambda y, t: losses.cross_entropy(y, t).mean(), lambda y, labels, x: torch.nn.functional.cross_entropy(y, labels)),
+    "mse": (lambda y, t: losses.mse(y, t).mean(), lambda y, labels, x: torch.nn.functional.mse_loss(y, x.reshape(y.shape))),
     "sum_squared_error": (
-        losses.sum_squared_error,
+        lambda y, t: losses.sum_squared_error(y, t).mean(),
         lambda y, labels, x: torch.nn.functional.mse_loss(y, x, reduction="sum") / x.shape[0],
     ),
 }
@@ -257,7 +257,7 @@ def test_params_that_do_not_fit_are_refused_on_export():
 
 
 def test_pixel_transforms_equal_torchvisions_bit_for_bit():
-    from jaxae.data.pipeline import normalize, to_tensor
+    from jaxae.data import normalize, to_tensor
 
     pixels = np.arange(256, dtype=np.uint8)
     to_tensor_torch = torch.from_numpy(pixels).float().div(255)  # what ToTensor computes
@@ -297,7 +297,7 @@ def test_optimizers_step_like_pytorchs(optimizer, options, torch_optimizer):
 
 
 def test_trained_params_export_to_the_seed_pytorch_model():
-    from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline
+    from jaxae.data import BatchSpec, DeviceResidentPipeline
     from jaxae.train import TrainConfig, Trainer, compile_train_step
 
     config = TrainConfig(model="cifar10_cnn", loss="cross_entropy", optimizer="sgd", learning_rate=0.05, momentum=0.9, epochs=1, batch_size=16)

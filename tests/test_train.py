@@ -1,6 +1,8 @@
 """The training engine: steps, data parallelism, fused epochs, fit, checkpoints, resume."""
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +14,21 @@ import pytest
 from jax.sharding import Mesh
 
 from jaxae import models
-from jaxae.checkpoint import CheckpointMismatchError, Checkpoints
-from jaxae.data.pipeline import BatchSpec, DeviceResidentPipeline, make_pipeline
+from jaxae.cpu import activation_bytes_per_example, default_microbatch_size
+from jaxae.data import BatchSpec, DeviceResidentPipeline, make_pipeline
+from jaxae.errors import InputError, WorkdirInUseError
 from jaxae.train import (
+    CheckpointMismatchError,
+    Checkpoints,
+    CorruptCheckpointError,
     TrainConfig,
     Trainer,
     TrainingDivergedError,
-    activation_bytes_per_example,
     compile_pmap_train_step,
     compile_train_epoch,
     compile_train_step,
-    default_microbatch_size,
     evaluate,
+    exclusive_workdir,
     fit,
     microbatch_count,
     replicate,
@@ -39,7 +44,7 @@ def _synthetic(shape, n=100, seed=0):
     return rng.integers(0, 256, (n, *shape), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32)
 
 
-def _pipeline(shape=(28, 28, 1), batch=32, n=100, transform="normalize", seed=1, **kwargs):
+def _pipeline(shape=(28, 28, 1), batch=32, n=100, transform="normalize", seed=AE.seed, **kwargs):
     return DeviceResidentPipeline(*_synthetic(shape, n), BatchSpec(batch, seed=seed), transform=transform, **kwargs)
 
 
@@ -85,18 +90,18 @@ def test_sharded_and_pmap_steps_equal_single_device_training():
 
 def test_steps_over_microbatches_equal_whole_batch_steps_also_sharded():
     pipeline = _pipeline((32, 32, 3), batch=8, n=28, transform="to_tensor")  # the last batch has 4 real rows
-    whole = Trainer.create(CONV_AE, microbatch_size=8)
-    chunked = Trainer.create(CONV_AE, microbatch_size=2)  # 4 chunks of 2
+    whole = Trainer.create(dataclasses.replace(CONV_AE, microbatch_size=8))
+    chunked = Trainer.create(dataclasses.replace(CONV_AE, microbatch_size=2))  # 4 chunks of 2
     single = _steps_on(compile_train_step(whole), whole.init_state(), pipeline)
     _assert_trees_close(_steps_on(compile_train_step(chunked), chunked.init_state(), pipeline).params, single.params, 1e-5)
     mesh = Mesh(np.array(jax.devices()[:2]), ("batch",))
     sharded = _steps_on(compile_train_step(chunked, mesh), chunked.init_state(), pipeline)
     _assert_trees_close(sharded.params, single.params, 1e-5)
-    with pytest.raises(ValueError, match="microbatch_size must be a positive"):
-        Trainer.create(CONV_AE, microbatch_size=0)
+    with pytest.raises(InputError, match="microbatch_size must be a positive"):
+        dataclasses.replace(CONV_AE, microbatch_size=0)
 
 
-@pytest.mark.parametrize("batch, size, chunks", [(2000, 128, 16), (1024, 128, 8), (32, 128, 1), (129, 128, 1), (1030, 128, 5), (8, None, 1)])
+@pytest.mark.parametrize("batch, size, chunks", [(2000, 128, 16), (1024, 128, 8), (32, 128, 1), (129, 128, 1), (1030, 128, 5), (8, 8, 1)])
 def test_microbatch_count_is_the_most_equal_chunks_near_the_size(batch, size, chunks):
     assert microbatch_count(batch, size) == chunks
 
@@ -121,7 +126,16 @@ def test_activation_bytes_per_example_sums_every_module_output():
 )
 def test_default_microbatch_on_cpu_keeps_a_chunks_activations_near_the_l2_cache(model, batch, size):
     assert default_microbatch_size(models.create(model), batch, "cpu") == size
-    assert default_microbatch_size(models.create(model), batch, "gpu") is None
+    assert default_microbatch_size(models.create(model), batch, "gpu") == batch
+
+
+def test_the_chunking_is_part_of_the_run_a_checkpoint_checks(tmp_path):
+    resolved = Trainer.create(AE).config
+    assert AE.microbatch_size is None and resolved.microbatch_size == default_microbatch_size(models.create(AE.model), 32)
+    fit(dataclasses.replace(AE, epochs=1), _pipeline(), tmp_path, progress=False)
+    other = dataclasses.replace(AE, epochs=1, microbatch_size=8)
+    with pytest.raises(CheckpointMismatchError, match=f"microbatch_size: checkpoint {resolved.microbatch_size}, asked 8"):
+        fit(other, _pipeline(), tmp_path, progress=False)
 
 
 def test_fused_epochs_equal_the_step_loop_and_never_recompile():
@@ -148,7 +162,7 @@ def _untimed(history):
 def test_fit_is_deterministic_and_seeded(tmp_path):
     def run(name, seed):
         config = TrainConfig(**{**AE.__dict__, "seed": seed, "epochs": 2})
-        state, history = fit(config, _pipeline(), tmp_path / name, progress=False)
+        state, history = fit(config, _pipeline(seed=seed), tmp_path / name, progress=False)
         return state, history
 
     a, history_a = run("a", 5)
@@ -202,7 +216,8 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
         fit(config, _pipeline(), tmp_path, learning_rate=explode, progress=False)
     checkpoints = Checkpoints(tmp_path / "checkpoints")
     assert checkpoints.all() == [1]
-    restored, meta = checkpoints.restore(Trainer.create(config, explode).init_state(), config=config.to_json())
+    trainer = Trainer.create(config, explode)
+    restored, meta = checkpoints.restore(trainer.init_state(), config=trainer.config.to_json())
     assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(restored.params))
     assert meta["epoch"] == 1
     checkpoints.close()
@@ -277,14 +292,46 @@ def test_evaluation_runs_every_n_epochs_and_after_the_last(tmp_path):
 
 
 def test_a_corrupt_checkpoint_is_refused_with_its_path(tmp_path):
-    from jaxae.checkpoint import CorruptCheckpointError
-
     config = TrainConfig(**{**AE.__dict__, "epochs": 1})
     fit(config, _pipeline(), tmp_path, progress=False)
     for data_file in (tmp_path / "checkpoints" / "1" / "state").rglob("d/*"):
         data_file.write_bytes(b"garbage")
     with pytest.raises(CorruptCheckpointError, match=r"checkpoint 1 in .*checkpoints cannot be read"):
-        Checkpoints(tmp_path / "checkpoints").restore(Trainer.create(config).init_state(), config=config.to_json())
+        trainer = Trainer.create(config)
+        Checkpoints(tmp_path / "checkpoints").restore(trainer.init_state(), config=trainer.config.to_json())
     (tmp_path / "checkpoints" / "1" / "meta" / "metadata").write_text("{not json")
     with pytest.raises(CorruptCheckpointError, match="cannot be read"):
         fit(config, _pipeline(), tmp_path, progress=False)
+
+
+def test_fit_refuses_a_pipeline_that_batches_otherwise_than_the_config(tmp_path):
+    with pytest.raises(InputError, match="batches of 16 but config.batch_size is 32"):
+        fit(AE, _pipeline(batch=16), tmp_path, progress=False)
+    with pytest.raises(InputError, match="shuffles with seed 1 but config.seed is 5"):
+        fit(AE, _pipeline(seed=1), tmp_path, progress=False)
+    fit(dataclasses.replace(AE, epochs=1), DeviceResidentPipeline(*_synthetic((28, 28, 1)), AE.batch_spec(), "normalize"),
+        tmp_path, progress=False)
+
+
+def test_fit_over_pmap_trains_like_jit_over_a_mesh(tmp_path):
+    config = dataclasses.replace(CONV_AE, epochs=2)
+    pipeline = _pipeline((32, 32, 3), batch=8, n=28, transform="to_tensor", seed=config.seed)
+    mesh = Mesh(np.array(jax.devices()[:4]), ("batch",))
+    meshed, history = fit(config, pipeline, tmp_path / "mesh", mesh=mesh, fused=False, progress=False)
+    pmapped, pmap_history = fit(config, pipeline, tmp_path / "pmap", parallel="pmap", progress=False)
+    _assert_trees_close(pmapped.params, meshed.params, 1e-5)
+    assert int(pmapped.step) == int(meshed.step) == 8
+    np.testing.assert_allclose(pmap_history[-1]["train_step_loss"], history[-1]["train_step_loss"], rtol=1e-5)
+    with pytest.raises(InputError, match="does not split over 4 devices"):
+        fit(dataclasses.replace(config, batch_size=6), _pipeline((32, 32, 3), batch=6, seed=0), tmp_path / "x", parallel="pmap")
+
+
+def test_a_second_process_on_the_same_workdir_is_refused_at_once(tmp_path):
+    with exclusive_workdir(tmp_path):
+        with pytest.raises(WorkdirInUseError, match=f"in use by process {os.getpid()} on"):
+            fit(AE, _pipeline(), tmp_path, progress=False)  # the same process, another lock: refused like another
+        code = "from jaxae.train import exclusive_workdir\nwith exclusive_workdir(%r): pass" % str(tmp_path)
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert other.returncode != 0 and f"is in use by process {os.getpid()}" in other.stderr
+    with exclusive_workdir(tmp_path):  # released when the block ends
+        pass

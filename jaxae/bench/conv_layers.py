@@ -1,19 +1,22 @@
-"""Each convolution of a model alone, against the same PyTorch layer: where the step's gap is, layer by layer.
+"""Each convolution of a model alone, per lowering and against the same PyTorch layer.
 
 :func:`conv_layers` finds a model's convolutions, each with its input shape, by initialising
 the model abstractly (``jax.eval_shape``) under Flax's method interceptor. :func:`compare`
 times each one's forward and backward pass: the layer (with its bias), a ReLU, the sum of
 squares as the loss, the gradient of its kernel and bias, and of its input for every layer but
 the model's first (whose input is the image). jaxae's side is the model's own module, jitted as
-the trainer jits (:func:`jaxae.train.jit`), so it runs the lowering the model runs; PyTorch's is
-``torch.nn.Conv2d`` / ``ConvTranspose2d`` with the same arguments, in eager mode. Both run on
-random inputs in turns (:func:`jaxae.bench.throughput.time_interleaved`), median of ``repeats``
-calls of ``steps`` passes after a warm-up. ``python -m benchmarks.layers_vs_torch`` prints it.
+the trainer jits (:func:`jaxae.cpu.jit_with_cpu_options`), with the lowering the model runs or
+each of the ``lowerings`` asked for (the measurement behind ``conv_lowering="auto"``);
+PyTorch's is ``torch.nn.Conv2d`` / ``ConvTranspose2d`` with the same arguments, in eager mode,
+when PyTorch is installed. All run on random inputs in turns
+(:func:`jaxae.bench.throughput.time_interleaved`), median of ``repeats`` calls of ``steps``
+passes after a warm-up. ``jaxae bench layers MODEL`` prints :func:`report`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import statistics
 
 import flax.linen as nn
@@ -22,8 +25,10 @@ import jax.numpy as jnp
 
 from jaxae import models
 from jaxae.bench.throughput import Runner, build_runner, time_interleaved
-from jaxae.models.layers import Conv2d, ConvTranspose2d, resolve_lowering
-from jaxae.train import jit
+from jaxae.cpu import jit_with_cpu_options
+from jaxae.errors import InputError
+from jaxae.models.convolution import CONV2D_LOWERINGS, CONV_TRANSPOSE2D_LOWERINGS, resolve_lowering
+from jaxae.models.layers import Conv2d, ConvTranspose2d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +49,13 @@ class ConvLayer:
         module = self.module
         channels = self.input_shape[-1]
         return resolve_lowering(module.lowering, channels, module.features, module.stride, self.transposed)
+
+    def with_lowering(self, lowering: str) -> ConvLayer | None:
+        """The same layer computed by ``lowering``; None where that lowering does not apply to it."""
+        valid = CONV_TRANSPOSE2D_LOWERINGS if self.transposed else CONV2D_LOWERINGS
+        if lowering not in valid or (lowering == "col2im" and self.module.stride != 1):
+            return None
+        return dataclasses.replace(self, module=self.module.clone(lowering=lowering))
 
 
 def conv_layers(model: nn.Module) -> list[ConvLayer]:
@@ -72,7 +84,7 @@ def _jaxae_runner(layer: ConvLayer, batch_size: int, input_grad: bool, steps: in
     def loss(params, x):
         return jnp.sum(jax.nn.relu(layer.module.apply({"params": params}, x)) ** 2)
 
-    gradient = jit(jax.grad(loss, argnums=(0, 1) if input_grad else 0))
+    gradient = jit_with_cpu_options(jax.grad(loss, argnums=(0, 1) if input_grad else 0))
 
     def build():
         compiled = gradient.lower(params, x).compile()
@@ -107,59 +119,74 @@ def _torch_runner(layer: ConvLayer, batch_size: int, input_grad: bool, steps: in
     return build_runner(lambda: (run, None), "torch_layer", steps)
 
 
-def compare(model_name: str, batch_sizes: list[int], repeats: int = 15, steps: int = 3) -> list[dict]:
-    """Per convolution of ``model_name`` and batch size: ms per forward and backward pass, jaxae and PyTorch.
+def compare(
+    model_name: str, batch_sizes: list[int], lowerings: list[str] | None = None, repeats: int = 15, steps: int = 3
+) -> list[dict]:
+    """Per convolution of ``model_name``, batch size and lowering: ms per forward and backward pass.
 
-    Rows: ``layer``, ``kind`` ("Conv2d" or "ConvTranspose2d"), ``input`` (C×H×W), ``out_channels``,
-    ``kernel_size``, ``stride``, ``lowering`` (jaxae's), ``batch_size``, ``jaxae_ms``, ``torch_ms``.
+    ``lowerings``: the lowerings to time each layer with (those that apply to it); default the
+    one the model runs. Rows: ``layer``, ``kind`` ("Conv2d" or "ConvTranspose2d"), ``input``
+    (C×H×W), ``out_channels``, ``kernel_size``, ``stride``, ``lowering``, ``batch_size``,
+    ``jaxae_ms`` and, with PyTorch installed, ``torch_ms`` (the same layer in PyTorch, timed in
+    the same rounds).
     """
     if not batch_sizes or any(size < 1 for size in batch_sizes) or repeats < 1 or steps < 1:
-        raise ValueError("batch sizes, repeats and steps must be positive")
-    model = models.create(model_name)
+        raise InputError("batch sizes, repeats and steps must be positive")
+    for lowering in lowerings or ():
+        if lowering not in CONV2D_LOWERINGS:
+            raise InputError(f"unknown lowering {lowering!r}; choose from {sorted(CONV2D_LOWERINGS)}")
+    if not models.spec(model_name).has_convolutions:
+        raise InputError(f"{model_name} has no convolutions")
+    has_torch = importlib.util.find_spec("torch") is not None
     rows = []
-    for index, layer in enumerate(conv_layers(model)):
+    for index, layer in enumerate(conv_layers(models.create(model_name))):
         _, height, width, channels = layer.input_shape
+        variants = [layer] if not lowerings else [layer.with_lowering(name) for name in lowerings]
+        variants = [variant for variant in variants if variant is not None]
         for batch_size in batch_sizes:
-            runners = {
-                "jaxae": _jaxae_runner(layer, batch_size, index > 0, steps),
-                "torch": _torch_runner(layer, batch_size, index > 0, steps),
-            }
+            runners = {variant.lowering: _jaxae_runner(variant, batch_size, index > 0, steps) for variant in variants}
+            if has_torch:
+                runners["torch"] = _torch_runner(layer, batch_size, index > 0, steps)
             seconds = time_interleaved(runners, steps, repeats)
-            rows.append(
-                {
-                    "layer": layer.path,
-                    "kind": type(layer.module).__name__,
-                    "input": f"{channels}x{height}x{width}",
-                    "out_channels": layer.module.features,
-                    "kernel_size": layer.module.kernel_size,
-                    "stride": layer.module.stride,
-                    "lowering": layer.lowering,
-                    "batch_size": batch_size,
-                    "jaxae_ms": statistics.median(seconds["jaxae"]) / steps * 1e3,
-                    "torch_ms": statistics.median(seconds["torch"]) / steps * 1e3,
-                }
-            )
+            torch_ms = {"torch_ms": statistics.median(seconds["torch"]) / steps * 1e3} if has_torch else {}
+            for variant in variants:
+                rows.append(
+                    {
+                        "layer": layer.path,
+                        "kind": type(layer.module).__name__,
+                        "input": f"{channels}x{height}x{width}",
+                        "out_channels": layer.module.features,
+                        "kernel_size": layer.module.kernel_size,
+                        "stride": layer.module.stride,
+                        "lowering": variant.lowering,
+                        "batch_size": batch_size,
+                        "jaxae_ms": statistics.median(seconds[variant.lowering]) / steps * 1e3,
+                        **torch_ms,
+                    }
+                )
     return rows
 
 
 def report(rows: list[dict]) -> str:
-    """The rows as a text table, with the sum over layers per batch size."""
+    """The rows as a text table, with the sum over layers per batch size and lowering."""
 
     def line(layer, kind, shape, lowering, batch_size, jaxae_ms, torch_ms):
-        return (
-            f"{layer:18s} {kind:16s} {shape:>20s} {lowering:16s} {batch_size:>6} "
-            f"{jaxae_ms:>9.2f} {torch_ms:>9.2f} {torch_ms / jaxae_ms:>6.2f}"
-        )
+        compared = f" {torch_ms:>9.2f} {torch_ms / jaxae_ms:>6.2f}" if torch_ms is not None else ""
+        return f"{layer:18s} {kind:16s} {shape:>20s} {lowering:16s} {batch_size:>6} {jaxae_ms:>9.2f}" + compared
 
-    header = f"{'layer':18s} {'kind':16s} {'in -> out, k, s':>20s} {'lowering':16s} {'batch':>6s} "
-    lines = [header + f"{'jaxae ms':>9s} {'torch ms':>9s} {'ratio':>6s}"]
+    header = f"{'layer':18s} {'kind':16s} {'in -> out, k, s':>20s} {'lowering':16s} {'batch':>6s} {'jaxae ms':>9s}"
+    has_torch = all("torch_ms" in row for row in rows)
+    lines = [header + (f" {'torch ms':>9s} {'ratio':>6s}" if has_torch else "")]
     for row in rows:
         shape = f"{row['input']} -> {row['out_channels']}, {row['kernel_size']}, {row['stride']}"
-        times = row["jaxae_ms"], row["torch_ms"]
+        times = row["jaxae_ms"], row.get("torch_ms")
         lines.append(line(row["layer"], row["kind"], shape, row["lowering"], row["batch_size"], *times))
-    for batch_size in sorted({row["batch_size"] for row in rows}):
-        same_batch = [row for row in rows if row["batch_size"] == batch_size]
-        jaxae_ms, torch_ms = (sum(row[key] for row in same_batch) for key in ("jaxae_ms", "torch_ms"))
-        lines.append(line("all layers", "", "", "", batch_size, jaxae_ms, torch_ms))
-    lines.append("ratio: PyTorch's time / jaxae's (above 1: jaxae is faster)")
+    if len({row["lowering"] for row in rows if row["layer"] == rows[0]["layer"]}) == 1:
+        for batch_size in sorted({row["batch_size"] for row in rows}):
+            same_batch = [row for row in rows if row["batch_size"] == batch_size]
+            jaxae_ms = sum(row["jaxae_ms"] for row in same_batch)
+            torch_ms = sum(row["torch_ms"] for row in same_batch) if has_torch else None
+            lines.append(line("all layers", "", "", "", batch_size, jaxae_ms, torch_ms))
+    if has_torch:
+        lines.append("ratio: PyTorch's time / jaxae's (above 1: jaxae is faster)")
     return "\n".join(lines)

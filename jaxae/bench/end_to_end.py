@@ -18,7 +18,7 @@ from jaxae.experiments.runner import StageData, train_stage
 
 
 def e1_cnn(epochs: int = 10, *, frameworks=experiments.FRAMEWORKS, quick: bool = False, data_dir=None,
-           raw_data=None, progress: bool = True) -> dict:
+           raw_data=None, progress: bool = True, retain_host_memory: bool = True) -> dict:
     """Trains E1's CNN for ``epochs`` in each framework; returns the seconds and final test accuracies.
 
     ``quick``: the recipe's quick variant (256 images), for smoke runs.
@@ -32,7 +32,7 @@ def e1_cnn(epochs: int = 10, *, frameworks=experiments.FRAMEWORKS, quick: bool =
               "load_seconds": time.perf_counter() - start, "frameworks": {}}
     with tempfile.TemporaryDirectory() as workdir:
         for framework in frameworks:
-            context = experiments.Context(Path(workdir), data_dir, raw_data, framework, progress)
+            context = experiments.Context(Path(workdir), data_dir, raw_data, framework, progress, retain_host_memory)
             trained = train_stage(stage, data, Path(workdir) / framework, context)
             result["frameworks"][framework] = {
                 "seconds": trained.seconds,

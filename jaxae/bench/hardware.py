@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
+from jaxae import models
+from jaxae.bench.throughput import build_runner, time_interleaved
 from jaxae.train import TrainConfig, Trainer
 
 
 def step_flops(config: TrainConfig, batch_size: int) -> float:
     """FLOPs of one train step at ``batch_size``, counted by XLA's cost analysis (no compilation)."""
-    model_args = {**dict(config.model_args), "conv_lowering": "xla"}
-    config = dataclasses.replace(config, batch_size=batch_size, model_args=tuple(sorted(model_args.items())))
+    model_args = dict(config.model_args)
+    if models.spec(config.model).has_convolutions:
+        model_args["conv_lowering"] = "xla"
+    config = dataclasses.replace(
+        config, batch_size=batch_size, model_args=tuple(sorted(model_args.items())), microbatch_size=batch_size
+    )
     trainer = Trainer.create(config)
     state = jax.eval_shape(trainer.init_state)
     shape = trainer.model.image_shape
@@ -37,13 +42,9 @@ def step_flops(config: TrainConfig, batch_size: int) -> float:
 
 
 def _median_seconds(call, repeats: int) -> float:
-    call()  # warm-up (compilation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of ``call()`` after a warm-up call (compilation)."""
+    runner = build_runner(lambda: (lambda steps: call(), None), "peak", 1)
+    return statistics.median(time_interleaved({"peak": runner}, 1, repeats)["peak"])
 
 
 def jax_matmul_peak(size: int = 4096, repeats: int = 5) -> float:

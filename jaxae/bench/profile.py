@@ -29,6 +29,7 @@ import jax
 
 from jaxae.bench.suite import recipe_stages
 from jaxae.bench.throughput import jaxae_step_runner, time_interleaved
+from jaxae.errors import InputError
 
 _INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%(\S+) = (\S+) (.*)$", re.MULTILINE)
 _OP_NAME = re.compile(r"op_name=\"([^\"]+)\"")
@@ -117,7 +118,7 @@ def profile(model: str, batch_size: int | None = None, steps: int = 20) -> dict:
     """
     stages = recipe_stages()
     if model not in stages:
-        raise ValueError(f"unknown model {model!r}; one of {sorted(stages)}")
+        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
     stage = stages[model]
     batch_size = batch_size or stage.config.batch_size
     runner = jaxae_step_runner(stage.config, stage.transform, batch_size, steps)

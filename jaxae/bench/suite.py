@@ -22,9 +22,10 @@ from typing import Sequence
 import jax
 from tqdm.auto import tqdm
 
-from jaxae import experiments, host_memory, models
+from jaxae import cpu, experiments, models
 from jaxae.bench import end_to_end, hardware, throughput
 from jaxae.bench.environment import describe
+from jaxae.errors import InputError
 from jaxae.experiments.recipe import Stage
 
 RUNNERS = ("jaxae_step", "jaxae_fused", "torch_eager", "torch_compile")
@@ -109,6 +110,7 @@ def run(
     raw_data: str | None = None,
     output: str | Path | None = None,
     progress: bool = True,
+    retain_host_memory: bool = True,
 ) -> dict:
     """Runs the suite; returns the results and, with ``output``, writes them there as JSON after every case.
 
@@ -123,6 +125,8 @@ def run(
       e2e_quick: the end-to-end run on the recipe's quick variant (smoke runs).
       peak_size: side of the square float32 matmul that measures the peak
         (smaller for smoke runs; too small to reach the peak).
+      retain_host_memory: on CPU, keep freed host memory for reuse
+        (:func:`jaxae.cpu.retain_freed_memory`), for both frameworks' runners.
     """
     stages = recipe_stages()
     model_names = list(model_names or stages)
@@ -130,10 +134,10 @@ def run(
         models.spec(name)  # a clear error for an unknown model
     unknown = set(runners) - set(RUNNERS)
     if unknown or "jaxae_step" not in runners:
-        raise ValueError(f"runners must include jaxae_step and come from {RUNNERS}; got {list(runners)}")
+        raise InputError(f"runners must include jaxae_step and come from {RUNNERS}; got {list(runners)}")
     for size in batch_sizes:
         if size != "recipe" and not (isinstance(size, int) and size > 0):
-            raise ValueError(f"a batch size is a positive int or 'recipe', not {size!r}")
+            raise InputError(f"a batch size is a positive int or 'recipe', not {size!r}")
     has_torch = importlib.util.find_spec("torch") is not None
     notes = []
     if not has_torch and any(r.startswith("torch") for r in runners):
@@ -142,9 +146,9 @@ def run(
 
     # Before any runner, so that PyTorch's columns run with the same malloc settings as jaxae's steps.
     on_cpu = jax.default_backend() == "cpu"
-    environment = describe() | {"host_memory_retained": on_cpu and host_memory.retain_freed_memory()}
+    environment = describe() | {"host_memory_retained": on_cpu and retain_host_memory and cpu.retain_freed_memory()}
     if on_cpu:
-        environment["cpu_dispatch"] = "inline" if host_memory.dispatch_is_inline() else "async"
+        environment["cpu_dispatch"] = "inline" if cpu.dispatch_is_inline() else "async"
     peak = {"size": peak_size, "jax_flops_per_s": hardware.jax_matmul_peak(peak_size)}
     if has_torch:
         import torch
@@ -182,7 +186,8 @@ def run(
     if e2e_epochs:
         frameworks = ("jax", "torch") if has_torch and any(r.startswith("torch") for r in runners) else ("jax",)
         results["end_to_end"] = end_to_end.e1_cnn(e2e_epochs, frameworks=frameworks, quick=e2e_quick,
-                                                  data_dir=data_dir, raw_data=raw_data, progress=progress)
+                                                  data_dir=data_dir, raw_data=raw_data, progress=progress,
+                                                  retain_host_memory=retain_host_memory)
         save()
     return results
 

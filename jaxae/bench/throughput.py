@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxae import models
-from jaxae.data.pipeline import PIXEL_TABLES
+from jaxae.data.batches import PIXEL_TABLES
+from jaxae.errors import InputError
 from jaxae.train import TrainConfig, Trainer, compile_train_epoch, compile_train_step
 
 # Distinct batches each runner cycles through, so no step reuses the previous step's input.
@@ -79,11 +80,12 @@ def build_runner(build: Callable[[], tuple[Callable[[int], None], Any]], name: s
     return Runner(name, run, seconds, _xla_memory(compiled) if compiled is not None else None, compiled)
 
 
-def jaxae_step_runner(
-    config: TrainConfig, transform: str, batch_size: int, steps: int, microbatch_size: int | None = None
-) -> Runner:
-    """The jitted train step, one dispatch per step, on batches already converted on the device."""
-    trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size), microbatch_size=microbatch_size)
+def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
+    """The jitted train step, one dispatch per step, on batches already converted on the device.
+
+    The config's ``microbatch_size`` (None: the backend's default) is resolved for ``batch_size``.
+    """
+    trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size))
     images, labels = synthetic_images(config, batch_size, POOL_SIZE)
     pixels = PIXEL_TABLES[transform][images]
     mask = np.ones(batch_size, bool)
@@ -108,7 +110,7 @@ def jaxae_step_runner(
 
 def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
     """The fused epoch of ``steps`` steps (one ``lax.scan``); ``run(n)`` runs ``n / steps`` of them."""
-    trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size))
+    trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size, microbatch_size=None))
     images, labels = synthetic_images(config, batch_size, steps)
     images, labels = jax.device_put((images, labels))
     indices = jnp.arange(steps * batch_size, dtype=jnp.int32).reshape(steps, batch_size)
@@ -120,7 +122,7 @@ def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, ste
 
         def run(n: int) -> None:
             if n % steps:
-                raise ValueError(f"a fused epoch of {steps} steps cannot run {n} steps")
+                raise InputError(f"a fused epoch of {steps} steps cannot run {n} steps")
             for _ in range(n // steps):
                 state[0], _ = compiled(state[0], images, labels, indices, mask)
             jax.block_until_ready(state[0])

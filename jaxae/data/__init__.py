@@ -1,29 +1,45 @@
-"""Data: offline import of the raw archives into TFDS, and the input pipelines."""
+"""Data: batches and pixel transforms (no TensorFlow), TFDS input pipelines, and the offline import.
 
-from jaxae.data.classes import CLASS_NAMES, class_names
-from jaxae.data.offline_import import DATASETS, import_dataset
-from jaxae.data.pipeline import (
-    BatchSpec,
-    DatasetNotAvailableError,
-    DeviceResidentPipeline,
-    StreamingPipeline,
-    gather_batch,
-    load_split,
-    make_pipeline,
-)
+Importing :mod:`jaxae.data` or :mod:`jaxae.data.batches` does not import
+TensorFlow; the TFDS names below (``make_pipeline``, ``load_split``,
+``StreamingPipeline``, ``prepared_builder``, ``import_dataset``) import it on
+first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from jaxae.data.batches import PIXEL_TABLES, BatchSpec, DeviceResidentPipeline, gather_batch, normalize, to_tensor
+from jaxae.data.classes import CLASS_NAMES, DATASETS, class_names
 from jaxae.data.raw_archives import ArchiveError
+from jaxae.errors import DatasetNotAvailableError
+
+_WITH_TENSORFLOW = {
+    "load_split": "jaxae.data.input_pipeline",
+    "make_pipeline": "jaxae.data.input_pipeline",
+    "prepared_builder": "jaxae.data.input_pipeline",
+    "StreamingPipeline": "jaxae.data.input_pipeline",
+    "import_dataset": "jaxae.data.offline_import",
+}
 
 __all__ = [
+    "ArchiveError",
     "CLASS_NAMES",
     "DATASETS",
-    "ArchiveError",
+    "PIXEL_TABLES",
     "BatchSpec",
     "DatasetNotAvailableError",
     "DeviceResidentPipeline",
-    "StreamingPipeline",
     "class_names",
     "gather_batch",
-    "import_dataset",
-    "load_split",
-    "make_pipeline",
+    "normalize",
+    "to_tensor",
+    *_WITH_TENSORFLOW,
 ]
+
+
+def __getattr__(name: str):
+    if name in _WITH_TENSORFLOW:
+        return getattr(importlib.import_module(_WITH_TENSORFLOW[name]), name)
+    raise AttributeError(f"module 'jaxae.data' has no attribute {name!r}")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from jaxae.errors import InputError
+
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "mnist": tuple(str(digit) for digit in range(10)),
     "cifar10": ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
 """The class names of each dataset, by label; CIFAR-10's are the seeds' short ones."""
+
+DATASETS = tuple(CLASS_NAMES)
+"""The datasets jaxae reads (TFDS names)."""
 
 
 def class_names(dataset: str) -> tuple[str, ...]:
@@ -18,6 +23,6 @@ def class_names(dataset: str) -> tuple[str, ...]:
     try:
         return CLASS_NAMES[dataset]
     except (KeyError, TypeError):
-        raise ValueError(
+        raise InputError(
             f"unknown dataset {dataset!r}; class names are known for {', '.join(CLASS_NAMES)}"
         ) from None

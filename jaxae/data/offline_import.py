@@ -10,15 +10,18 @@ failed or interrupted import leaves nothing behind and can be rerun.
 
 from __future__ import annotations
 
+import os
 import struct
 import tempfile
 from pathlib import Path
 
-import tensorflow_datasets as tfds
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines say nothing about jaxae's work
 
-from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, unpack_cifar10, unpack_mnist
+import tensorflow_datasets as tfds  # noqa: E402
 
-DATASETS = ("mnist", "cifar10")
+from jaxae.data.classes import DATASETS  # noqa: E402
+from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, unpack_cifar10, unpack_mnist  # noqa: E402
+from jaxae.errors import InputError  # noqa: E402
 
 
 class _LocalFiles:
@@ -48,6 +51,14 @@ def _from_local_files(name: str):
 
         def _make_download_manager(self, download_dir, download_config):
             return self._local_files
+
+        # TFDS announces a download of "Unknown size" and its end; there is no download, and the
+        # caller reports the import.
+        def _log_download_bytes(self):
+            pass
+
+        def _log_download_done(self):
+            pass
 
     return FromLocalFiles
 
@@ -95,11 +106,11 @@ def import_dataset(name: str, source: str | Path, data_dir: str | Path | None = 
       The prepared dataset's folder, ``data_dir/name/version``.
 
     Raises:
-      ValueError: an unknown name.
+      InputError: an unknown name.
       ArchiveError: a missing, corrupt, truncated or wrong archive.
     """
     if name not in DATASETS:
-        raise ValueError(f"no offline import for dataset {name!r}; available: {', '.join(DATASETS)}")
+        raise InputError(f"no offline import for dataset {name!r}; available: {', '.join(DATASETS)}")
     source = Path(source).expanduser()
     with tempfile.TemporaryDirectory(prefix=f"jaxae-{name}-") as scratch:
         scratch = Path(scratch)
@@ -112,6 +123,10 @@ def import_dataset(name: str, source: str | Path, data_dir: str | Path | None = 
             builder_cls = _from_local_files(name)
         builder = builder_cls(local, data_dir=None if data_dir is None else str(Path(data_dir).expanduser()))
         config = tfds.download.DownloadConfig(try_download_gcs=False)
-        builder.download_and_prepare(download_dir=str(scratch / "downloads"), download_config=config)
+        tfds.display_progress_bar(False)  # TFDS's own bars for each generation phase, nested and noisy
+        try:
+            builder.download_and_prepare(download_dir=str(scratch / "downloads"), download_config=config)
+        finally:
+            tfds.display_progress_bar(True)
     return Path(builder.data_dir)
 

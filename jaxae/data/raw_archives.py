@@ -15,6 +15,8 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from jaxae.errors import InputError
+
 MNIST_FILES = {
     "train_data": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",
@@ -32,7 +34,7 @@ CIFAR10_RECORD_BYTES = 1 + 32 * 32 * 3
 CIFAR10_RECORDS_PER_FILE = 10_000
 
 
-class ArchiveError(ValueError):
+class ArchiveError(InputError):
     """A raw archive that is missing, corrupt, truncated, or of another dataset."""
 
 

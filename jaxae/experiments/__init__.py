@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jaxae.errors import InputError
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.report import comparison_table
 from jaxae.experiments.runner import FRAMEWORKS, Context, ensure_dataset
+from jaxae.train import exclusive_workdir
 
 _MODULES = {
     "E1": "e1_classifiers",
@@ -38,7 +40,7 @@ def get(name: str):
     """The module of experiment ``name``: its ``RECIPE`` and ``run(recipe, context, seed)``."""
     key = str(name).upper()
     if key not in _MODULES:
-        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(_MODULES)} or 'all'")
+        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(_MODULES)} or 'all'")
     return importlib.import_module(f"jaxae.experiments.{_MODULES[key]}")
 
 
@@ -57,25 +59,28 @@ def reproduce(
     The summary (``workdir/<name>/<framework>/summary.json``) holds each
     seed's headline numbers and wall times; seeds of an earlier run of the
     same variant stay in it, so seeds can be run one command at a time.
+    ``workdir/<name>/<framework>`` is this process's while it runs: a second
+    process is refused (:class:`~jaxae.errors.WorkdirInUseError`).
     """
     module = get(name)
     recipe = module.RECIPE.quick() if quick else module.RECIPE
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
     seeds = recipe.seeds if seeds is None else tuple(seeds)
-    for dataset in sorted({stage.dataset for stage in recipe.stages}):
-        ensure_dataset(dataset, context.data_dir, context.raw_data)
-    path = Path(context.workdir) / recipe.name / context.framework / "summary.json"
-    summary = _previous_summary(path, quick, epochs) or {
-        "experiment": recipe.name, "framework": context.framework, "quick": quick, "epochs": epochs, "runs": {}
-    }
-    for seed in seeds:
-        if context.progress:
-            print(f"== {recipe.name} ({context.framework}), seed {seed}: {recipe.title}")
-        start = time.perf_counter()
-        summary["runs"][str(seed)] = {**module.run(recipe, context, seed), "seconds": time.perf_counter() - start}
-        summary["seeds"] = sorted(int(s) for s in summary["runs"])
-        path.write_text(json.dumps(summary, indent=1) + "\n")  # after each seed: a long run keeps what it finished
+    with exclusive_workdir(Path(context.workdir) / recipe.name / context.framework) as folder:
+        for dataset in sorted({stage.dataset for stage in recipe.stages}):
+            ensure_dataset(dataset, context.data_dir, context.raw_data)
+        path = folder / "summary.json"
+        summary = _previous_summary(path, quick, epochs) or {
+            "experiment": recipe.name, "framework": context.framework, "quick": quick, "epochs": epochs, "runs": {}
+        }
+        for seed in seeds:
+            if context.progress:
+                print(f"== {recipe.name} ({context.framework}), seed {seed}: {recipe.title}")
+            start = time.perf_counter()
+            summary["runs"][str(seed)] = {**module.run(recipe, context, seed), "seconds": time.perf_counter() - start}
+            summary["seeds"] = sorted(int(s) for s in summary["runs"])
+            path.write_text(json.dumps(summary, indent=1) + "\n")  # after each seed: a long run keeps what it finished
     return summary
 
 

@@ -7,7 +7,7 @@ batch_size``), 48 epochs, batch 128, pixels in [0, 1].
 from __future__ import annotations
 
 from jaxae import figures, latent
-from jaxae.data.pipeline import PIXEL_TABLES
+from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.runner import Context, StageData, at_epochs, save_figure, train_stage
 from jaxae.train import TrainConfig

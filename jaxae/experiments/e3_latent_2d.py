@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxae import figures, latent
 from jaxae.data import class_names
-from jaxae.data.pipeline import PIXEL_TABLES
+from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.runner import Context, StageData, save_figure, train_stage
 from jaxae.train import TrainConfig

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from jaxae import figures, latent
-from jaxae.data.pipeline import PIXEL_TABLES
+from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments._e4_published import TRAIN_LOSS
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.runner import Context, StageData, save_figure, train_stage

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxae.data.pipeline import BatchSpec
+from jaxae.data.batches import BatchSpec
+from jaxae.errors import InputError
 from jaxae.models import spec as model_spec
 from jaxae.train import TrainConfig
 
@@ -41,13 +42,13 @@ class Stage:
     def __post_init__(self):
         expected = model_spec(self.config.model).dataset
         if self.dataset != expected:
-            raise ValueError(f"stage {self.name!r}: {self.config.model} trains on {expected}, not {self.dataset}")
+            raise InputError(f"stage {self.name!r}: {self.config.model} trains on {expected}, not {self.dataset}")
 
     def with_seed(self, seed: int) -> Stage:
         return dataclasses.replace(self, config=dataclasses.replace(self.config, seed=seed))
 
     def train_batches(self) -> BatchSpec:
-        return BatchSpec(self.config.batch_size, shuffle=True, drop_remainder=self.drop_remainder, seed=self.config.seed)
+        return self.config.batch_spec(drop_remainder=self.drop_remainder)
 
     def test_batches(self) -> BatchSpec:
         # A different order seed than training's, so a shuffled test split is not in the train order.
@@ -97,7 +98,7 @@ class Reference:
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """An experiment of docs/seed-experiments.md: its stages, seeds and reference numbers."""
+    """An experiment (``docs/experiments.md``): its stages, seeds and reference numbers."""
 
     name: str
     title: str
@@ -109,7 +110,7 @@ class Recipe:
         for stage in self.stages:
             if stage.name == name:
                 return stage
-        raise ValueError(f"{self.name} has no stage {name!r}; its stages: {[s.name for s in self.stages]}")
+        raise InputError(f"{self.name} has no stage {name!r}; its stages: {[s.name for s in self.stages]}")
 
     def quick(self) -> Recipe:
         return dataclasses.replace(self, stages=tuple(s.quick() for s in self.stages), seeds=self.seeds[:1])

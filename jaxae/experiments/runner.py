@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from jaxae.data import DatasetNotAvailableError, DeviceResidentPipeline, import_dataset, load_split
+from jaxae.data.batches import DeviceResidentPipeline
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES
+from jaxae.errors import DatasetNotAvailableError, InputError
 from jaxae.experiments.recipe import Stage
 from jaxae.train import fit
 
@@ -39,6 +40,7 @@ class Context:
         dataset is not prepared and cannot be downloaded (default: ``$JAXAE_RAW_DATA``).
       framework: "jax" (jaxae) or "torch" (the same recipe in PyTorch).
       progress: progress bars and per-epoch lines.
+      retain_host_memory: on CPU, keep freed host memory for reuse (see :func:`jaxae.train.fit`).
     """
 
     workdir: Path
@@ -46,10 +48,11 @@ class Context:
     raw_data: str | None = None
     framework: str = "jax"
     progress: bool = True
+    retain_host_memory: bool = True
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
-            raise ValueError(f"unknown framework {self.framework!r}; choose from {FRAMEWORKS}")
+            raise InputError(f"unknown framework {self.framework!r}; choose from {FRAMEWORKS}")
 
     def run_dir(self, experiment: str, seed: int) -> Path:
         return Path(self.workdir) / experiment / self.framework / f"seed{seed}"
@@ -64,7 +67,8 @@ def ensure_dataset(name: str, data_dir: str | None = None, raw_data: str | None 
     Raises:
       DatasetNotAvailableError: none of the three worked; the message says what to do.
     """
-    from jaxae.data.pipeline import prepared_builder
+    from jaxae.data.input_pipeline import prepared_builder
+    from jaxae.data.offline_import import import_dataset
 
     try:
         prepared_builder(name, data_dir)
@@ -89,6 +93,8 @@ def ensure_dataset(name: str, data_dir: str | None = None, raw_data: str | None 
 
 @functools.lru_cache(maxsize=8)
 def _split(dataset: str, split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    from jaxae.data.input_pipeline import load_split
+
     return load_split(dataset, split, data_dir)
 
 
@@ -116,6 +122,8 @@ class Trained:
 
 def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, initial_params=None) -> Trained:
     """Trains ``stage`` in ``context.framework``; outputs (metrics, checkpoints) go to ``workdir``."""
+    if context.progress:
+        print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}")
     start = time.perf_counter()
     if context.framework == "torch":
         from jaxae.experiments.torch_training import fit_torch
@@ -125,7 +133,8 @@ def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, 
         train = DeviceResidentPipeline(*data.train, stage.train_batches(), stage.transform)
         test = None if data.test is None else DeviceResidentPipeline(*data.test, stage.test_batches(), stage.transform)
         state, history = fit(
-            stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params
+            stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
+            retain_host_memory=context.retain_host_memory,
         )
         params = state.params
     return Trained(params, history, time.perf_counter() - start)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from jaxae.data.pipeline import PIXEL_TABLES
+from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Stage
 from jaxae.models import spec as model_spec
 from jaxae.torch_port import params_from_torch, params_to_torch, torch_reference

@@ -6,33 +6,33 @@ from typing import ClassVar
 
 import flax.linen as nn
 
+from jaxae.errors import InputError
 from jaxae.models._validation import check_batch
-from jaxae.models.layers import CONV_LOWERINGS, INIT_SCHEMES, ConvLowering, InitScheme
+from jaxae.models.convolution import CONV_LOWERINGS
+from jaxae.models.layers import INIT_SCHEMES, InitScheme
 
 
 class SeedModel(nn.Module):
     """Base class of the seed models.
 
-    Subclasses set ``image_shape`` (NHWC without the batch dimension).
-    ``conv_lowering`` picks how convolutions are computed (see
-    :mod:`jaxae.models.layers`); params do not depend on it. The
-    registry names each model it creates (``create("cifar10_cnn").name``), and
-    that name is the one bad-input errors give.
+    Subclasses set ``image_shape`` (NHWC without the batch dimension). Models
+    with convolutions also have a ``conv_lowering`` field, how their
+    convolutions are computed (see :mod:`jaxae.models.convolution`); params do
+    not depend on it. The registry names each model it creates
+    (``create("cifar10_cnn").name``), and that name is the one bad-input errors give.
     """
 
     image_shape: ClassVar[tuple[int, int, int]]
     init_scheme: InitScheme = "pytorch"
-    conv_lowering: ConvLowering = "auto"
 
     def __post_init__(self):
         if self.init_scheme not in INIT_SCHEMES:
-            raise ValueError(
+            raise InputError(
                 f"{self.model_name}: init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}"
             )
-        if self.conv_lowering not in CONV_LOWERINGS:
-            raise ValueError(
-                f"{self.model_name}: conv_lowering must be one of {CONV_LOWERINGS}, got {self.conv_lowering!r}"
-            )
+        lowering = getattr(self, "conv_lowering", "auto")
+        if lowering not in CONV_LOWERINGS:
+            raise InputError(f"{self.model_name}: conv_lowering must be one of {CONV_LOWERINGS}, got {lowering!r}")
         super().__post_init__()
 
     @property

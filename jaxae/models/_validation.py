@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxae.errors import InputError
+
 
 def check_batch(model: str, x, expected: tuple[int, ...], what: str = "images") -> None:
     """Raises a ``ValueError`` unless ``x`` is a floating batch of shape ``(B, *expected)``.
@@ -17,13 +19,13 @@ def check_batch(model: str, x, expected: tuple[int, ...], what: str = "images") 
     shape = getattr(x, "shape", None)
     dtype = getattr(x, "dtype", None)
     if shape is None or dtype is None:
-        raise ValueError(f"{model}: {what} must be an array, got {type(x).__name__}")
+        raise InputError(f"{model}: {what} must be an array, got {type(x).__name__}")
     shape = tuple(shape)
     want = "(batch, " + ", ".join(map(str, expected)) + ")"
     if len(shape) != len(expected) + 1 or shape[1:] != tuple(expected):
-        raise ValueError(f"{model}: expected {what} of shape {want}, got {shape}{_hint(shape, expected)}")
+        raise InputError(f"{model}: expected {what} of shape {want}, got {shape}{_hint(shape, expected)}")
     if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(
+        raise InputError(
             f"{model}: expected floating {what} (float32) of shape {want}, got dtype {dtype}; "
             "convert uint8 pixels with x.astype(jnp.float32) / 255 (and to [-1, 1] where "
             "the recipe normalises)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 
 from jaxae.models._base import SeedModel
+from jaxae.models.convolution import ConvLowering
 from jaxae.models.layers import Conv2d, Linear, max_pool2d
 
 
@@ -40,6 +41,7 @@ class BasicConvNet(SeedModel):
     out_c2: int = 16
     dense_units: int = 256
     num_classes: int = 10
+    conv_lowering: ConvLowering = "auto"
 
     @nn.compact
     def __call__(self, x, train: bool = False):

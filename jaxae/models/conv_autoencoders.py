@@ -8,16 +8,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxae.errors import InputError
 from jaxae.models._base import Autoencoder, SeedModel
-from jaxae.models.layers import (
-    Conv2d,
-    ConvLowering,
-    ConvTranspose2d,
-    InitScheme,
-    Linear,
-    trim,
-    upsample_bilinear,
-)
+from jaxae.models.convolution import ConvLowering
+from jaxae.models.layers import Conv2d, ConvTranspose2d, InitScheme, Linear, trim, upsample_bilinear
 
 
 class _CifarConvEncoder(nn.Module):
@@ -70,6 +64,7 @@ class CifarConvAutoencoder(Autoencoder):
     out_c1: int = 8
     out_c2: int = 16
     embedding_dim: int = 32
+    conv_lowering: ConvLowering = "auto"
 
     @property
     def latent_shape(self):
@@ -130,6 +125,7 @@ class MnistConvAutoencoder(Autoencoder):
     image_shape = (28, 28, 1)
     latent_dim: int = 2
     negative_slope: float = 0.01
+    conv_lowering: ConvLowering = "auto"
 
     @property
     def latent_shape(self):
@@ -203,6 +199,7 @@ class FcConvAutoencoder(Autoencoder):
     latent_dim: int = 1024
     negative_slope: float = 0.1
     align_corners: bool = False
+    conv_lowering: ConvLowering = "auto"
 
     @property
     def latent_shape(self):
@@ -228,6 +225,7 @@ class FcConvClassifier(SeedModel):
     latent_dim: int = 1024
     negative_slope: float = 0.1
     num_classes: int = 10
+    conv_lowering: ConvLowering = "auto"
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -260,7 +258,7 @@ def classifier_from_autoencoder(autoencoder_variables, rng, classifier: FcConvCl
     encoder_shapes = jax.tree.map(jnp.shape, encoder)
     expected_shapes = jax.tree.map(jnp.shape, fresh["encoder"])
     if encoder_shapes != expected_shapes:
-        raise ValueError(
+        raise InputError(
             f"the autoencoder's encoder {encoder_shapes} does not fit the classifier's "
             f"{expected_shapes}: build the classifier with the autoencoder's latent_dim"
         )

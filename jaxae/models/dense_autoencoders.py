@@ -11,6 +11,7 @@ from typing import Literal
 
 import flax.linen as nn
 
+from jaxae.errors import InputError
 from jaxae.models._base import Autoencoder
 from jaxae.models.layers import InitScheme, Linear
 
@@ -60,7 +61,7 @@ class DenseAutoencoder(Autoencoder):
 
     def __post_init__(self):
         if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(
+            raise InputError(
                 f"{self.model_name}: output_activation must be one of {sorted(OUTPUT_ACTIVATIONS)}, "
                 f"got {self.output_activation!r}"
             )

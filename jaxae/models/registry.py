@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 from typing import Any
 
+from jaxae.errors import InputError
 from jaxae.models._base import SeedModel
 from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
 from jaxae.models.conv_autoencoders import (
@@ -25,7 +26,7 @@ class ModelSpec:
       name: registry name.
       cls: the Flax module class.
       defaults: constructor arguments that make the seed's model.
-      experiment: the experiment of ``docs/seed-experiments.md`` it belongs to.
+      experiment: the experiment it belongs to (``docs/experiments.md``).
       dataset: TFDS name of its data.
       value_range: the pixel range the recipe feeds it ([0, 1] after ``ToTensor``,
         [-1, 1] after ``Normalize(0.5, 0.5)``).
@@ -45,6 +46,11 @@ class ModelSpec:
     @property
     def is_autoencoder(self) -> bool:
         return hasattr(self.cls, "encode")
+
+    @property
+    def has_convolutions(self) -> bool:
+        """Whether the model has convolutions, and so a ``conv_lowering`` argument."""
+        return "conv_lowering" in {f.name for f in dataclasses.fields(self.cls)}
 
 
 _SPECS = {
@@ -75,7 +81,7 @@ def spec(name: str) -> ModelSpec:
     except (KeyError, TypeError):
         close = difflib.get_close_matches(str(name), _SPECS, n=1)
         suggestion = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(_SPECS)}.{suggestion}") from None
+        raise InputError(f"unknown model {name!r}; known models: {', '.join(_SPECS)}.{suggestion}") from None
 
 
 def create(name: str, **overrides) -> SeedModel:
@@ -95,7 +101,7 @@ def create(name: str, **overrides) -> SeedModel:
     allowed = {f.name for f in dataclasses.fields(model_spec.cls)} - {"parent", "name"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
-        raise ValueError(f"{name}: unknown argument(s) {unknown}; this model takes {sorted(allowed)}")
+        raise InputError(f"{name}: unknown argument(s) {unknown}; this model takes {sorted(allowed)}")
     kwargs = {**model_spec.defaults, **overrides}
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     return model_spec.cls(**kwargs, name=name)

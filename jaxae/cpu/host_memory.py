@@ -7,9 +7,13 @@ frees them when it returns. glibc gives blocks above its mmap threshold
 kernel with ``munmap``, and trims heap tops above its trim threshold, so the
 next call touches fresh pages and faults on each: 12,900 page faults per
 mnist_conv_ae_2d step, a quarter to a third of its time on a 2-core CPU
-(benchmarks/NOTES.md). :func:`retain_freed_memory` raises both thresholds to
+(docs/performance.md). :func:`retain_freed_memory` raises both thresholds to
 their maximum, so that freed blocks are reused. The price: the process keeps
-its peak footprint instead of returning memory to the system.
+its peak footprint instead of returning memory to the system, which is why
+it is a choice: :func:`jaxae.train.fit`, the ``jaxae`` command and the
+benchmarks turn it on (``retain_host_memory=True``, the default; the CLI's
+``--release-host-memory`` leaves malloc alone), and a library user who
+compiles steps without ``fit`` calls it once.
 
 JAX runs CPU computations on a worker thread by default (asynchronous
 dispatch), and the worker allocates their temporaries; glibc serves a worker
@@ -20,21 +24,17 @@ them. That wins where a step's temporaries exceed 64 MiB (mnist_conv_ae_2d
 at batch 1024: 1.73x, E5's models 1.05-1.22x) and loses where steps are
 small, since Python then no longer dispatches the next step while one runs
 (the dense autoencoders at batch 128: 0.67-0.73x); so it is not the
-default (benchmarks/NOTES.md, session 9). Blocks over 2 GiB are always mapped afresh.
+default (docs/performance.md). Blocks over 2 GiB are always mapped afresh.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import platform
 
 import jax
 from jax._src import xla_bridge  # backends_are_initialized has no public alias
-
-OPT_OUT = "JAXAE_RETAIN_HOST_MEMORY"
-"""Set this environment variable to ``0`` to leave glibc's defaults alone."""
 
 # mallopt(3) parameters from <malloc.h>; mallopt takes an int, hence the largest value.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -45,12 +45,10 @@ _LARGEST = 2**31 - 1
 def retain_freed_memory() -> bool:
     """Tells glibc's ``malloc`` to keep freed memory for reuse; whether it did.
 
-    Process-wide and idempotent. :func:`jaxae.train.jit` calls it on CPU, so
-    every compiled step runs with it. Does nothing (returns ``False``) where
-    the C library is not glibc, or when the environment variable
-    ``JAXAE_RETAIN_HOST_MEMORY`` is ``0``.
+    Process-wide, idempotent and not undone. Does nothing (returns ``False``)
+    where the C library is not glibc.
     """
-    if os.environ.get(OPT_OUT) == "0" or platform.libc_ver()[0] != "glibc":
+    if platform.libc_ver()[0] != "glibc":
         return False
     libc = ctypes.CDLL(None)  # the C library this process already runs on
     return all(libc.mallopt(option, _LARGEST) == 1 for option in (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD))
@@ -61,12 +59,11 @@ def execute_on_calling_thread() -> bool:
 
     Sets JAX's ``jax_cpu_enable_async_dispatch`` to False. JAX reads it once,
     when it creates its CPU client (on the first array or computation), so call
-    this first thing; afterwards it changes nothing and returns ``False``, as it
-    does with ``JAXAE_RETAIN_HOST_MEMORY=0``. JAX applies it to single-device
+    this first thing; afterwards it changes nothing and returns ``False``. JAX applies it to single-device
     computations. See the module docstring for when it pays;
     ``jaxae bench --inline-dispatch`` measures it.
     """
-    if os.environ.get(OPT_OUT) == "0" or xla_bridge.backends_are_initialized():
+    if xla_bridge.backends_are_initialized():
         return False
     jax.config.update("jax_cpu_enable_async_dispatch", False)
     return True

@@ -1,6 +1,6 @@
 """Orbax checkpoints of a training run: the state, and what is needed to go on exactly.
 
-A checkpoint holds the :class:`~jaxae.train.TrainState` (params, optimiser
+A checkpoint holds the :class:`~jaxae.train.steps.TrainState` (params, optimiser
 state, step, RNG) and, as JSON, the epoch reached, the metrics history and the
 run's config. Orbax writes each checkpoint into a temporary folder and renames
 it when complete, so a run killed during a save leaves the previous one intact.
@@ -15,12 +15,14 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from jaxae.errors import InputError
 
-class CheckpointMismatchError(ValueError):
+
+class CheckpointMismatchError(InputError):
     """A checkpoint of another model or config than the one asked to restore into."""
 
 
-class CorruptCheckpointError(ValueError):
+class CorruptCheckpointError(InputError):
     """A checkpoint whose files cannot be read."""
 
 

@@ -1,0 +1,34 @@
+"""The errors jaxae raises for what a user can fix; anything else is a bug and keeps its traceback.
+
+The ``jaxae`` command prints a :class:`JaxaeError` as one line and exits;
+every other exception propagates with its traceback.
+
+>>> from jaxae import models
+>>> try:
+...     models.create("mnist_ae4")
+... except InputError as error:
+...     print(str(error).split(";")[0])
+unknown model 'mnist_ae4'
+"""
+
+from __future__ import annotations
+
+
+class JaxaeError(Exception):
+    """An error whose message says what went wrong and what to do; no traceback needed."""
+
+
+class InputError(JaxaeError, ValueError):
+    """Bad input: an unknown name, a wrong shape or dtype, an invalid setting, a file of the wrong kind."""
+
+
+class DatasetNotAvailableError(JaxaeError, RuntimeError):
+    """A dataset that is neither prepared in the data dir nor downloadable."""
+
+
+class WorkdirInUseError(JaxaeError, RuntimeError):
+    """Another live process is writing to the same work dir."""
+
+
+class TrainingDivergedError(JaxaeError, FloatingPointError):
+    """The training loss became NaN or infinite; the last good checkpoint stays."""

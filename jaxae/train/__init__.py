@@ -1,0 +1,59 @@
+"""Training: the run's config, pure steps, data parallelism, the ``fit`` loop, checkpoints.
+
+* :mod:`jaxae.train.config`: :class:`TrainConfig` (what a run is) and its optimiser.
+* :mod:`jaxae.train.steps`: :class:`TrainState`, :class:`Trainer` with the pure
+  ``train_step`` / ``eval_step``, and their compiled forms: jit (over a device
+  mesh) and pmap.
+* :mod:`jaxae.train.loop`: :func:`fit`, :func:`evaluate`, the metrics log and progress.
+* :mod:`jaxae.train.checkpoint`: Orbax checkpoints that refuse another run's config.
+* :mod:`jaxae.train.workdir`: one process per work dir.
+
+>>> from jaxae.train import TrainConfig, Trainer
+>>> trainer = Trainer.create(TrainConfig("mnist_pca_ae", "mse", "adam", 1e-3, epochs=1, batch_size=128))
+>>> state = trainer.init_state()
+>>> int(state.step), sorted(state.params)
+(0, ['decoder', 'encoder'])
+"""
+
+from jaxae.errors import TrainingDivergedError, WorkdirInUseError
+from jaxae.train.checkpoint import CheckpointMismatchError, Checkpoints, CorruptCheckpointError
+from jaxae.train.config import OPTIMIZERS, TrainConfig, make_optimizer
+from jaxae.train.loop import PARALLEL, default_fused, epoch_summary, evaluate, fit
+from jaxae.train.steps import (
+    Trainer,
+    TrainState,
+    compile_pmap_train_step,
+    compile_train_epoch,
+    compile_train_step,
+    microbatch_count,
+    replicate,
+    split_for_pmap,
+    unreplicate,
+)
+from jaxae.train.workdir import exclusive_workdir
+
+__all__ = [
+    "OPTIMIZERS",
+    "PARALLEL",
+    "CheckpointMismatchError",
+    "Checkpoints",
+    "CorruptCheckpointError",
+    "TrainConfig",
+    "TrainState",
+    "Trainer",
+    "TrainingDivergedError",
+    "WorkdirInUseError",
+    "compile_pmap_train_step",
+    "compile_train_epoch",
+    "compile_train_step",
+    "default_fused",
+    "epoch_summary",
+    "evaluate",
+    "exclusive_workdir",
+    "fit",
+    "make_optimizer",
+    "microbatch_count",
+    "replicate",
+    "split_for_pmap",
+    "unreplicate",
+]

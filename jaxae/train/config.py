@@ -1,0 +1,100 @@
+"""What a training run is (:class:`TrainConfig`) and its optimiser, as PyTorch computes it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import optax
+
+from jaxae import cpu, losses, models
+from jaxae.data.batches import BatchSpec
+from jaxae.errors import InputError
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What a training run is: everything a checkpoint must match to resume.
+
+    Attributes:
+      model: registry name; ``model_args`` override its arguments.
+      loss: a key of :data:`jaxae.losses.per_example` ("cross_entropy",
+        "mse", "sum_squared_error"); classifiers compare with labels,
+        autoencoders with their input.
+      optimizer: "sgd" (``momentum``, ``nesterov``) or "adam"; ``weight_decay``
+        is PyTorch's coupled L2 (added to the gradient), not AdamW.
+      learning_rate: the constant rate; :func:`~jaxae.train.fit` and
+        :func:`make_optimizer` also take an optax schedule in its place.
+      epochs, batch_size: the run's length and its global batch size.
+      seed: initialisation, dropout and data-order seed.
+      dropout_at_eval: evaluate with dropout on, as E1's notebook did.
+      microbatch_size: a step sums the gradients of chunks of about this many
+        examples (the most equal chunks up to ``ceil(batch_size / microbatch_size)``
+        that divide the batch): the whole batch's gradient up to float rounding,
+        with each chunk's intermediates small enough for the CPU's caches; with
+        dropout each chunk draws its own masks. ``None``: the backend's default
+        (:func:`jaxae.cpu.default_microbatch_size` on CPU, the whole batch
+        elsewhere), made explicit by :meth:`resolved` before training, so that a
+        checkpoint records the chunking it was trained with.
+    """
+
+    model: str
+    loss: str
+    optimizer: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    seed: int = 0
+    dropout_at_eval: bool = False
+    model_args: tuple[tuple[str, Any], ...] = ()
+    microbatch_size: int | None = None
+
+    def __post_init__(self):
+        models.spec(self.model)  # a clear error for an unknown name
+        if self.loss not in losses.per_example:
+            raise InputError(f"unknown loss {self.loss!r}; choose from {sorted(losses.per_example)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.microbatch_size is not None and self.microbatch_size < 1:
+            raise InputError(f"microbatch_size must be a positive number of examples, got {self.microbatch_size}")
+
+    def create_model(self):
+        return models.create(self.model, **dict(self.model_args))
+
+    def resolved(self, backend: str | None = None) -> TrainConfig:
+        """This config with the backend's default ``microbatch_size`` filled in (see the attribute)."""
+        if self.microbatch_size is not None:
+            return self
+        size = cpu.default_microbatch_size(self.create_model(), self.batch_size, backend)
+        return dataclasses.replace(self, microbatch_size=size)
+
+    def batch_spec(self, shuffle: bool = True, drop_remainder: bool = False) -> BatchSpec:
+        """The training batches this config takes: its batch size, its seed for the data order."""
+        return BatchSpec(self.batch_size, shuffle=shuffle, drop_remainder=drop_remainder, seed=self.seed)
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def make_optimizer(config: TrainConfig, learning_rate=None) -> optax.GradientTransformation:
+    """The config's optimiser, as PyTorch's ``SGD``/``Adam`` compute it.
+
+    ``learning_rate`` may be an optax schedule; it defaults to the config's.
+    """
+    lr = config.learning_rate if learning_rate is None else learning_rate
+    if config.optimizer == "sgd":
+        update = optax.sgd(lr, momentum=config.momentum or None, nesterov=config.nesterov)
+    else:
+        update = optax.adam(lr)
+    if config.weight_decay:
+        return optax.chain(optax.add_decayed_weights(config.weight_decay), update)
+    return update
