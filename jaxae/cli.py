@@ -53,7 +53,7 @@ def _import(args) -> None:
 def _reproduce(args) -> None:
     from jaxae import experiments
 
-    names = experiments.names() if args.experiment.lower() == "all" else [experiments.get(args.experiment).RECIPE.name]
+    names = experiments.names() if args.experiment.lower() == "all" else [experiments.get(args.experiment).recipe.name]
     frameworks = experiments.FRAMEWORKS if args.framework == "both" else (args.framework,)
     for name in names:
         for framework in frameworks:
@@ -67,7 +67,7 @@ def _reproduce(args) -> None:
     print(f"\nMetrics, checkpoints and figures: {args.workdir}/<experiment>/<framework>/seed<k>/")
 
 
-def _tables(names: list[str], workdir: str, compare: str | None) -> str:
+def _tables(names: list[str], workdir: str, compare: str | None, timing: bool = False) -> str:
     """Comparison tables from ``workdir``'s summaries; a framework missing there is taken from ``compare``."""
     from jaxae import experiments
 
@@ -75,15 +75,19 @@ def _tables(names: list[str], workdir: str, compare: str | None) -> str:
     for name in names:
         summaries = experiments.load_summaries(compare, name) if compare else {}
         summaries.update(experiments.load_summaries(workdir, name))
-        tables.append(experiments.comparison_table(experiments.get(name).RECIPE, summaries))
+        if summaries or not timing:
+            recipe = experiments.get(name).recipe
+            tables.append(experiments.comparison_table(recipe, summaries))
+            if timing:
+                tables.append(experiments.timing_table(recipe, summaries))
     return "\n\n".join(tables)
 
 
 def _report(args) -> None:
     from jaxae import experiments
 
-    names = experiments.names() if args.experiment.lower() == "all" else [experiments.get(args.experiment).RECIPE.name]
-    print(_tables(names, args.workdir, None))
+    names = experiments.names() if args.experiment.lower() == "all" else [experiments.get(args.experiment).recipe.name]
+    print(_tables(names, args.workdir, None, args.timing))
 
 
 def _write_json(path: str | None, results) -> None:
@@ -216,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
         "PyTorch rerun and jaxae. Datasets that are not prepared are downloaded by TFDS or, offline, imported "
         f"from --raw-data / ${RAW_DATA_ENV}.",
     )
-    reproduce.add_argument("experiment", help="E1, E2, E3, E4, E5 or all")
+    reproduce.add_argument("experiment", help="E1, E2, E3, E4, E5, E5-align-corners or all")
     reproduce.add_argument("--quick", action="store_true", help="a few steps on 256 images (a smoke run)")
     reproduce.add_argument("--workdir", default="runs", help="where metrics, checkpoints and figures go (default: runs)")
     reproduce.add_argument("--data-dir", help="TFDS data dir (default: TFDS's own)")
@@ -232,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="the comparison tables of the summaries in a work dir (Markdown)")
     report.add_argument("workdir", nargs="?", default="runs")
     report.add_argument("--experiment", default="all")
+    report.add_argument("--timing", action="store_true", help="also where each seed's wall time went, per framework")
 
     bench = commands.add_parser(
         "bench", parents=[memory],

@@ -1,6 +1,7 @@
 """The experiments: recipes as the spec states them, quick runs end to end, the comparison table, the CLI."""
 
 import json
+import os
 
 import jax
 import numpy as np
@@ -10,10 +11,11 @@ from jaxae import cli, experiments
 from jaxae.data import DatasetNotAvailableError
 from jaxae.experiments import report
 from jaxae.experiments.runner import StageData, ensure_dataset, train_stage
+from jaxae.train import exclusive_workdir
 
 
 def test_recipes_follow_the_spec():
-    e1, e2, e3, e4, e5 = (experiments.get(n).RECIPE for n in experiments.names())
+    e1, e2, e3, e4, e5, e5_corners = (experiments.get(n).recipe for n in experiments.names())
     cnn = e1.stage("cnn").config
     assert (cnn.optimizer, cnn.learning_rate, cnn.momentum, cnn.batch_size, cnn.epochs) == ("sgd", 1e-2, 0.9, 128, 10)
     assert cnn.dropout_at_eval
@@ -26,18 +28,22 @@ def test_recipes_follow_the_spec():
     assert all(s.transform == "normalize" and s.shuffle_test for s in e4.stages)
     assert dict(e4.stage("ae2_wide").config.model_args) == {"hidden_sizes": (128, 16)}
     assert [s.config.batch_size for s in e5.stages] == [2000, 2000]
+    assert e2.seeds == e5.seeds == (0, 1, 2)
+    assert e5_corners.stage("autoencoder").config.create_model().align_corners
+    assert not e5.stage("autoencoder").config.create_model().align_corners
+    assert e5_corners.stage("classifier") == e5.stage("classifier") and e5_corners.references == e5.references
     assert e1.stage("mlp").test_batches().num_batches(10_000) == 79
 
 
 def test_reference_corrections():
-    e2, e4, e5 = (experiments.get(n).RECIPE for n in ("E2", "E4", "E5"))
+    e2, e4, e5 = (experiments.get(n).recipe for n in ("E2", "E4", "E5"))
     assert {r.key: r.target for r in e2.references}["autoencoder/test_loss@48"] == pytest.approx(10.8036 * 0.632, rel=1e-3)
     assert {r.key: r.target for r in e4.references}["pca/test_loss"] == pytest.approx(0.0828 * 0.98734, abs=1e-4)
     assert {r.key: r.target for r in e5.references}["autoencoder/train_loss@1"] == pytest.approx(0.1777, abs=1e-4)
 
 
 def test_quick_variant_is_small():
-    recipe = experiments.get("E5").RECIPE.quick()
+    recipe = experiments.get("E5").recipe.quick()
     assert all(s.config.epochs == 1 and s.config.batch_size <= 64 for s in recipe.stages)
     assert recipe.stage("classifier").train_split == "train[:256]"
     assert len(recipe.seeds) == 1
@@ -69,13 +75,20 @@ def test_quick_run_writes_figures_metrics_and_summary(name, figures, data_dir, t
     numbers = next(iter(summary["runs"].values()))
     assert numbers and all(np.isfinite(v) for v in numbers.values())
     assert list(run_dir.glob("*/metrics.jsonl")), "each stage logs its metrics"
-    table = experiments.comparison_table(experiments.get(name).RECIPE, {"jax": summary})
-    assert table.count("\n| ") >= len(experiments.get(name).RECIPE.references)
+    table = experiments.comparison_table(experiments.get(name).recipe, {"jax": summary})
+    assert table.count("\n| ") >= len(experiments.get(name).recipe.references)
+    stage = experiments.get(name).recipe.stages[-1].name
+    parts = [numbers[f"{stage}/{part}_seconds"] for part in ("setup", "train", "train_first_step", "eval")
+             if f"{stage}/{part}_seconds" in numbers]
+    assert len(parts) >= 3 and all(part > 0 for part in parts) and numbers["data_seconds"] >= 0
+    assert numbers[f"{stage}/train_first_step_seconds"] < numbers[f"{stage}/train_seconds"] < numbers["seconds"]
+    timing = experiments.timing_table(experiments.get(name).recipe, {"jax": summary})
+    assert "first step (compilation)" in timing and "| **whole seed** | — |" in timing
 
 
 def test_torch_rerun_matches_jaxae_step_for_step(data_dir, tmp_path):
     """Same init, same batches: a quick E4 stage ends with the same losses in both frameworks."""
-    stage = experiments.get("E4").RECIPE.quick().stage("ae2")
+    stage = experiments.get("E4").recipe.quick().stage("ae2")
     data = StageData.load(stage, str(data_dir))
     trained = {}
     for framework in ("jax", "torch"):
@@ -96,11 +109,14 @@ def test_missing_dataset_says_what_to_do(tmp_path, monkeypatch):
         ensure_dataset("mnist", str(tmp_path / "empty"), raw_data=str(tmp_path))
 
 
-def test_cli_errors_are_messages(capsys, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["reproduce", "E9", "--workdir", str(tmp_path)])
+def test_a_second_reproduce_of_the_same_experiment_and_workdir_is_refused_at_once(capsys, tmp_path):
+    with exclusive_workdir(tmp_path / "E4" / "jax"):  # as a running `jaxae reproduce E4` holds it
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["reproduce", "E4", "--workdir", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "unknown experiment 'E9'" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert error.startswith(f"jaxae: error: the work dir {tmp_path / 'E4' / 'jax'} is in use by process {os.getpid()}")
+    assert not (tmp_path / "E4" / "jax" / "summary.json").exists()
 
 
 def test_cli_reproduces_and_reports(data_dir, tmp_path, capsys):

@@ -23,7 +23,7 @@ def e1_cnn(epochs: int = 10, *, frameworks=experiments.FRAMEWORKS, quick: bool =
 
     ``quick``: the recipe's quick variant (256 images), for smoke runs.
     """
-    stage = experiments.get("E1").RECIPE.stage("cnn")
+    stage = experiments.get("E1").recipe.stage("cnn")
     stage = (stage.quick() if quick else stage).with_epochs(epochs)
     experiments.ensure_dataset(stage.dataset, data_dir, raw_data)
     start = time.perf_counter()

@@ -39,7 +39,7 @@ def recipe_stages() -> dict[str, Stage]:
     """Each seed model's first recipe stage: its loss, optimiser, transform and batch size."""
     stages: dict[str, Stage] = {}
     for name in experiments.names():
-        for stage in experiments.get(name).RECIPE.stages:
+        for stage in experiments.get(name).recipe.stages:
             stages.setdefault(stage.config.model, stage)
     return stages
 

@@ -1,47 +1,64 @@
 """The five seed experiments as recipes, and ``reproduce``: train, draw the figures, compare.
 
+"E5-align-corners" is E5 with the upsampling of the PyTorch version the lecture ran.
+
 >>> from jaxae import experiments
 >>> experiments.names()
-['E1', 'E2', 'E3', 'E4', 'E5']
->>> [stage.config.model for stage in experiments.get("E1").RECIPE.stages]
+['E1', 'E2', 'E3', 'E4', 'E5', 'E5-align-corners']
+>>> [stage.config.model for stage in experiments.get("E1").recipe.stages]
 ['cifar10_mlp', 'cifar10_cnn']
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jaxae.errors import InputError
 from jaxae.experiments.recipe import Recipe, Reference, Stage
-from jaxae.experiments.report import comparison_table
+from jaxae.experiments.report import comparison_table, timing_table
 from jaxae.experiments.runner import FRAMEWORKS, Context, ensure_dataset
 from jaxae.train import exclusive_workdir
 
-_MODULES = {
-    "E1": "e1_classifiers",
-    "E2": "e2_conv_autoencoder",
-    "E3": "e3_latent_2d",
-    "E4": "e4_dense_autoencoders",
-    "E5": "e5_transfer",
+_RECIPES = {  # name: (module, recipe attribute)
+    "E1": ("e1_classifiers", "RECIPE"),
+    "E2": ("e2_conv_autoencoder", "RECIPE"),
+    "E3": ("e3_latent_2d", "RECIPE"),
+    "E4": ("e4_dense_autoencoders", "RECIPE"),
+    "E5": ("e5_transfer", "RECIPE"),
+    "E5-align-corners": ("e5_transfer", "ALIGN_CORNERS_RECIPE"),
 }
 
-__all__ = ["FRAMEWORKS", "Context", "Recipe", "Reference", "Stage", "comparison_table", "get", "names", "reproduce"]
+__all__ = [
+    "FRAMEWORKS", "Context", "Experiment", "Recipe", "Reference", "Stage", "comparison_table", "get", "names",
+    "reproduce", "timing_table",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """An experiment: its recipe, and ``run(recipe, context, seed)``, which trains one seed and draws its figures."""
+
+    recipe: Recipe
+    run: Callable[[Recipe, Context, int], dict[str, float]]
 
 
 def names() -> list[str]:
-    return list(_MODULES)
+    return list(_RECIPES)
 
 
-def get(name: str):
-    """The module of experiment ``name``: its ``RECIPE`` and ``run(recipe, context, seed)``."""
-    key = str(name).upper()
-    if key not in _MODULES:
-        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(_MODULES)} or 'all'")
-    return importlib.import_module(f"jaxae.experiments.{_MODULES[key]}")
+def get(name: str) -> Experiment:
+    """Experiment ``name`` ("E1" … "E5", "E5-align-corners"; any case)."""
+    key = {known.lower(): known for known in _RECIPES}.get(str(name).lower())
+    if key is None:
+        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(_RECIPES)} or 'all'")
+    module_name, attribute = _RECIPES[key]
+    module = importlib.import_module(f"jaxae.experiments.{module_name}")
+    return Experiment(getattr(module, attribute), module.run)
 
 
 def reproduce(
@@ -50,7 +67,7 @@ def reproduce(
     """Runs experiment ``name`` for each seed in ``context.framework``; writes and returns its summary.
 
     Args:
-      name: "E1" … "E5".
+      name: "E1" … "E5", "E5-align-corners".
       context: work dir, data dir, framework.
       seeds: default the recipe's (3 where runs are cheap, else 1).
       quick: the quick variant: one epoch of small batches on 256 images.
@@ -60,10 +77,13 @@ def reproduce(
     seed's headline numbers and wall times; seeds of an earlier run of the
     same variant stay in it, so seeds can be run one command at a time.
     ``workdir/<name>/<framework>`` is this process's while it runs: a second
-    process is refused (:class:`~jaxae.errors.WorkdirInUseError`).
+    process is refused (:class:`~jaxae.errors.WorkdirInUseError`). Each seed's
+    entry also says where its time went: ``data_seconds``, and per stage
+    ``setup``, ``train`` (of which ``train_first_step``: compilation), ``eval``
+    and ``checkpoint`` seconds; the rest of ``seconds`` is start-up and figures.
     """
-    module = get(name)
-    recipe = module.RECIPE.quick() if quick else module.RECIPE
+    experiment = get(name)
+    recipe = experiment.recipe.quick() if quick else experiment.recipe
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
     seeds = recipe.seeds if seeds is None else tuple(seeds)
@@ -78,7 +98,10 @@ def reproduce(
             if context.progress:
                 print(f"== {recipe.name} ({context.framework}), seed {seed}: {recipe.title}")
             start = time.perf_counter()
-            summary["runs"][str(seed)] = {**module.run(recipe, context, seed), "seconds": time.perf_counter() - start}
+            context.timings.clear()
+            headline = experiment.run(recipe, context, seed)
+            seconds = time.perf_counter() - start
+            summary["runs"][str(seed)] = {**headline, **context.timings, "seconds": seconds}
             summary["seeds"] = sorted(int(s) for s in summary["runs"])
             path.write_text(json.dumps(summary, indent=1) + "\n")  # after each seed: a long run keeps what it finished
     return summary
@@ -95,7 +118,7 @@ def load_summaries(workdir: str | Path, name: str) -> dict[str, dict[str, Any]]:
     """The summaries of experiment ``name`` found under ``workdir``, by framework."""
     found = {}
     for framework in FRAMEWORKS:
-        path = Path(workdir) / get(name).RECIPE.name / framework / "summary.json"
+        path = Path(workdir) / get(name).recipe.name / framework / "summary.json"
         if path.is_file():
             found[framework] = json.loads(path.read_text())
     return found

@@ -47,7 +47,7 @@ RECIPE = Recipe(
 def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     """Trains both classifiers, saves the figures, returns the headline numbers."""
     out = context.run_dir(recipe.name, seed)
-    data = StageData.load(recipe.stages[0], context.data_dir)
+    data = StageData.load(recipe.stages[0], context.data_dir, context.timings)
     names = class_names("cifar10")
     images, labels = data.train
     save_figure(figures.image_grid(PIXEL_TABLES["to_tensor"][images[:32]], labels[:32], names), out / "samples.png")

@@ -22,7 +22,7 @@ RECIPE = Recipe(
             "cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3, epochs=48, batch_size=128
         ), "cifar10"),
     ),
-    seeds=(0,),
+    seeds=(0, 1, 2),
     references=(
         Reference("autoencoder/train_loss@1", "train loss, epoch 1", 77.8003,
                   note="mean over batches of the per-image summed squared error"),
@@ -38,7 +38,7 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     """Trains the autoencoder, saves the figures, returns the headline numbers."""
     out = context.run_dir(recipe.name, seed)
     stage = recipe.stage("autoencoder").with_seed(seed)
-    data = StageData.load(stage, context.data_dir)
+    data = StageData.load(stage, context.data_dir, context.timings)
     trained = train_stage(stage, data, out / stage.name, context)
 
     model = stage.config.create_model()

@@ -47,7 +47,7 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     """Trains the autoencoder, saves the figures, returns the headline numbers."""
     out = context.run_dir(recipe.name, seed)
     stage = recipe.stage("autoencoder").with_seed(seed)
-    data = StageData.load(stage, context.data_dir)
+    data = StageData.load(stage, context.data_dir, context.timings)
     trained = train_stage(stage, data, out / stage.name, context)
 
     model = stage.config.create_model()

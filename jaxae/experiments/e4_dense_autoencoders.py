@@ -76,7 +76,7 @@ _INTERPOLATION_PAIRS = ((1, 7), (4, 8))
 def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     """Trains the four models, saves the figures, returns the headline numbers."""
     out = context.run_dir(recipe.name, seed)
-    data = StageData.load(recipe.stages[0], context.data_dir)
+    data = StageData.load(recipe.stages[0], context.data_dir, context.timings)
     trained = {}
     for stage in recipe.stages:
         trained[stage.name] = train_stage(stage.with_seed(seed), data, out / stage.name, context)

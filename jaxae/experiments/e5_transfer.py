@@ -5,9 +5,16 @@ The autoencoder trains 5 epochs (Adam 1e-3, MSE, batch 2000, pixels in
 head is fine-tuned for 5 epochs with a fresh Adam. The lecture divides its
 printed train losses by 30 (MNIST's 60000 / 2000) where CIFAR-10 has 25
 batches: the comparable true means are the printed values × 1.2.
+
+The lecture's code upsamples with ``align_corners`` unset, which PyTorch >= 0.4
+reads as False (:data:`RECIPE`); the lecture itself ran PyTorch <= 0.3, whose
+bilinear upsampling behaved as ``align_corners=True`` (:data:`ALIGN_CORNERS_RECIPE`,
+experiment "E5-align-corners").
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import numpy as np
@@ -53,8 +60,21 @@ RECIPE = Recipe(
         Stage("autoencoder", TrainConfig("cifar10_fc_conv_ae", loss="mse", **_ADAM), "cifar10", test_split=None),
         Stage("classifier", TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **_ADAM), "cifar10"),
     ),
-    seeds=(0,),
+    seeds=(0, 1, 2),
     references=_references(),
+)
+
+ALIGN_CORNERS_RECIPE = Recipe(
+    name="E5-align-corners",
+    title="E5 with the autoencoder upsampling as PyTorch <= 0.3 did (align_corners=True)",
+    stages=(
+        dataclasses.replace(RECIPE.stages[0], config=dataclasses.replace(
+            RECIPE.stages[0].config, model_args=(("align_corners", True),)
+        )),
+        RECIPE.stages[1],
+    ),
+    seeds=(0,),
+    references=RECIPE.references,
 )
 
 
@@ -66,7 +86,7 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     """Pretrains the autoencoder, fine-tunes the classifier, saves the figures, returns the headline numbers."""
     out = context.run_dir(recipe.name, seed)
     pretrain, finetune = (stage.with_seed(seed) for stage in recipe.stages)
-    data = StageData.load(finetune, context.data_dir)
+    data = StageData.load(finetune, context.data_dir, context.timings)
     initial = Trainer.create(pretrain.config).init_state().params
     autoencoder = train_stage(pretrain, data, out / pretrain.name, context)
     head_key = jax.random.fold_in(jax.random.key(seed), 1)

@@ -71,21 +71,64 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
     referenced = {ref.key for ref in recipe.references}
     measured = [s for s in (jax_summary, torch_summary) if s is not None]
     extra = sorted({k for s in measured for run in s["runs"].values() for k in run} - referenced, key=_natural)
-    for key in (k for k in extra if "/" in k and not k.endswith("/seconds")):
+    for key in (k for k in extra if "/" in k and not k.endswith("seconds")):
         kind = "accuracy" if "accuracy" in key else "loss"
         jax_values, torch_values = _values(jax_summary, key), _values(torch_summary, key)
         lines.append(
             f"| {key} | — | — | {_format(torch_values, kind)} | {_format(jax_values, kind)} | "
             f"{agreement(jax_values, torch_values, kind)} | — |"
         )
-    for stage in recipe.stages:
-        key = f"{stage.name}/seconds"
+    for key, label in [*((f"{stage.name}/seconds", f"{stage.name}: wall time (s)") for stage in recipe.stages),
+                       ("seconds", "whole seed: wall time (s)")]:
         jax_values, torch_values = _values(jax_summary, key), _values(torch_summary, key)
         if jax_values or torch_values:
             lines.append(
-                f"| {stage.name}: wall time (s) | — | — | {_format(torch_values, 'seconds')} | "
-                f"{_format(jax_values, 'seconds')} | — | — |"
+                f"| {label} | — | — | {_format(torch_values, 'seconds')} | {_format(jax_values, 'seconds')} | — | — |"
             )
+    return "\n".join(lines)
+
+
+def timing_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> str:
+    """Markdown: where a seed's wall time goes, PyTorch rerun against jaxae (mean seconds per seed).
+
+    Parts: reading the data; per stage, setting up (model, optimiser, restoring, placing data,
+    the last save), the first step (jaxae: compilation), the other training steps, evaluation and
+    checkpoints; and the rest (start-up, figures).
+    """
+    parts = [("data_seconds", "reading the data")]
+    for stage in recipe.stages:
+        parts += [
+            (f"{stage.name}/setup_seconds", f"{stage.name}: set-up"),
+            (f"{stage.name}/train_first_step_seconds", f"{stage.name}: first step (compilation)"),
+            (f"{stage.name}/train_seconds", f"{stage.name}: training steps"),
+            (f"{stage.name}/eval_seconds", f"{stage.name}: evaluation"),
+            (f"{stage.name}/checkpoint_seconds", f"{stage.name}: checkpoints"),
+        ]
+    columns = {framework: summaries.get(framework) for framework in ("torch", "jax")}
+
+    def mean(summary, key):
+        values = _values(summary, key)
+        return float(np.mean(values)) if values else None
+
+    def row(label, values):
+        cells = " | ".join("—" if value is None else f"{value:.1f}" for value in values)
+        return f"| {label} | {cells} |"
+
+    lines = [f"**{recipe.name}: seconds per seed**", "", "| part | PyTorch rerun | jaxae |", "| --- | ---: | ---: |"]
+    totals = {framework: mean(summary, "seconds") for framework, summary in columns.items()}
+    accounted = dict.fromkeys(columns, 0.0)
+    for key, label in parts:
+        values = [mean(summary, key) for summary in columns.values()]
+        if key.endswith("train_seconds"):  # the first step is reported apart
+            first = [mean(summary, key.replace("train_seconds", "train_first_step_seconds")) for summary in columns.values()]
+            values = [None if v is None else v - (f or 0.0) for v, f in zip(values, first)]
+        for framework, value in zip(columns, values):
+            accounted[framework] += value or 0.0
+        if any(value for value in values):
+            lines.append(row(label, values))
+    rest = [None if totals[f] is None else totals[f] - accounted[f] for f in columns]
+    lines.append(row("start-up, figures", rest))
+    lines.append(row("**whole seed**", totals.values()))
     return "\n".join(lines)
 
 
@@ -99,7 +142,7 @@ def _stand_in_note(recipe: Recipe) -> str:
     if not any(stage.dataset == "cifar10" for stage in recipe.stages):
         return ""
     return (
-        " (CIFAR-10 runs here use the JPEG stand-in of ../shared/data, not the original images: "
+        " (CIFAR-10 runs here use a JPEG (quality 75) stand-in of the original images: "
         "the published numbers are context, not a target)"
     )
 

@@ -9,6 +9,7 @@ different is dropout's random masks and floating-point rounding.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import os
@@ -41,6 +42,8 @@ class Context:
       framework: "jax" (jaxae) or "torch" (the same recipe in PyTorch).
       progress: progress bars and per-epoch lines.
       retain_host_memory: on CPU, keep freed host memory for reuse (see :func:`jaxae.train.fit`).
+      timings: seconds per part of the work (``data_seconds``, ``<stage>/train_seconds``,
+        ``<stage>/eval_seconds``, ...), added up as stages load data and train.
     """
 
     workdir: Path
@@ -49,6 +52,7 @@ class Context:
     framework: str = "jax"
     progress: bool = True
     retain_host_memory: bool = True
+    timings: collections.Counter = dataclasses.field(default_factory=collections.Counter, compare=False)
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -106,9 +110,14 @@ class StageData:
     test: tuple[np.ndarray, np.ndarray] | None
 
     @classmethod
-    def load(cls, stage: Stage, data_dir: str | None = None) -> StageData:
+    def load(cls, stage: Stage, data_dir: str | None = None, timings: collections.Counter | None = None) -> StageData:
+        """The stage's splits (each read once per process); the seconds it took are added to ``timings["data_seconds"]``."""
+        start = time.perf_counter()
         test = None if stage.test_split is None else _split(stage.dataset, stage.test_split, data_dir)
-        return cls(_split(stage.dataset, stage.train_split, data_dir), test)
+        data = cls(_split(stage.dataset, stage.train_split, data_dir), test)
+        if timings is not None:
+            timings["data_seconds"] += time.perf_counter() - start
+        return data
 
 
 @dataclasses.dataclass
@@ -137,7 +146,17 @@ def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, 
             retain_host_memory=context.retain_host_memory,
         )
         params = state.params
-    return Trained(params, history, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    parts = collections.Counter()
+    for record in history:
+        for part in ("train", "train_first_step", "eval", "checkpoint"):
+            if f"{part}_seconds" in record:
+                parts[part] += record[f"{part}_seconds"]
+    for part, part_seconds in parts.items():
+        context.timings[f"{stage.name}/{part}_seconds"] += part_seconds
+    # Building the model and the optimiser, restoring, placing the data, and waiting for the last save.
+    context.timings[f"{stage.name}/setup_seconds"] += seconds - parts["train"] - parts["eval"] - parts["checkpoint"]
+    return Trained(params, history, seconds)
 
 
 def save_figure(figure, path: Path) -> None:

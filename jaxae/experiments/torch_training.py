@@ -139,13 +139,17 @@ def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progres
         if is_classifier:
             record["train_step_accuracy"] = step_accuracies
         if test is not None:
+            started = time.perf_counter()
             evaluation = _evaluate(model, test, config.loss, is_classifier, config.dropout_at_eval)
             record.update({f"test_{k}": v for k, v in evaluation.items()})
+            record["eval_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        torch.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
+                   workdir / "torch_model.pt")
+        record["checkpoint_seconds"] = time.perf_counter() - started
         history.append(record)
         with open(workdir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        torch.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
-                   workdir / "torch_model.pt")
         if progress:
             print(epoch_summary(record, config.epochs) + " [torch]")
     return params_from_torch(config.model, model.state_dict(), **overrides)["params"], history

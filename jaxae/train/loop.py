@@ -93,7 +93,10 @@ def fit(
     and to the returned history, and checkpoint every ``checkpoint_every``
     epochs and at the end. Each epoch's record holds the epoch means, the
     per-step losses (``train_step_loss``, and ``train_step_accuracy`` for
-    classifiers) and the training seconds.
+    classifiers) and where the time went: ``train_seconds``, ``eval_seconds``,
+    ``checkpoint_seconds`` (starting the asynchronous save) and, for the first
+    epoch of a step loop, ``train_first_step_seconds`` (its first step,
+    compilation included; part of ``train_seconds``).
 
     Args:
       config: the run. ``train_data`` must batch as it says: the same batch
@@ -167,17 +170,21 @@ def fit(
                 state, train_metrics = epoch_runner.train(state, epoch)
                 record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_metrics.items()}}
                 if eval_data is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
+                    started = time.perf_counter()
                     evaluation = evaluate(trainer, epoch_runner.single(state).params, eval_data, epoch)
                     record.update({f"test_{k}": v for k, v in evaluation.items()})
+                    record["eval_seconds"] = time.perf_counter() - started
+                if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs:
+                    started = time.perf_counter()
+                    scalars = {k: v for k, v in record.items() if isinstance(v, float)}
+                    meta = {"epoch": epoch + 1, "history": [*history, record], "config": trainer.config.to_json()}
+                    checkpoints.save(epoch + 1, epoch_runner.single(state), meta, scalars)
+                    record["checkpoint_seconds"] = time.perf_counter() - started
                 history.append(record)
                 if progress:
                     print(epoch_summary(record, config.epochs))
                 with open(workdir / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
-                if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs:
-                    scalars = {k: v for k, v in record.items() if isinstance(v, float)}
-                    meta = {"epoch": epoch + 1, "history": history, "config": trainer.config.to_json()}
-                    checkpoints.save(epoch + 1, epoch_runner.single(state), meta, scalars)
         except TrainingDivergedError as error:
             last = checkpoints.latest()
             kept = f"checkpoint {last} in {workdir / 'checkpoints'} is the last good state" if last else "no checkpoint yet"
@@ -208,6 +215,7 @@ class _EpochRunner:
     def __init__(self, trainer: Trainer, train_data, fused: bool, mesh: Mesh | None, parallel: str, progress: bool):
         self.trainer, self.data, self.fused, self.mesh, self.progress = trainer, train_data, fused, mesh, progress
         self.pmap = parallel == "pmap"
+        self.compiled = False  # whether a step has run yet: the first one compiles
         if fused:
             self.step = compile_train_epoch(trainer, train_data.transform, mesh)
         elif self.pmap:
@@ -240,6 +248,8 @@ class _EpochRunner:
         step_losses = np.asarray(metrics["loss"], np.float64)
         _check_finite(step_losses, description)
         result = {"loss": float(step_losses.mean()), "seconds": time.perf_counter() - start, "step_loss": step_losses.tolist()}
+        if "first_step_seconds" in metrics:
+            result["first_step_seconds"] = metrics["first_step_seconds"]
         if "accuracy" in metrics:
             accuracies = np.asarray(metrics["accuracy"], np.float64)
             result.update(accuracy=float(accuracies.mean()), step_accuracy=accuracies.tolist())
@@ -247,7 +257,7 @@ class _EpochRunner:
 
     def _step_loop(self, state, epoch, description, start):
         """One dispatch per batch; metrics are read every ``_SYNC_EVERY`` steps for the bar and the NaN check."""
-        pending, read = [], {}
+        pending, read, first_step_seconds = [], {}, None
         num_batches = self.data.num_batches
         devices = jax.local_device_count()
         bar = tqdm(total=num_batches, desc=description, disable=not self.progress, unit="batch", leave=False)
@@ -257,6 +267,10 @@ class _EpochRunner:
                 metrics = unreplicate(metrics)
             else:
                 state, metrics = self.step(state, batch)
+            if not self.compiled:
+                jax.block_until_ready(metrics)
+                first_step_seconds = time.perf_counter() - start
+                self.compiled = True
             pending.append(metrics)
             if len(pending) == _SYNC_EVERY or step + 1 == num_batches:
                 fetched = jax.device_get(pending)
@@ -271,6 +285,8 @@ class _EpochRunner:
                 bar.set_postfix(postfix, refresh=False)
                 bar.update(len(fetched))
         bar.close()
+        if first_step_seconds is not None:
+            read["first_step_seconds"] = first_step_seconds
         return state, read
 
 
