@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from jaxae.experiments import e4_dense_autoencoders as e4
-from jaxae.experiments._e4_published import TRAIN_LOSS
 from jaxae.experiments.runner import StageData
 from jaxae.experiments.torch_training import fit_torch
 
@@ -32,7 +31,7 @@ results = []
 for stage_name in ("pca", "ae2"):
     stage = e4.RECIPE.stage(stage_name).with_epochs(args.epochs)
     data = StageData.load(stage, args.data_dir)
-    published = np.array(TRAIN_LOSS[stage_name][: args.epochs])
+    published = np.array(e4.PUBLISHED_TRAIN_LOSS[stage_name][: args.epochs])
     for rate in args.rates:
         candidate = dataclasses.replace(stage, config=dataclasses.replace(stage.config, learning_rate=rate))
         with tempfile.TemporaryDirectory() as workdir:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from jaxae.errors import InputError
 from jaxae.experiments.recipe import Recipe, Reference, Stage
-from jaxae.experiments.report import comparison_table, timing_table
+from jaxae.experiments.report import against_published, comparison_table, timing_table
 from jaxae.experiments.runner import FRAMEWORKS, Context, ensure_dataset
 from jaxae.train import exclusive_workdir
 
@@ -34,7 +34,7 @@ _RECIPES = {  # name: (module, recipe attribute)
 }
 
 __all__ = [
-    "FRAMEWORKS", "Context", "Experiment", "Recipe", "Reference", "Stage", "comparison_table", "get", "names",
+    "against_published", "FRAMEWORKS", "Context", "Experiment", "Recipe", "Reference", "Stage", "comparison_table", "get", "names",
     "reproduce", "timing_table",
 ]
 

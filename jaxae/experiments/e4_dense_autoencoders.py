@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxae import figures, latent
 from jaxae.data.batches import PIXEL_TABLES
-from jaxae.experiments._e4_published import TRAIN_LOSS
+from jaxae.experiments._e4_published import TRAIN_LOSS as PUBLISHED_TRAIN_LOSS
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.runner import Context, StageData, save_figure, train_stage
 from jaxae.train import TrainConfig
@@ -99,7 +99,7 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
         save_figure(figures.interpolation_strips(strips, value_range=(-1, 1)), out / f"interpolation_{a}_{b}.png")
 
     curves = {_LABELS[n]: [r["train_loss"] for r in t.history] for n, t in trained.items()}
-    published = {_LABELS[n]: TRAIN_LOSS[n][: len(curves[_LABELS[n]])] for n in trained}
+    published = {_LABELS[n]: PUBLISHED_TRAIN_LOSS[n][: len(curves[_LABELS[n]])] for n in trained}
     save_figure(figures.epoch_curves(curves, "train MSE ([-1, 1] pixels)", reference=published), out / "train_loss.png")
 
     headline = {}

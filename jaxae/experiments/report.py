@@ -132,6 +132,27 @@ def timing_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def against_published(recipe: Recipe, numbers: dict[str, float]) -> str:
+    """Markdown: one run's headline ``numbers`` beside the published ones they measure (examples print it).
+
+    >>> from jaxae import experiments
+    >>> print(against_published(experiments.get("E1").recipe, {"cnn/test_accuracy": 0.6123}).splitlines()[2])
+    | CNN test accuracy, epoch 10 | 60.44 (exact, over 10,000 test images (0.6100 after epoch 9)) | 60.44 | 61.23 | yes |
+    """
+    lines = [
+        "| number | published (meaning) | comparable | this run | agrees |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for ref in recipe.references:
+        if ref.key in numbers:
+            target = [] if ref.target is None else [ref.target]
+            lines.append(
+                f"| {ref.label} | {_format([ref.published], ref.kind)} ({ref.note}) | {_format(target, ref.kind)} | "
+                f"{_format([numbers[ref.key]], ref.kind)} | {agreement([numbers[ref.key]], target, ref.kind)} |"
+            )
+    return "\n".join(lines)
+
+
 def _natural(key: str):
     """Sort key that puts "x@2" before "x@10"."""
     name, _, epoch = key.partition("@")

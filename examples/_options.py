@@ -1,0 +1,26 @@
+"""The options every example takes, parsed the same way from a shell or a notebook."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def parse(name: str, description: str, **switches: str) -> argparse.Namespace:
+    """``--quick``, ``--data-dir``, ``--workdir`` (default ``runs/examples/<name>``, created), and
+    an on/off ``--switch-name`` per keyword ``switch_name="its help"``."""
+    parser = argparse.ArgumentParser(description=description)
+    for switch, help_text in switches.items():
+        parser.add_argument(f"--{switch.replace('_', '-')}", action="store_true", help=help_text)
+    parser.add_argument("--quick", action="store_true", help="one epoch on a few hundred images (a smoke run)")
+    parser.add_argument("--data-dir", help="TFDS data dir (default: TFDS's own); offline, fill it with `jaxae data import`")
+    parser.add_argument("--workdir", type=Path, default=Path("runs/examples") / name,
+                        help="where checkpoints, metrics and figures go (default: %(default)s)")
+    args, _ = parser.parse_known_args()  # a notebook kernel passes arguments of its own
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def split(name: str, quick: bool, examples: int = 256) -> str:
+    """A TFDS split, or its first ``examples`` images for ``--quick``."""
+    return f"{name}[:{examples}]" if quick else name

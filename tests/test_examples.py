@@ -1,0 +1,37 @@
+"""Every example runs top to bottom with ``--quick`` on the tests' tiny datasets and draws its figures."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+FIGURES = {
+    "e1_mlp_vs_cnn": ["samples", "train_loss", "train_accuracy", "test_accuracy"],
+    "e2_conv_autoencoder": ["reconstructions", "interpolation", "loss"],
+    "e3_latent_2d": ["latent_scatter", "latent_grid", "chosen_point", "reconstructions", "train_loss"],
+    "e4_dense_autoencoders": ["reconstructions", "interpolation_1_7", "interpolation_4_8", "train_loss"],
+    "e5_transfer": ["train_loss", "test_accuracy", "kernels_autoencoder", "kernels_classifier", "class_accuracy"],
+    "data_parallel": [],
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_example_runs_quick_and_draws_its_figures(name, data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", "--quick", "--data-dir", str(data_dir), "--workdir", str(tmp_path)])
+    runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
+    for figure in FIGURES[name]:
+        assert (tmp_path / f"{figure}.png").stat().st_size > 1000, figure
+    printed = capsys.readouterr().out
+    if name == "data_parallel":
+        assert "mesh: " in printed and "pmap: " in printed
+    else:
+        assert "| number | published (meaning) | comparable | this run | agrees |" in printed
+
+
+def test_the_examples_readme_lists_every_example():
+    listed = (EXAMPLES / "README.md").read_text()
+    scripts = sorted(path.name for path in EXAMPLES.glob("*.py") if not path.name.startswith("_"))
+    assert scripts and all(f"`{script}`" in listed for script in scripts)
