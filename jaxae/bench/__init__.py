@@ -1,7 +1,7 @@
 """Benchmarks: jaxae's training throughput against PyTorch's on this device, and how close to its matmul peak.
 
-``jaxae bench`` (or ``python -m benchmarks``) runs :func:`run` and writes
-``benchmarks/results/<device>.json``; ``jaxae bench --render`` turns those
+``jaxae bench`` runs :func:`run` and writes
+``benchmarks/results/<device>.json``; ``jaxae bench render`` turns those
 files into ``benchmarks/BENCHMARKS.md``.
 """
 

@@ -1,9 +1,8 @@
 """Writes the tiny raw-format subsets under tests/data/ from the full raw archives.
 
-    python tests/data/make_subsets.py --mnist ../shared/data/mnist --cifar10 DIR_WITH_cifar-10-binary.tar.gz
+    python tests/data/make_subsets.py --mnist DIR_WITH_MNIST_IDX_FILES --cifar10 DIR_WITH_cifar-10-binary.tar.gz
 
-(``python ../shared/data/cifar10/make_binary.py DIR`` writes that CIFAR-10
-archive.) MNIST: the first 300 train and 100 test images, as the four IDX
+MNIST: the first 300 train and 100 test images, as the four IDX
 ``.gz`` files. CIFAR-10: the first 60 records of each train batch file and the
 first 100 of the test batch, as ``cifar-10-binary.tar.gz``. Deterministic.
 """
