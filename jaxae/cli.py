@@ -58,7 +58,8 @@ def _reproduce(args) -> None:
     for name in names:
         for framework in frameworks:
             context = experiments.Context(
-                args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory
+                args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory,
+                seeds_mode=args.seeds_mode,
             )
             experiments.reproduce(name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs)
     print()
@@ -144,7 +145,8 @@ def _bench(args) -> None:
         results_dir = Path(args.results_dir)
         output = Path(args.output) if args.output else results_dir / f"{device_slug()}.json"
         bench.run(args.models, args.batch_sizes, args.runners, repeats=args.repeats, target_seconds=args.target_seconds,
-                  e2e_epochs=args.e2e_epochs, data_dir=args.data_dir, raw_data=args.raw_data, output=output,
+                  e2e_epochs=args.e2e_epochs, e2e_quick=args.e2e_quick, peak_size=args.peak_size,
+                  data_dir=args.data_dir, raw_data=args.raw_data, output=output,
                   retain_host_memory=not args.release_host_memory)
         print(f"wrote {output}")
         if output.resolve().parent == results_dir.resolve():  # results kept elsewhere are not rendered
@@ -187,7 +189,7 @@ def _model_and_batch(text: str) -> tuple[str, int]:
 def _parser() -> argparse.ArgumentParser:
     from jaxae import models
     from jaxae.bench.chunks import DEFAULT_RUNS
-    from jaxae.bench.suite import LARGE_BATCH, RUNNERS
+    from jaxae.bench.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
     from jaxae.experiments.runner import RAW_DATA_ENV
     from jaxae.models.convolution import CONV2D_LOWERINGS
 
@@ -229,6 +231,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="jax (jaxae), torch (the same recipe in PyTorch; needs the torch extra) or both")
     reproduce.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the recipe's)")
     reproduce.add_argument("--epochs", type=_positive, help="cut each stage to at most this many epochs")
+    reproduce.add_argument("--seeds-mode", choices=["auto", "together", "apart"], default="auto",
+                           help="train a stage's seeds one after the other (apart), as one vmapped program "
+                           "(together), or together where that measured faster (auto: models without "
+                           "convolutions, on CPU); PyTorch always apart")
     reproduce.add_argument("--compare", default=_COMMITTED_RESULTS if _COMMITTED_RESULTS.is_dir() else None,
                            help="summaries to fill the table's columns this run did not produce "
                            "(default: the repository's results/reproduction)")
@@ -249,12 +255,17 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", nargs="+", choices=models.names(), metavar="MODEL", help="seed models (default: all)")
     bench.add_argument("--batch-sizes", nargs="+", type=_batch_size, default=["recipe", LARGE_BATCH],
                        help=f"ints or 'recipe' (default: recipe {LARGE_BATCH})")
-    bench.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
+    bench.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(DEFAULT_RUNNERS),
+                       help=f"default: {' '.join(DEFAULT_RUNNERS)}")
     bench.add_argument("--repeats", type=_positive, default=5, help="timed rounds per case (default: 5)")
     bench.add_argument("--target-seconds", type=float, default=1.0, help="length of one timed call (default: 1)")
     bench.add_argument("--e2e-epochs", type=int, default=10, help="epochs of E1's CNN end to end; 0 skips it")
+    bench.add_argument("--e2e-quick", action="store_true", help="the end-to-end run on 256 images (a smoke run)")
+    bench.add_argument("--peak-size", type=_positive, default=4096,
+                       help="side of the float32 matmul that measures the peak (default: %(default)s)")
     bench.add_argument("--data-dir", help="TFDS data dir, for the end-to-end run")
-    bench.add_argument("--raw-data", help=f"raw archives for offline import (default: ${RAW_DATA_ENV})")
+    bench.add_argument("--raw-data", help=f"raw archives, for offline import or, without TensorFlow, for the "
+                       f"end-to-end run (default: ${RAW_DATA_ENV})")
     bench.add_argument("--results-dir", default=str(_BENCHMARKS / "results"),
                        help="where <device>.json goes and BENCHMARKS.md is rendered from (default: %(default)s)")
     bench.add_argument("--output", help="the results file (default: <results-dir>/<device>.json)")

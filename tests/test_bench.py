@@ -1,7 +1,11 @@
 """A smoke run of the benchmark code (never a speed measurement), the FLOP count, and its input checks."""
 
 import json
+import os
 import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import pytest
@@ -149,3 +153,27 @@ def test_chunks_measures_each_chunk_size_and_names_the_default():
     assert all(rate > 0 for rate in rates.values())
     with pytest.raises(ValueError, match="unknown model"):
         chunks.measure("mnist_vae", 8, [0])
+
+
+# As if TensorFlow were not installed: importing it fails, and importlib.util.find_spec finds nothing.
+_NO_TENSORFLOW = "import sys\nsys.modules.update(tensorflow=None, tensorflow_datasets=None)\n"
+
+
+def test_the_accelerator_script_runs_tiny_on_a_machine_without_tensorflow(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_NO_TENSORFLOW)
+    repository = Path(__file__).parent.parent
+    command = ["bash", "benchmarks/accelerator.sh", "--tiny", "--results-dir", str(tmp_path / "results"),
+               "--raw-data", str(repository / "tests" / "data")]
+    done = subprocess.run(command, cwd=repository, env={**os.environ, "PYTHONPATH": str(site), "PYTHON": sys.executable}, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (results_file,) = (tmp_path / "results").glob("*.json")
+    results = json.loads(results_file.read_text())
+    assert [(c["model"], c["batch_size"]) for c in results["cases"]] == [("mnist_pca_ae", 4), ("cifar10_cnn", 4)]
+    for case in results["cases"]:
+        assert set(case["runners"]) == {"jaxae_step", "jaxae_fused", "jaxae_step_bf16", "jaxae_fused_bf16", "torch_eager"}
+    e2e = results["end_to_end"]
+    assert e2e["train_images"] == 256 and set(e2e["frameworks"]) == {"jax", "torch"}
+    assert "jaxae fused bf16" in (tmp_path / "BENCHMARKS.md").read_text()

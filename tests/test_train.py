@@ -30,6 +30,7 @@ from jaxae.train import (
     evaluate,
     exclusive_workdir,
     fit,
+    fit_seeds,
     microbatch_count,
     replicate,
     split_for_pmap,
@@ -335,3 +336,60 @@ def test_a_second_process_on_the_same_workdir_is_refused_at_once(tmp_path):
         assert other.returncode != 0 and f"is in use by process {os.getpid()}" in other.stderr
     with exclusive_workdir(tmp_path):  # released when the block ends
         pass
+
+
+@pytest.mark.parametrize("model, loss, transform", [("cifar10_cnn", "cross_entropy", "to_tensor"),
+                                                   ("mnist_ae3", "mse", "normalize")])
+def test_bfloat16_compute_keeps_float32_state_and_lands_near_float32(model, loss, transform, data_dir, tmp_path):
+    dataset = "cifar10" if model.startswith("cifar10") else "mnist"
+    histories = {}
+    for dtype in ("float32", "bfloat16"):
+        config = TrainConfig(model=model, loss=loss, optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=32,
+                             compute_dtype=dtype)
+        train = make_pipeline(dataset, "train", config.batch_spec(), transform=transform, data_dir=data_dir)
+        test = make_pipeline(dataset, "test", BatchSpec(50, shuffle=False), transform=transform, data_dir=data_dir)
+        state, histories[dtype] = fit(config, train, tmp_path / dtype, eval_data=test, progress=False)
+        assert all(leaf.dtype == np.float32 for leaf in jax.tree.leaves((state.params, state.opt_state)) if leaf.ndim)
+        trainer = Trainer.create(config)
+        images = next(test.epoch(0))["image"].astype(dtype)
+        assert trainer.model.apply({"params": state.params}, images).dtype == dtype
+    for key in ("train_loss", "test_loss"):
+        assert histories["bfloat16"][0][key] == pytest.approx(histories["float32"][0][key], rel=0.03)
+    with pytest.raises(InputError, match="unknown compute_dtype 'float16'"):
+        TrainConfig(model=model, loss=loss, optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=32,
+                    compute_dtype="float16")
+
+
+def test_seeds_trained_together_end_as_each_seed_alone_and_resume_alike(tmp_path):
+    ae = [dataclasses.replace(AE, seed=seed, epochs=2) for seed in (5, 6, 7)]
+    mlp = TrainConfig(model="cifar10_mlp", loss="cross_entropy", optimizer="sgd", learning_rate=1e-2, momentum=0.9,
+                      epochs=1, batch_size=16)  # dropout: each seed draws its own masks
+    cases = {"ae": (ae, (28, 28, 1), "normalize"), "mlp": ([dataclasses.replace(mlp, seed=s) for s in (0, 1)],
+                                                          (32, 32, 3), "to_tensor")}
+    alone = {}
+    for name, (configs, shape, transform) in cases.items():
+        def data(config, n=70, shift=0):
+            return _pipeline(shape, batch=config.batch_size, n=n, transform=transform, seed=config.seed + shift)
+
+        together = fit_seeds(configs, [data(c) for c in configs], [tmp_path / name / f"together{c.seed}" for c in configs],
+                             eval_data=[data(c, 30, 1) for c in configs], progress=False)
+        for config, (state, history) in zip(configs, together):
+            alone[config.seed] = fit(config, data(config), tmp_path / name / f"alone{config.seed}",
+                                     eval_data=data(config, 30, 1), progress=False)
+            _assert_trees_close(state.params, alone[config.seed][0].params, 1e-5)
+            np.testing.assert_allclose(history[-1]["test_loss"], alone[config.seed][1][-1]["test_loss"], rtol=1e-5)
+
+    # Each seed's work dir holds its checkpoints: seeds stopped alone after one epoch go on together.
+    for config in ae[:2]:
+        fit(config, _pipeline(seed=config.seed), tmp_path / f"resumed{config.seed}", stop_after_epochs=1, progress=False)
+    resumed = fit_seeds(ae[:2], [_pipeline(seed=c.seed) for c in ae[:2]], [tmp_path / f"resumed{c.seed}" for c in ae[:2]],
+                        progress=False)
+    for config, (state, history) in zip(ae[:2], resumed):
+        assert [r["epoch"] for r in history] == [1, 2]
+        _assert_trees_close(state.params, fit(config, _pipeline(seed=config.seed), tmp_path / f"alone-{config.seed}",
+                                              progress=False)[0].params, 1e-5)
+    with pytest.raises(InputError, match="stand at different epochs"):
+        fit_seeds([ae[0], ae[2]], [_pipeline(seed=5), _pipeline(seed=7)], [tmp_path / "resumed5", tmp_path / "fresh7"])
+    with pytest.raises(InputError, match="also differ: \\['learning_rate'\\]"):
+        fit_seeds([AE, dataclasses.replace(AE, seed=6, learning_rate=0.1)], [_pipeline(), _pipeline(seed=6)],
+                  [tmp_path / "x", tmp_path / "y"])

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxae.bench.suite import RUNNERS, SUITE
+from jaxae.bench.suite import FLOAT32_JAXAE, RUNNERS, SUITE
 from jaxae.errors import InputError
 from jaxae.experiments.runner import save_figure
 
-_HEADERS = {"jaxae_step": "jaxae step", "jaxae_fused": "jaxae fused", "torch_eager": "torch eager",
-            "torch_compile": "torch.compile"}
+_HEADERS = {"jaxae_step": "jaxae step", "jaxae_fused": "jaxae fused", "jaxae_step_bf16": "jaxae step bf16",
+            "jaxae_fused_bf16": "jaxae fused bf16", "torch_eager": "torch eager", "torch_compile": "torch.compile"}
 _FRAMEWORKS = {"jax": "jaxae", "torch": "PyTorch eager"}
 
 
@@ -58,7 +58,7 @@ def device_section(result: dict) -> str:
     ]
     for case in result["cases"]:
         got = case["runners"]
-        best = max((v for k, v in got.items() if k.startswith("jaxae")), key=lambda v: v["images_per_s"])
+        best = max((v for k, v in got.items() if k in FLOAT32_JAXAE), key=lambda v: v["images_per_s"])
         batch = f"{case['batch_size']}" + (" (recipe)" if case["batch_size"] == case["recipe_batch_size"] else "")
         shares = [best["fraction_of_peak"], got.get("torch_eager", {}).get("fraction_of_peak")]
         memory = got["jaxae_step"]["memory_bytes"]
@@ -74,7 +74,9 @@ def device_section(result: dict) -> str:
     if errors:
         lines += ["", "Failed runners:", *[f"- {m} @ {b}, {r}: `{e}`" for (m, b, r), e in errors.items()]]
     e2e = result.get("end_to_end")
-    if e2e:
+    if e2e and "skipped" in e2e:
+        lines += ["", f"End to end, {e2e['stage']}: skipped ({e2e['skipped']})."]
+    elif e2e:
         fw = e2e["frameworks"]
         lines += ["", f"End to end, {e2e['stage']} ({e2e['epochs']} epochs on {e2e['train_images']:,} images, "
                   f"test evaluation and checkpoints every epoch; reading the split, apart: {e2e['load_seconds']:.1f} s): "

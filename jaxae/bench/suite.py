@@ -12,6 +12,7 @@ an interrupted run keeps what it measured.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -28,7 +29,9 @@ from jaxae.bench.environment import describe
 from jaxae.errors import InputError
 from jaxae.experiments.recipe import Stage
 
-RUNNERS = ("jaxae_step", "jaxae_fused", "torch_eager", "torch_compile")
+RUNNERS = ("jaxae_step", "jaxae_fused", "jaxae_step_bf16", "jaxae_fused_bf16", "torch_eager", "torch_compile")
+DEFAULT_RUNNERS = ("jaxae_step", "jaxae_fused", "torch_eager", "torch_compile")
+FLOAT32_JAXAE = ("jaxae_step", "jaxae_fused")  # the speed-up over PyTorch compares like with like: float32
 LARGE_BATCH = 1024
 MAX_STEPS_PER_CALL = 50
 CALIBRATION_CALLS = 3
@@ -51,8 +54,12 @@ def device_slug() -> str:
 
 def _build(name: str, stage: Stage, batch_size: int, steps: int) -> throughput.Runner:
     config, transform = stage.config, stage.transform
-    if name == "jaxae_fused":
-        return throughput.jaxae_fused_runner(config, transform, batch_size, steps)
+    if name.endswith("_bf16"):
+        config = dataclasses.replace(config, compute_dtype="bfloat16")
+    if name == "jaxae_step_bf16":
+        return throughput.jaxae_step_runner(config, transform, batch_size, steps, name)
+    if name.startswith("jaxae_fused"):
+        return throughput.jaxae_fused_runner(config, transform, batch_size, steps, name)
     return throughput.torch_runner(config, transform, batch_size, steps, compiled=name == "torch_compile")
 
 
@@ -90,7 +97,7 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
             "memory_bytes": runner.memory_bytes,
             "fraction_of_peak": images_per_s * flops_per_image / peak_flops,
         }
-    jaxae_best = max(v["images_per_s"] for k, v in case["runners"].items() if k.startswith("jaxae"))
+    jaxae_best = max(v["images_per_s"] for k, v in case["runners"].items() if k in FLOAT32_JAXAE)
     if "torch_eager" in case["runners"]:
         case["speedup_vs_torch_eager"] = jaxae_best / case["runners"]["torch_eager"]["images_per_s"]
     return case
@@ -99,7 +106,7 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
 def run(
     model_names: Sequence[str] | None = None,
     batch_sizes: Sequence[int | str] = ("recipe", LARGE_BATCH),
-    runners: Sequence[str] = RUNNERS,
+    runners: Sequence[str] = DEFAULT_RUNNERS,
     *,
     repeats: int = 5,
     target_seconds: float = 1.0,

@@ -10,6 +10,7 @@ Runners:
   jaxae_step: the jitted train step (``compile_train_step``), dispatched once per step.
   jaxae_fused: the fused epoch (``compile_train_epoch``): ``lax.scan`` over
     the steps, batches gathered and converted from uint8 inside.
+  jaxae_step_bf16, jaxae_fused_bf16: the same with ``compute_dtype="bfloat16"``.
   torch_eager: the seed's PyTorch module (``torch_reference``) in eager mode.
   torch_compile: the same module under ``torch.compile``.
 """
@@ -80,7 +81,7 @@ def build_runner(build: Callable[[], tuple[Callable[[int], None], Any]], name: s
     return Runner(name, run, seconds, _xla_memory(compiled) if compiled is not None else None, compiled)
 
 
-def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
+def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, steps: int, name: str = "jaxae_step") -> Runner:
     """The jitted train step, one dispatch per step, on batches already converted on the device.
 
     The config's ``microbatch_size`` (None: the backend's default) is resolved for ``batch_size``.
@@ -105,10 +106,10 @@ def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, step
 
         return run, compiled
 
-    return build_runner(build, "jaxae_step", steps)
+    return build_runner(build, name, steps)
 
 
-def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
+def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, steps: int, name: str = "jaxae_fused") -> Runner:
     """The fused epoch of ``steps`` steps (one ``lax.scan``); ``run(n)`` runs ``n / steps`` of them."""
     trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size, microbatch_size=None))
     images, labels = synthetic_images(config, batch_size, steps)
@@ -129,7 +130,7 @@ def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, ste
 
         return run, compiled
 
-    return build_runner(build, "jaxae_fused", steps)
+    return build_runner(build, name, steps)
 
 
 def torch_device():

@@ -13,7 +13,8 @@ let a jitted step (or a ``lax.scan`` over an epoch) do the gathering itself.
 
 This module needs no TensorFlow, except to draw a shuffled order
 (:meth:`BatchSpec.order` uses tf.data's shuffle, so that the streaming
-pipeline of :mod:`jaxae.data.input_pipeline` gives the same batches).
+pipeline of :mod:`jaxae.data.input_pipeline` gives the same batches; where
+TensorFlow is not installed, a NumPy permutation takes its place).
 """
 
 from __future__ import annotations
@@ -87,11 +88,18 @@ class BatchSpec:
         return rounding(num_examples / self.batch_size)
 
     def order(self, num_examples: int, epoch: int) -> np.ndarray:
-        """The epoch's order of example indices: tf.data's shuffle when shuffling."""
+        """The epoch's order of example indices: tf.data's shuffle when shuffling.
+
+        Where TensorFlow is not installed (a JAX-only accelerator image), a NumPy permutation
+        drawn from the same seed: another order, as random, the same for every framework's
+        batches in this process.
+        """
         if not self.shuffle:
             return np.arange(num_examples)
-        import tensorflow as tf
-
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return np.random.default_rng(epoch_seed(self.seed, epoch)).permutation(num_examples)
         indices = tf.data.Dataset.range(num_examples).shuffle(
             self.shuffle_buffer or num_examples, seed=epoch_seed(self.seed, epoch), reshuffle_each_iteration=False
         )

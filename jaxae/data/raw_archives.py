@@ -12,8 +12,11 @@ from __future__ import annotations
 import gzip
 import struct
 import tarfile
+import tempfile
 import zlib
 from pathlib import Path
+
+import numpy as np
 
 from jaxae.errors import InputError
 
@@ -139,3 +142,22 @@ def unpack_cifar10(source: Path, target: Path, full: bool = True) -> Path:
     if len(label_names) != 10:
         raise ArchiveError(f"{path}: batches.meta.txt names {len(label_names)} classes, CIFAR-10 has 10")
     return target
+
+
+def read_cifar10(source: Path, full: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """CIFAR-10's splits straight from ``cifar-10-binary.tar.gz`` in ``source``, without TensorFlow.
+
+    Checked as :func:`unpack_cifar10` checks it. Returns ``{"train": (images, labels), "test": ...}``:
+    uint8 ``(N, 32, 32, 3)`` images and int32 labels, in the archive's record order (the five
+    training batch files one after the other), which is not TFDS's order.
+    """
+    splits = {"train": CIFAR10_TRAIN_FILES, "test": CIFAR10_TEST_FILES}
+    with tempfile.TemporaryDirectory(prefix="jaxae-cifar10-") as scratch:
+        unpack_cifar10(Path(source), Path(scratch), full)
+        read = {}
+        for split, files in splits.items():
+            data = b"".join((Path(scratch) / CIFAR10_PREFIX / name).read_bytes() for name in files)
+            records = np.frombuffer(data, np.uint8).reshape(-1, CIFAR10_RECORD_BYTES)
+            images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            read[split] = (np.ascontiguousarray(images), records[:, 0].astype(np.int32))
+    return read

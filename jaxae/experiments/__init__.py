@@ -21,7 +21,7 @@ from typing import Any, Callable
 from jaxae.errors import InputError
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.report import against_published, comparison_table, timing_table
-from jaxae.experiments.runner import FRAMEWORKS, Context, ensure_dataset
+from jaxae.experiments.runner import FRAMEWORKS, SEEDS_MODES, Context, ensure_dataset, seeds_together, train_seeds_together
 from jaxae.train import exclusive_workdir
 
 _RECIPES = {  # name: (module, recipe attribute)
@@ -35,7 +35,7 @@ _RECIPES = {  # name: (module, recipe attribute)
 
 __all__ = [
     "against_published", "FRAMEWORKS", "Context", "Experiment", "Recipe", "Reference", "Stage", "comparison_table", "get", "names",
-    "reproduce", "timing_table",
+    "reproduce", "timing_table", "SEEDS_MODES",
 ]
 
 
@@ -81,6 +81,9 @@ def reproduce(
     entry also says where its time went: ``data_seconds``, and per stage
     ``setup``, ``train`` (of which ``train_first_step``: compilation), ``eval``
     and ``checkpoint`` seconds; the rest of ``seconds`` is start-up and figures.
+    Stages whose seeds train together (``context.seeds_mode``) train first, for
+    all seeds at once; each seed is then charged an equal share of that time,
+    and the summary lists them under ``seeds_together``.
     """
     experiment = get(name)
     recipe = experiment.recipe.quick() if quick else experiment.recipe
@@ -94,13 +97,19 @@ def reproduce(
         summary = _previous_summary(path, quick, epochs) or {
             "experiment": recipe.name, "framework": context.framework, "quick": quick, "epochs": epochs, "runs": {}
         }
+        together = [stage for stage in recipe.stages if seeds_together(stage, context, seeds)]
+        if together:
+            summary["seeds_together"] = [stage.name for stage in together]
+            if context.progress:
+                print(f"== {recipe.name} ({context.framework}), seeds {', '.join(map(str, seeds))} together")
+        shared_seconds = sum(train_seeds_together(stage, recipe.name, context, seeds) for stage in together)
         for seed in seeds:
             if context.progress:
                 print(f"== {recipe.name} ({context.framework}), seed {seed}: {recipe.title}")
             start = time.perf_counter()
             context.timings.clear()
             headline = experiment.run(recipe, context, seed)
-            seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - start + shared_seconds
             summary["runs"][str(seed)] = {**headline, **context.timings, "seconds": seconds}
             summary["seeds"] = sorted(int(s) for s in summary["runs"])
             path.write_text(json.dumps(summary, indent=1) + "\n")  # after each seed: a long run keeps what it finished

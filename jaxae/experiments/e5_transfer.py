@@ -58,7 +58,8 @@ RECIPE = Recipe(
     title="CIFAR-10 conv autoencoder for representation learning, then transfer",
     stages=(
         Stage("autoencoder", TrainConfig("cifar10_fc_conv_ae", loss="mse", **_ADAM), "cifar10", test_split=None),
-        Stage("classifier", TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **_ADAM), "cifar10"),
+        Stage("classifier", TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **_ADAM), "cifar10",
+              starts_from="autoencoder"),
     ),
     seeds=(0, 1, 2),
     references=_references(),

@@ -28,6 +28,8 @@ class Stage:
         evaluation (E3).
       shuffle_test: shuffle the test split each evaluation (E4 did).
       drop_remainder: drop the last partial training batch (E3's drop_last).
+      starts_from: the stage whose trained weights this one starts from (E5's
+        classifier starts from its autoencoder's encoder), if any.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Stage:
     test_split: str | None = "test"
     shuffle_test: bool = False
     drop_remainder: bool = False
+    starts_from: str | None = None
 
     def __post_init__(self):
         expected = model_spec(self.config.model).dataset

@@ -23,9 +23,10 @@ from jaxae.data.batches import DeviceResidentPipeline
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES
 from jaxae.errors import DatasetNotAvailableError, InputError
 from jaxae.experiments.recipe import Stage
-from jaxae.train import fit
+from jaxae.train import default_seeds_together, fit, fit_seeds
 
 FRAMEWORKS = ("jax", "torch")
+SEEDS_MODES = ("auto", "together", "apart")
 RAW_DATA_ENV = "JAXAE_RAW_DATA"
 _RAW_FILES = {"mnist": tuple(MNIST_FILES.values()), "cifar10": (CIFAR10_ARCHIVE,)}
 
@@ -42,8 +43,13 @@ class Context:
       framework: "jax" (jaxae) or "torch" (the same recipe in PyTorch).
       progress: progress bars and per-epoch lines.
       retain_host_memory: on CPU, keep freed host memory for reuse (see :func:`jaxae.train.fit`).
+      seeds_mode: how a stage's seeds train in jaxae: "apart" (one after the other),
+        "together" (one program, :func:`jaxae.train.fit_seeds`) or "auto" (together
+        where that measured faster: :func:`jaxae.train.default_seeds_together`).
+        Stages that start from another stage's result always train apart.
       timings: seconds per part of the work (``data_seconds``, ``<stage>/train_seconds``,
         ``<stage>/eval_seconds``, ...), added up as stages load data and train.
+      trained: stages trained ahead, for several seeds together, by (stage, seed).
     """
 
     workdir: Path
@@ -52,11 +58,15 @@ class Context:
     framework: str = "jax"
     progress: bool = True
     retain_host_memory: bool = True
+    seeds_mode: str = "auto"
     timings: collections.Counter = dataclasses.field(default_factory=collections.Counter, compare=False)
+    trained: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
             raise InputError(f"unknown framework {self.framework!r}; choose from {FRAMEWORKS}")
+        if self.seeds_mode not in SEEDS_MODES:
+            raise InputError(f"unknown seeds mode {self.seeds_mode!r}; choose from {SEEDS_MODES}")
 
     def run_dir(self, experiment: str, seed: int) -> Path:
         return Path(self.workdir) / experiment / self.framework / f"seed{seed}"
@@ -122,41 +132,90 @@ class StageData:
 
 @dataclasses.dataclass
 class Trained:
-    """A trained stage: its final params (Flax layout, whatever the framework) and its per-epoch history."""
+    """A trained stage: its final params (Flax layout, whatever the framework), its per-epoch history,
+    its wall time and where that went (``setup``, ``train``, ``train_first_step``, ``eval``, ``checkpoint``)."""
 
     params: Any
     history: list[dict[str, Any]]
     seconds: float
+    timings: dict[str, float]
+
+    @classmethod
+    def timed(cls, params, history, seconds: float, seeds: int = 1) -> Trained:
+        """Its timings from the history; of a run of ``seeds`` seeds together, one seed's share."""
+        parts = collections.Counter()
+        for record in history:
+            for part in ("train", "train_first_step", "eval", "checkpoint"):
+                if f"{part}_seconds" in record:
+                    shared = part.startswith("train")  # one training loop served every seed; evaluations did not
+                    parts[part] += record[f"{part}_seconds"] / (seeds if shared else 1)
+        # Building the model and the optimiser, restoring, placing the data, and waiting for the last save.
+        parts["setup"] = seconds - parts["train"] - parts["eval"] - parts["checkpoint"]
+        return cls(params, history, seconds, dict(parts))
+
+
+def _pipelines(stage: Stage, data: StageData):
+    train = DeviceResidentPipeline(*data.train, stage.train_batches(), stage.transform)
+    test = None if data.test is None else DeviceResidentPipeline(*data.test, stage.test_batches(), stage.transform)
+    return train, test
 
 
 def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, initial_params=None) -> Trained:
-    """Trains ``stage`` in ``context.framework``; outputs (metrics, checkpoints) go to ``workdir``."""
-    if context.progress:
-        print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}")
-    start = time.perf_counter()
-    if context.framework == "torch":
-        from jaxae.experiments.torch_training import fit_torch
+    """Trains ``stage`` in ``context.framework``; outputs (metrics, checkpoints) go to ``workdir``.
 
-        params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
-    else:
-        train = DeviceResidentPipeline(*data.train, stage.train_batches(), stage.transform)
-        test = None if data.test is None else DeviceResidentPipeline(*data.test, stage.test_batches(), stage.transform)
-        state, history = fit(
-            stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
-            retain_host_memory=context.retain_host_memory,
-        )
-        params = state.params
-    seconds = time.perf_counter() - start
-    parts = collections.Counter()
-    for record in history:
-        for part in ("train", "train_first_step", "eval", "checkpoint"):
-            if f"{part}_seconds" in record:
-                parts[part] += record[f"{part}_seconds"]
-    for part, part_seconds in parts.items():
-        context.timings[f"{stage.name}/{part}_seconds"] += part_seconds
-    # Building the model and the optimiser, restoring, placing the data, and waiting for the last save.
-    context.timings[f"{stage.name}/setup_seconds"] += seconds - parts["train"] - parts["eval"] - parts["checkpoint"]
-    return Trained(params, history, seconds)
+    A stage already trained with other seeds (:func:`train_seeds_together`) is taken from ``context.trained``.
+    """
+    trained = context.trained.pop((stage.name, stage.config.seed), None)
+    if trained is None:
+        if context.progress:
+            print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}")
+        start = time.perf_counter()
+        if context.framework == "torch":
+            from jaxae.experiments.torch_training import fit_torch
+
+            params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
+        else:
+            train, test = _pipelines(stage, data)
+            state, history = fit(
+                stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
+                retain_host_memory=context.retain_host_memory,
+            )
+            params = state.params
+        trained = Trained.timed(params, history, time.perf_counter() - start)
+    for part, seconds in trained.timings.items():
+        context.timings[f"{stage.name}/{part}_seconds"] += seconds
+    return trained
+
+
+def seeds_together(stage: Stage, context: Context, seeds: tuple[int, ...]) -> bool:
+    """Whether ``stage`` trains its ``seeds`` as one program in ``context`` (see ``Context.seeds_mode``)."""
+    if context.framework != "jax" or len(seeds) < 2 or stage.starts_from is not None:
+        return False
+    if context.seeds_mode == "auto":
+        return default_seeds_together(stage.config.model)
+    return context.seeds_mode == "together"
+
+
+def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds: tuple[int, ...]) -> float:
+    """Trains ``stage`` for all ``seeds`` at once, each into its own run folder, leaving the results in
+    ``context.trained`` for :func:`train_stage`; returns the wall seconds of each seed's share."""
+    if context.progress:
+        print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}, "
+              f"seeds {', '.join(map(str, seeds))} together")
+    start = time.perf_counter()
+    stages = [stage.with_seed(seed) for seed in seeds]
+    data = StageData.load(stage, context.data_dir)
+    pipelines = [_pipelines(s, data) for s in stages]
+    results = fit_seeds(
+        [s.config for s in stages], [train for train, _ in pipelines],
+        [context.run_dir(experiment, seed) / stage.name for seed in seeds],
+        eval_data=None if data.test is None else [test for _, test in pipelines],
+        progress=context.progress, retain_host_memory=context.retain_host_memory,
+    )
+    share = (time.perf_counter() - start) / len(seeds)
+    for seed, (state, history) in zip(seeds, results):
+        context.trained[(stage.name, seed)] = Trained.timed(state.params, history, share, seeds=len(seeds))
+    return share
 
 
 def save_figure(figure, path: Path) -> None:

@@ -17,8 +17,8 @@
 
 from jaxae.errors import TrainingDivergedError, WorkdirInUseError
 from jaxae.train.checkpoint import CheckpointMismatchError, Checkpoints, CorruptCheckpointError
-from jaxae.train.config import OPTIMIZERS, TrainConfig, make_optimizer
-from jaxae.train.loop import PARALLEL, default_fused, epoch_summary, evaluate, fit
+from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, TrainConfig, make_optimizer
+from jaxae.train.loop import PARALLEL, default_fused, default_seeds_together, epoch_summary, evaluate, fit, fit_seeds
 from jaxae.train.steps import (
     Trainer,
     TrainState,
@@ -33,6 +33,7 @@ from jaxae.train.steps import (
 from jaxae.train.workdir import exclusive_workdir
 
 __all__ = [
+    "COMPUTE_DTYPES",
     "OPTIMIZERS",
     "PARALLEL",
     "CheckpointMismatchError",
@@ -47,10 +48,12 @@ __all__ = [
     "compile_train_epoch",
     "compile_train_step",
     "default_fused",
+    "default_seeds_together",
     "epoch_summary",
     "evaluate",
     "exclusive_workdir",
     "fit",
+    "fit_seeds",
     "make_optimizer",
     "microbatch_count",
     "replicate",

@@ -13,6 +13,7 @@ from jaxae.data.batches import BatchSpec
 from jaxae.errors import InputError
 
 OPTIMIZERS = ("sgd", "adam")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,10 @@ class TrainConfig:
         (:func:`jaxae.cpu.default_microbatch_size` on CPU, the whole batch
         elsewhere), made explicit by :meth:`resolved` before training, so that a
         checkpoint records the chunking it was trained with.
+      compute_dtype: "float32", or "bfloat16" for mixed precision: the model
+        computes in bfloat16 (its inputs and, layer by layer, its weights cast
+        down), while parameters, gradients, optimiser state, the loss and every
+        metric stay float32.
     """
 
     model: str
@@ -54,6 +59,7 @@ class TrainConfig:
     dropout_at_eval: bool = False
     model_args: tuple[tuple[str, Any], ...] = ()
     microbatch_size: int | None = None
+    compute_dtype: str = "float32"
 
     def __post_init__(self):
         models.spec(self.model)  # a clear error for an unknown name
@@ -64,6 +70,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise InputError(f"unknown compute_dtype {self.compute_dtype!r}; choose from {COMPUTE_DTYPES}")
         if self.microbatch_size is not None and self.microbatch_size < 1:
             raise InputError(f"microbatch_size must be a positive number of examples, got {self.microbatch_size}")
 

@@ -89,8 +89,13 @@ class Trainer:
         )
 
     def _sums(self, params, batch, rng, train: bool, per_class: bool = False):
-        """Summed per-example loss over the real examples, and summed metrics (per class on request)."""
-        outputs = self.model.apply({"params": params}, batch["image"], train=train, rngs={"dropout": rng})
+        """Summed per-example loss over the real examples, and summed metrics (per class on request).
+
+        The model runs in ``config.compute_dtype``; its outputs, the loss and the sums are float32.
+        """
+        images = batch["image"].astype(self.config.compute_dtype)
+        outputs = self.model.apply({"params": params}, images, train=train, rngs={"dropout": rng})
+        outputs = outputs.astype(jnp.float32)
         targets = batch["label"] if self.is_classifier else batch["image"]
         mask = batch["mask"].astype(jnp.float32)
         per_example = losses.per_example[self.config.loss](outputs, targets)
