@@ -15,6 +15,7 @@ from _options import parse, split
 
 from jaxae import cpu, experiments, figures
 from jaxae.data import BatchSpec, class_names, make_pipeline
+from jaxae.experiments.e1_classifiers import PUBLISHED_TEST_ACCURACY
 from jaxae.train import TrainConfig, Trainer, compile_train_step, evaluate
 
 args = parse("e1", "E1: CIFAR-10, an MLP against a small CNN")
@@ -88,7 +89,8 @@ results = {name: train(config) for name, config in configs.items()}
 figures.training_curves({n: r[0] for n, r in results.items()}, "train loss").savefig(args.workdir / "train_loss.png")
 figures.training_curves({n: r[1] for n, r in results.items()}, "train accuracy").savefig(args.workdir / "train_accuracy.png")
 accuracy = {n: [epoch["accuracy"] for epoch in r[2]] for n, r in results.items()}
-figures.epoch_curves(accuracy, "test accuracy").savefig(args.workdir / "test_accuracy.png")
+published = {"MLP": PUBLISHED_TEST_ACCURACY["mlp"], "CNN": PUBLISHED_TEST_ACCURACY["cnn"]}
+figures.epoch_curves(accuracy, "test accuracy", reference=published).savefig(args.workdir / "test_accuracy.png")
 
 # %% [markdown]
 # ## Against the published numbers

@@ -5,7 +5,7 @@ models in PyTorch (the material's framework) for the first epochs with each
 candidate rate and compares the per-epoch train loss with the printed one:
 the distance is the RMS of log(measured / published) over those epochs.
 
-    python examples/e4_learning_rate_search.py --data-dir /work/tfds --epochs 10
+    python examples/e4_learning_rate_search.py --data-dir D --epochs 10
 """
 
 import argparse

@@ -130,6 +130,16 @@ def _bench(args) -> None:
             results[f"{model}:{batch}"] = rates
             print(f"{model}:{batch}", "  ".join(f"{name} {rate:,}" for name, rate in rates.items()), "images/s", flush=True)
         _write_json(args.output, results)
+    elif args.bench_command == "seeds":
+        from jaxae.bench import seeds
+
+        results = {}
+        for model in args.models_to_seed:
+            rates = seeds.measure(model, args.seeds, args.repeats)
+            results[model] = rates
+            print(f"{model}: {args.seeds} seeds apart {rates['apart']:,.0f}, together {rates['together']:,.0f} images/s "
+                  f"({rates['together'] / rates['apart']:.2f}x)", flush=True)
+        _write_json(args.output, results)
     elif args.bench_command == "data":
         from jaxae.bench import data
 
@@ -272,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--inline-dispatch", action="store_true",
                        help="run XLA:CPU computations on the calling thread (jaxae.cpu.execute_on_calling_thread): "
                        "faster for steps with temporaries over 64 MiB, slower for small ones")
-    parts = bench.add_subparsers(dest="bench_command", metavar="{layers,profile,chunks,data,render}")
+    parts = bench.add_subparsers(dest="bench_command", metavar="{layers,profile,chunks,seeds,data,render}")
     layers = parts.add_parser("layers", help="each convolution of a model alone, per lowering, against PyTorch's layer")
     layers.add_argument("model", choices=[n for n in models.names() if models.spec(n).has_convolutions])
     layers.add_argument("--batch-sizes", type=_positive, nargs="+", default=[32, 128])
@@ -291,6 +301,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="chunk sizes; 0: the whole batch, default: the library's default")
     chunks.add_argument("--repeats", type=_positive, default=7)
     chunks.add_argument("--output", help="also write the results and the environment as JSON")
+    seeds = parts.add_parser("seeds", help="several seeds' train steps one after the other, or vmapped as one")
+    seeds.add_argument("models_to_seed", nargs="+", choices=models.names(), metavar="MODEL")
+    seeds.add_argument("--seeds", type=_positive, default=3)
+    seeds.add_argument("--repeats", type=_positive, default=5)
+    seeds.add_argument("--output", help="also write the results and the environment as JSON")
     data_bench = parts.add_parser("data", help="images/s of the device-resident and streaming pipelines")
     data_bench.add_argument("--data-dir", required=True, help="TFDS data dir with cifar10 prepared (unless --raw-cifar10)")
     data_bench.add_argument("--raw-mnist", help="folder of MNIST's IDX .gz files: time their import")

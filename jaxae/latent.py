@@ -28,7 +28,7 @@ import numpy as np
 
 from jaxae.errors import InputError
 from jaxae.models import Autoencoder
-from jaxae.models._validation import check_batch
+from jaxae.models.validation import check_batch
 
 
 @functools.partial(jax.jit, static_argnames=("model", "method"))
@@ -39,7 +39,7 @@ def _apply(model, params, x, method):
 def _check_autoencoder(model) -> None:
     if not isinstance(model, Autoencoder):
         name = getattr(model, "model_name", type(model).__name__)
-        raise TypeError(
+        raise InputError(
             f"{name} is not an autoencoder: latent-space tools need a model with encode and decode"
         )
 

@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from jaxae import bench, cli, models
-from jaxae.bench import chunks, conv_layers, hardware, profile, suite
+from jaxae.bench import chunks, conv_layers, hardware, profile, seeds, suite
 from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
@@ -171,9 +171,16 @@ def test_the_accelerator_script_runs_tiny_on_a_machine_without_tensorflow(tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     (results_file,) = (tmp_path / "results").glob("*.json")
     results = json.loads(results_file.read_text())
-    assert [(c["model"], c["batch_size"]) for c in results["cases"]] == [("mnist_pca_ae", 4), ("cifar10_cnn", 4)]
+    assert [(c["model"], c["batch_size"]) for c in results["cases"]] == [("mnist_pca_ae", 4)]
     for case in results["cases"]:
         assert set(case["runners"]) == {"jaxae_step", "jaxae_fused", "jaxae_step_bf16", "jaxae_fused_bf16", "torch_eager"}
     e2e = results["end_to_end"]
     assert e2e["train_images"] == 256 and set(e2e["frameworks"]) == {"jax", "torch"}
     assert "jaxae fused bf16" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_seeds_measures_apart_and_together():
+    rates = seeds.measure("mnist_pca_ae", seeds=2, repeats=1)
+    assert set(rates) == {"apart", "together"} and all(rate > 0 for rate in rates.values())
+    with pytest.raises(ValueError, match="seeds must be at least 2"):
+        seeds.measure("mnist_pca_ae", seeds=1)

@@ -119,25 +119,16 @@ def test_a_second_reproduce_of_the_same_experiment_and_workdir_is_refused_at_onc
     assert not (tmp_path / "E4" / "jax" / "summary.json").exists()
 
 
-def test_cli_reproduces_and_reports(data_dir, tmp_path, capsys):
-    cli.main(["reproduce", "e4", "--quick", "--workdir", str(tmp_path), "--data-dir", str(data_dir), "--compare", ""])
+def test_cli_reproduces_with_seeds_together_and_reports(data_dir, tmp_path, capsys):
+    cli.main(["reproduce", "e4", "--quick", "--seeds", "0", "1", "--seeds-mode", "together", "--workdir", str(tmp_path),
+              "--data-dir", str(data_dir)])
     printed = capsys.readouterr().out
-    assert "**E4: MNIST" in printed and "(quick variant)" in printed
-    for figure in ("reconstructions", "interpolation_1_7", "interpolation_4_8", "train_loss"):
-        assert (tmp_path / "E4" / "jax" / "seed0" / f"{figure}.png").is_file(), figure
+    assert "**E4: MNIST" in printed and "(quick variant)" in printed and "seeds 0, 1 together" in printed
+    summary = json.loads((tmp_path / "E4" / "jax" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["seeds_together"] == ["pca", "ae2", "ae2_wide", "ae3"]
+    assert summary["runs"]["0"]["pca/train_loss"] != summary["runs"]["1"]["pca/train_loss"]
+    for seed in (0, 1):
+        for figure in ("reconstructions", "interpolation_1_7", "interpolation_4_8", "train_loss"):
+            assert (tmp_path / "E4" / "jax" / f"seed{seed}" / f"{figure}.png").is_file(), figure
     cli.main(["report", str(tmp_path), "--experiment", "E4"])
     assert "PCA autoencoder (16): final train loss" in capsys.readouterr().out
-
-
-def test_seeds_trained_together_give_the_summary_and_figures_of_seeds_trained_apart(data_dir, tmp_path):
-    summaries = {}
-    for mode in ("together", "apart"):
-        context = experiments.Context(tmp_path / mode, str(data_dir), progress=False, seeds_mode=mode)
-        summaries[mode] = experiments.reproduce("E4", context, seeds=(0, 1) if mode == "together" else (1,), quick=True)
-    together, apart = summaries["together"], summaries["apart"]
-    assert together["seeds_together"] == ["pca", "ae2", "ae2_wide", "ae3"] and "seeds_together" not in apart
-    assert (tmp_path / "together" / "E4" / "jax" / "seed1" / "interpolation_1_7.png").is_file()
-    for key, value in apart["runs"]["1"].items():
-        if not key.endswith("seconds"):
-            assert together["runs"]["1"][key] == pytest.approx(value, rel=1e-5), key
-    assert together["runs"]["0"]["pca/train_seconds"] > 0

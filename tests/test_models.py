@@ -220,11 +220,16 @@ def test_forward_mode_and_hessian_vector_products_work_with_xla_convolutions(nam
     def loss(params):
         return jnp.sum(model.apply({"params": params}, x) ** 2)
 
+    @jax.jit
+    def derivatives(params, tangent):
+        directional = jax.jvp(loss, (params,), (tangent,))[1]  # forward mode
+        gradient, hvp = jax.jvp(jax.grad(loss), (params,), (tangent,))  # forward over reverse
+        return directional, gradient, hvp
+
     params = variables["params"]
     tangent = jax.tree.map(jnp.ones_like, params)
-    _, directional = jax.jit(lambda p, t: jax.jvp(loss, (p,), (t,)))(params, tangent)
-    gradient_dot = sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(jax.grad(loss)(params)), jax.tree.leaves(tangent)))
+    directional, gradient, hvp = derivatives(params, tangent)
+    gradient_dot = sum(jnp.vdot(g, t) for g, t in zip(jax.tree.leaves(gradient), jax.tree.leaves(tangent)))
     np.testing.assert_allclose(directional, gradient_dot, rtol=2e-3)
-    hvp = jax.jit(lambda p, t: jax.jvp(jax.grad(loss), (p,), (t,))[1])(params, tangent)
     assert jax.tree.structure(hvp) == jax.tree.structure(params)
     assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(hvp))

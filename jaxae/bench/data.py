@@ -3,7 +3,7 @@
 The pipelines read CIFAR-10's train split at batch 128 (the E1/E2 recipe) into a jitted
 consumer that does nothing but touch the batch; the first epoch (compilation, warm-up) is
 reported apart; the median of the other epochs is the throughput. With raw archives given,
-their import into a fresh data dir is timed first. ``jaxae bench data`` prints it. Needs
+their import into a fresh, temporary data dir is timed first. ``jaxae bench data`` prints it. Needs
 TensorFlow (TFDS), imported when called.
 """
 
@@ -27,10 +27,10 @@ def pipeline_throughput(data_dir: str, epochs: int = 5, raw_mnist: str | None = 
     results = {"import_seconds": {}, "pipelines": {}}
     for name, source in (("mnist", raw_mnist), ("cifar10", raw_cifar10)):
         if source:
-            target = data_dir if name == "cifar10" else tempfile.mkdtemp(prefix="jaxae-bench-")
-            start = time.perf_counter()
-            import_dataset(name, source, target)
-            results["import_seconds"][name] = time.perf_counter() - start
+            with tempfile.TemporaryDirectory(prefix="jaxae-bench-") as target:  # a fresh import, not a prepared one
+                start = time.perf_counter()
+                import_dataset(name, source, target)
+                results["import_seconds"][name] = time.perf_counter() - start
 
     consume = jax.jit(lambda batch: batch["image"].sum())
     for mode in ("device", "streaming"):

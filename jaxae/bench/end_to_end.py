@@ -11,7 +11,7 @@ in ``raw_data``; with neither, the run is skipped and says why.
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import re
 import tempfile
 import time
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jaxae import experiments
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, read_cifar10
-from jaxae.experiments.runner import RAW_DATA_ENV, StageData, train_stage
+from jaxae.experiments.runner import StageData, find_raw_archives, train_stage
 
 
 def e1_cnn(epochs: int = 10, *, frameworks=experiments.FRAMEWORKS, quick: bool = False, data_dir=None,
@@ -50,16 +50,10 @@ def e1_cnn(epochs: int = 10, *, frameworks=experiments.FRAMEWORKS, quick: bool =
 
 def _load(stage, data_dir, raw_data) -> StageData | str:
     """The stage's data from TFDS, else from the raw archive; else why neither is possible."""
-    try:
-        import tensorflow_datasets  # noqa: F401 (only whether it imports)
-    except ImportError:
-        pass
-    else:
+    if importlib.util.find_spec("tensorflow_datasets") is not None:
         experiments.ensure_dataset(stage.dataset, data_dir, raw_data)
         return StageData.load(stage, data_dir)
-    raw_data = raw_data or os.environ.get(RAW_DATA_ENV)
-    folders = [Path(raw_data) / "cifar10", Path(raw_data)] if raw_data else []
-    folder = next((f for f in folders if (f / CIFAR10_ARCHIVE).is_file()), None)
+    folder = find_raw_archives("cifar10", raw_data)
     if folder is None:
         return f"TensorFlow Datasets cannot be imported and no {CIFAR10_ARCHIVE} was given (--raw-data)"
     splits = read_cifar10(folder, full=False)

@@ -73,6 +73,9 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
     for name in runners:
         if name == "jaxae_step":
             continue
+        if not name.startswith("torch"):
+            built[name] = _build(name, stage, batch_size, steps)
+            continue
         try:
             built[name] = _build(name, stage, batch_size, steps)
         except Exception as error:  # torch.compile needs a working toolchain; record why a column is empty

@@ -28,7 +28,6 @@ import numpy as np
 
 from jaxae import models
 from jaxae.data.batches import PIXEL_TABLES
-from jaxae.errors import InputError
 from jaxae.train import TrainConfig, Trainer, compile_train_epoch, compile_train_step
 
 # Distinct batches each runner cycles through, so no step reuses the previous step's input.
@@ -123,7 +122,7 @@ def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, ste
 
         def run(n: int) -> None:
             if n % steps:
-                raise InputError(f"a fused epoch of {steps} steps cannot run {n} steps")
+                raise ValueError(f"a fused epoch of {steps} steps cannot run {n} steps")
             for _ in range(n // steps):
                 state[0], _ = compiled(state[0], images, labels, indices, mask)
             jax.block_until_ready(state[0])

@@ -3,7 +3,7 @@
 Reductions (loss and bias-gradient sums) and matrix products (dense layers,
 GEMM-lowered convolutions) compile as YNNPACK kernels instead of XLA's own
 and Eigen's: the products made train steps 1.0-1.55x faster (E5's
-autoencoder most) and the reductions 1.1-1.35x, slower for no seed model.
+autoencoder most) and the reductions 1.1-1.35x, and no seed model slowed beyond noise.
 YNNPACK's convolutions and elementwise fusions lost, so they stay off
 (docs/performance.md). The options change rounding, not results: the
 PyTorch parity tests pass with them.

@@ -87,6 +87,11 @@ class BatchSpec:
         rounding = math.floor if self.drop_remainder else math.ceil
         return rounding(num_examples / self.batch_size)
 
+    def shuffled(self, dataset, num_examples: int, epoch: int):
+        """``dataset`` (a ``tf.data.Dataset`` of ``num_examples``) in epoch ``epoch``'s shuffled order."""
+        buffer = self.shuffle_buffer or num_examples
+        return dataset.shuffle(buffer, seed=epoch_seed(self.seed, epoch), reshuffle_each_iteration=False)
+
     def order(self, num_examples: int, epoch: int) -> np.ndarray:
         """The epoch's order of example indices: tf.data's shuffle when shuffling.
 
@@ -100,9 +105,7 @@ class BatchSpec:
             import tensorflow as tf
         except ImportError:
             return np.random.default_rng(epoch_seed(self.seed, epoch)).permutation(num_examples)
-        indices = tf.data.Dataset.range(num_examples).shuffle(
-            self.shuffle_buffer or num_examples, seed=epoch_seed(self.seed, epoch), reshuffle_each_iteration=False
-        )
+        indices = self.shuffled(tf.data.Dataset.range(num_examples), num_examples, epoch)
         return next(indices.batch(num_examples).as_numpy_iterator())
 
     def plan(self, num_examples: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from jaxae.data.batches import TRANSFORMS, BatchSpec, DeviceResidentPipeline, Pipeline, epoch_seed  # noqa: E402
+from jaxae.data.batches import TRANSFORMS, BatchSpec, DeviceResidentPipeline, Pipeline  # noqa: E402
 from jaxae.data.classes import DATASETS  # noqa: E402
 from jaxae.errors import DatasetNotAvailableError, InputError  # noqa: E402
 
@@ -100,8 +100,7 @@ class StreamingPipeline(Pipeline):
         spec = self.batch_spec
         dataset = self._dataset
         if spec.shuffle:
-            seed = epoch_seed(spec.seed, epoch)
-            dataset = dataset.shuffle(spec.shuffle_buffer or self.num_examples, seed=seed, reshuffle_each_iteration=False)
+            dataset = spec.shuffled(dataset, self.num_examples, epoch)
         dataset = dataset.batch(spec.batch_size, drop_remainder=spec.drop_remainder).prefetch(tf.data.AUTOTUNE)
         for images, labels in tfds.as_numpy(dataset):
             mask = np.ones(spec.batch_size, bool)

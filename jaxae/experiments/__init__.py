@@ -35,7 +35,7 @@ _RECIPES = {  # name: (module, recipe attribute)
 
 __all__ = [
     "against_published", "FRAMEWORKS", "Context", "Experiment", "Recipe", "Reference", "Stage", "comparison_table", "get", "names",
-    "reproduce", "timing_table", "SEEDS_MODES",
+    "reproduce", "timing_table", "SEEDS_MODES", "ensure_dataset", "load_summaries",
 ]
 
 

@@ -8,8 +8,6 @@ the learning rate whose PyTorch curve comes closest to the published curves
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from jaxae import figures, latent

@@ -54,7 +54,7 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
     """
     jax_summary, torch_summary = summaries.get("jax"), summaries.get("torch")
     lines = [
-        f"**{recipe.name}: {recipe.title}**" + _epochs_note(summaries) + _stand_in_note(recipe),
+        f"**{recipe.name}: {recipe.title}**" + _epochs_note(summaries),
         "",
         "| number | published (meaning) | comparable | PyTorch rerun | jaxae | jaxae ≈ PyTorch | jaxae ≈ published |",
         "| --- | --- | ---: | ---: | ---: | --- | --- |",
@@ -157,15 +157,6 @@ def _natural(key: str):
     """Sort key that puts "x@2" before "x@10"."""
     name, _, epoch = key.partition("@")
     return (name, int(epoch) if epoch.isdigit() else 0)
-
-
-def _stand_in_note(recipe: Recipe) -> str:
-    if not any(stage.dataset == "cifar10" for stage in recipe.stages):
-        return ""
-    return (
-        " (CIFAR-10 runs here use a JPEG (quality 75) stand-in of the original images: "
-        "the published numbers are context, not a target)"
-    )
 
 
 def _epochs_note(summaries: dict[str, dict[str, Any]]) -> str:

@@ -93,16 +93,26 @@ def ensure_dataset(name: str, data_dir: str | None = None, raw_data: str | None 
             raise DatasetNotAvailableError(
                 f"{error} Or pass --raw-data DIR (or set {RAW_DATA_ENV}) to import it on the fly."
             ) from None
-        candidates = [Path(raw_data).expanduser() / name, Path(raw_data).expanduser()]
-        for folder in candidates:
-            if all((folder / filename).is_file() for filename in _RAW_FILES[name]):
-                print(f"{name}: not prepared; importing it from {folder}")
-                import_dataset(name, folder, data_dir)
-                return
-        raise DatasetNotAvailableError(
-            f"{error} The raw-data folder {raw_data} holds no {' + '.join(_RAW_FILES[name])} "
-            f"(looked in {', '.join(map(str, candidates))})."
-        ) from None
+        folder = find_raw_archives(name, raw_data)
+        if folder is None:
+            raise DatasetNotAvailableError(
+                f"{error} The raw-data folder {raw_data} holds no {' + '.join(_RAW_FILES[name])} "
+                f"(looked in it and in {Path(raw_data) / name})."
+            ) from None
+        print(f"{name}: not prepared; importing it from {folder}")
+        import_dataset(name, folder, data_dir)
+
+
+def find_raw_archives(name: str, raw_data: str | None = None) -> Path | None:
+    """The folder of dataset ``name``'s raw archives: ``raw_data`` itself or its subfolder ``name``.
+
+    ``raw_data`` defaults to ``$JAXAE_RAW_DATA``; None where neither holds them.
+    """
+    raw_data = raw_data or os.environ.get(RAW_DATA_ENV)
+    if not raw_data:
+        return None
+    candidates = [Path(raw_data).expanduser() / name, Path(raw_data).expanduser()]
+    return next((f for f in candidates if all((f / filename).is_file() for filename in _RAW_FILES[name])), None)
 
 
 @functools.lru_cache(maxsize=8)

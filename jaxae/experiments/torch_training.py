@@ -63,12 +63,12 @@ class _Batches:
             yield torch.from_numpy(np.ascontiguousarray(pixels)), torch.from_numpy(self.labels[rows].astype(np.int64))
 
 
-def _evaluate(model, batches: _Batches, loss_name: str, is_classifier: bool, dropout_at_eval: bool):
+def _evaluate(model, batches: _Batches, epoch: int, loss_name: str, is_classifier: bool, dropout_at_eval: bool):
     model.train(dropout_at_eval)
     total, count, batch_means, correct = 0.0, 0, [], 0
     class_correct = class_count = None
     with torch.no_grad():
-        for images, labels in batches.epoch(0):
+        for images, labels in batches.epoch(epoch):
             outputs = model(images)
             losses = per_example_loss(loss_name, outputs, labels if is_classifier else images).double()
             total += float(losses.sum())
@@ -140,7 +140,7 @@ def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progres
             record["train_step_accuracy"] = step_accuracies
         if test is not None:
             started = time.perf_counter()
-            evaluation = _evaluate(model, test, config.loss, is_classifier, config.dropout_at_eval)
+            evaluation = _evaluate(model, test, epoch, config.loss, is_classifier, config.dropout_at_eval)
             record.update({f"test_{k}": v for k, v in evaluation.items()})
             record["eval_seconds"] = time.perf_counter() - started
         started = time.perf_counter()

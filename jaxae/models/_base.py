@@ -7,8 +7,8 @@ from typing import ClassVar
 import flax.linen as nn
 
 from jaxae.errors import InputError
-from jaxae.models._validation import check_batch
-from jaxae.models.convolution import CONV_LOWERINGS
+from jaxae.models.validation import check_batch
+from jaxae.models.convolution import check_lowering
 from jaxae.models.layers import INIT_SCHEMES, InitScheme
 
 
@@ -30,9 +30,10 @@ class SeedModel(nn.Module):
             raise InputError(
                 f"{self.model_name}: init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}"
             )
-        lowering = getattr(self, "conv_lowering", "auto")
-        if lowering not in CONV_LOWERINGS:
-            raise InputError(f"{self.model_name}: conv_lowering must be one of {CONV_LOWERINGS}, got {lowering!r}")
+        try:
+            check_lowering(getattr(self, "conv_lowering", "auto"))
+        except InputError as error:
+            raise InputError(f"{self.model_name}: {error}") from None
         super().__post_init__()
 
     @property

@@ -41,7 +41,8 @@ def conv_transpose_padding(kernel_size: int, padding: int, output_padding: int =
     """The ``lax.conv_transpose`` padding that reproduces PyTorch's ``ConvTranspose2d``.
 
     PyTorch's ``padding`` removes rows from the full transposed convolution,
-    while ``lax`` pads the dilated input; for dilation 1 the two agree when
+    while ``lax`` pads the dilated input; for dilation 1 the two agree with
+    ``low = kernel_size - 1 - padding`` and ``high = low + output_padding``:
 
     >>> conv_transpose_padding(kernel_size=4, padding=1)
     (2, 2)

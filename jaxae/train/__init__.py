@@ -23,11 +23,13 @@ from jaxae.train.steps import (
     Trainer,
     TrainState,
     compile_pmap_train_step,
+    compile_seeds_train_step,
     compile_train_epoch,
     compile_train_step,
     microbatch_count,
     replicate,
     split_for_pmap,
+    stack_seeds,
     unreplicate,
 )
 from jaxae.train.workdir import exclusive_workdir
@@ -45,6 +47,7 @@ __all__ = [
     "TrainingDivergedError",
     "WorkdirInUseError",
     "compile_pmap_train_step",
+    "compile_seeds_train_step",
     "compile_train_epoch",
     "compile_train_step",
     "default_fused",
@@ -58,5 +61,6 @@ __all__ = [
     "microbatch_count",
     "replicate",
     "split_for_pmap",
+    "stack_seeds",
     "unreplicate",
 ]

@@ -37,13 +37,17 @@ class Checkpoints:
     """
 
     def __init__(self, directory: str | Path, keep: int = 3, best_metric: str | None = None, best_mode: str = "min"):
+        best_fn = (lambda metrics: metrics[best_metric]) if best_metric else None
+        policies = [ocp.checkpoint_managers.LatestN(n=keep)]
+        if best_fn:
+            policies.append(ocp.checkpoint_managers.BestN(
+                get_metric_fn=best_fn, reverse=best_mode == "min", n=1, keep_checkpoints_without_metrics=False
+            ))
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep,
-            best_fn=(lambda metrics: metrics[best_metric]) if best_metric else None,
-            best_mode=best_mode,
-            keep_checkpoints_without_metrics=True,
-            create=True,
+            preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+            best_fn=best_fn, best_mode=best_mode, create=True,
         )
+        self._best_metric = best_metric
         self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
     def save(self, epoch: int, state, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
@@ -54,7 +58,8 @@ class Checkpoints:
         """
         meta = {**copy.deepcopy(meta), "state_shapes": _shapes(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self._manager.save(epoch, args=args, metrics=metrics)
+        ranked = metrics is not None and self._best_metric in metrics  # an epoch without the metric competes not
+        self._manager.save(epoch, args=args, metrics=metrics if ranked else None)
 
     def latest(self) -> int | None:
         return self._manager.latest_step()
@@ -80,7 +85,7 @@ class Checkpoints:
         try:
             meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
-            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from None
+            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from error
         if not isinstance(meta, dict) or "config" not in meta:
             raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
         if config is not None and meta["config"] != config:
@@ -100,12 +105,8 @@ class Checkpoints:
         try:
             restored = self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
-            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from None
+            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from error
         return restored["state"], meta
-
-    def wait(self) -> None:
-        """Blocks until every asynchronous save is on disk."""
-        self._manager.wait_until_finished()
 
     def close(self) -> None:
         self._manager.wait_until_finished()

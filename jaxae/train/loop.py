@@ -26,17 +26,18 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from jaxae import cpu, models
-from jaxae.cpu import jit_with_cpu_options
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.config import TrainConfig
 from jaxae.train.steps import (
     Trainer,
     compile_pmap_train_step,
+    compile_seeds_train_step,
     compile_train_epoch,
     compile_train_step,
     replicate,
     split_for_pmap,
+    stack_seeds,
     unreplicate,
 )
 from jaxae.train.workdir import exclusive_workdir
@@ -47,7 +48,7 @@ PARALLEL = ("jit", "pmap")
 def default_fused(backend: str | None = None) -> bool:
     """Whether a fused (scanned) epoch is the default: on accelerators, not on CPU.
 
-    On XLA:CPU a scanned epoch ran the convolutional models 2.6-26x slower per
+    On XLA:CPU a scanned epoch ran the convolutional models 3-20x slower per
     image than a loop of jitted steps, and the dense ones no faster
     (docs/performance.md); on accelerators it saves a dispatch per step.
     """
@@ -124,8 +125,9 @@ def fit(
       train_data, eval_data: pipelines (:mod:`jaxae.data`).
       workdir: the run's folder, held by this process alone while it trains
         (:class:`~jaxae.errors.WorkdirInUseError` for a second one).
-      fused: one ``lax.scan`` per epoch (needs a device-resident pipeline)
-        instead of a loop of jitted steps; default :func:`default_fused`.
+      fused: one ``lax.scan`` per epoch (needs a device-resident pipeline and
+        ``parallel="jit"``) instead of a loop of jitted steps; default
+        :func:`default_fused` where the pipeline and ``parallel`` allow it.
       mesh: train data-parallel over this device mesh (batch sharded on its
         first axis, state replicated); the pipeline's ``sharding`` should
         place batches on it.
@@ -151,7 +153,8 @@ def fit(
     if parallel not in PARALLEL:
         raise InputError(f"parallel must be one of {PARALLEL}, got {parallel!r}")
     _check_batching(config, train_data)
-    fused = default_fused() if fused is None else fused
+    if fused is None:  # fused where the backend prefers it and the run allows it
+        fused = default_fused() and parallel == "jit" and hasattr(train_data, "epoch_plan")
     if fused and not hasattr(train_data, "epoch_plan"):
         raise InputError("a fused epoch needs a device-resident pipeline (mode='device')")
     if parallel == "pmap" and (fused or mesh is not None):
@@ -240,7 +243,7 @@ def fit_seeds(
             epochs = {str(folder): run.start for folder, run in zip(folders, runs)}
             raise InputError(f"the seeds' checkpoints stand at different epochs ({epochs}): resume them apart")
         epoch_runner = _EpochRunner(trainers[0], _StackedPipelines(train_data), progress, seeds=len(configs))
-        state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(run.state for run in runs))
+        state = stack_seeds([run.state for run in runs])
         for epoch in range(runs[0].start, configs[0].epochs):
             try:
                 state, train_metrics = epoch_runner.train(state, epoch)
@@ -335,7 +338,7 @@ class _StackedPipelines:
 
     def epoch(self, epoch: int):
         for batches in zip(*(p.epoch(epoch) for p in self.pipelines)):
-            yield jax.tree.map(lambda *leaves: jnp.stack(leaves), *batches)
+            yield stack_seeds(batches)
 
 
 _SYNC_EVERY = 50  # steps between reads of the metrics: reading each step would stall the dispatch queue
@@ -347,10 +350,10 @@ class _EpochRunner:
     def __init__(self, trainer: Trainer, train_data, progress: bool, *, fused: bool = False,
                  mesh: Mesh | None = None, pmap: bool = False, seeds: int | None = None):
         self.trainer, self.data, self.progress = trainer, train_data, progress
-        self.fused, self.mesh, self.pmap, self.seeds = fused, mesh, pmap, seeds
+        self.fused, self.mesh, self.pmap = fused, mesh, pmap
         self.compiled = False  # whether a step has run yet: the first one compiles
         if seeds is not None:
-            self.step = jit_with_cpu_options(jax.vmap(trainer.train_step), donate_argnums=0)
+            self.step = compile_seeds_train_step(trainer)
         elif fused:
             self.step = compile_train_epoch(trainer, train_data.transform, mesh)
         elif pmap:
@@ -440,5 +443,5 @@ def _check_finite(step_losses, description: str) -> None:
     bad = np.argwhere(~np.isfinite(per_seed))
     if len(bad):
         step, seed = bad[0]
-        of_seed = f", seed {seed + 1} of {per_seed.shape[1]}" if losses.ndim == 2 else ""
+        of_seed = f", seed {seed + 1} of {per_seed.shape[1]}" if per_seed.shape[1] > 1 else ""
         raise TrainingDivergedError(f"the loss became {per_seed[step, seed]} at {description}, step {step + 1}{of_seed}")

@@ -205,6 +205,17 @@ def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = No
     return jit_with_cpu_options(epoch, out_shardings=NamedSharding(mesh, PartitionSpec()), donate_argnums=0)
 
 
+def compile_seeds_train_step(trainer: Trainer):
+    """The train step ``jax.vmap``-ed over seeds (:func:`stack_seeds` of states and of batches), jitted with
+    the states donated: several seeds of one config as one program."""
+    return jit_with_cpu_options(jax.vmap(trainer.train_step), donate_argnums=0)
+
+
+def stack_seeds(trees):
+    """Pytrees of the same structure (one per seed) stacked on a new leading seed axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
 def replicate(tree, num_devices: int | None = None):
     """``tree`` stacked ``num_devices`` (default: all local devices) times on a new leading axis, for pmap."""
     num_devices = num_devices or jax.local_device_count()

@@ -1,0 +1,66 @@
+"""Several seeds of a model's train step: one after the other, or as one vmapped program.
+
+For each model at its recipe batch, ``seeds`` train states (seeds 0, 1, ...) and as many
+batches of synthetic images on the device; "apart" dispatches the jitted step once per seed,
+"together" dispatches the step ``vmap``-ed over the stacked states and batches
+(:func:`jaxae.train.fit_seeds`' step). Timed in turns, median of ``repeats`` rounds after a
+warm-up; images/s count every seed's images. The measurement behind
+:func:`jaxae.train.default_seeds_together`; ``jaxae bench seeds`` prints it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+import jax
+import numpy as np
+
+from jaxae.bench.suite import recipe_stages
+from jaxae.bench.throughput import build_runner, synthetic_images, time_interleaved
+from jaxae.data.batches import PIXEL_TABLES
+from jaxae.errors import InputError
+from jaxae.train import Trainer, compile_seeds_train_step, compile_train_step, stack_seeds
+
+
+def measure(model: str, seeds: int = 3, repeats: int = 5) -> dict[str, float]:
+    """``{"apart": images/s, "together": images/s}`` of ``seeds`` seeds of ``model`` at its recipe batch."""
+    stages = recipe_stages()
+    if model not in stages:
+        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
+    if seeds < 2 or repeats < 1:
+        raise InputError("seeds must be at least 2 and repeats positive")
+    stage = stages[model]
+    batch_size = stage.config.batch_size
+    trainers = [Trainer.create(dataclasses.replace(stage.config, seed=seed)) for seed in range(seeds)]
+    images, labels = synthetic_images(stage.config, batch_size, seeds)
+    pixels = PIXEL_TABLES[stage.transform][images]
+    rows = np.split(np.arange(len(images)), seeds)
+    batches = [jax.device_put({"image": pixels[r], "label": labels[r], "mask": np.ones(batch_size, bool)}) for r in rows]
+    steps = max(1, round(3000 / (batch_size * seeds)))
+
+    def apart():
+        step, states = compile_train_step(trainers[0]), [t.init_state() for t in trainers]
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                for k in range(seeds):
+                    states[k], _ = step(states[k], batches[k])
+            jax.block_until_ready(states)
+
+        return run, None
+
+    def together():
+        step = compile_seeds_train_step(trainers[0])
+        state, batch = [stack_seeds([t.init_state() for t in trainers])], stack_seeds(batches)
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                state[0], _ = step(state[0], batch)
+            jax.block_until_ready(state[0])
+
+        return run, None
+
+    runners = {"apart": build_runner(apart, "apart", steps), "together": build_runner(together, "together", steps)}
+    seconds = time_interleaved(runners, steps, repeats)
+    return {name: steps * batch_size * seeds / statistics.median(times) for name, times in seconds.items()}
