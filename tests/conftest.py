@@ -1,11 +1,17 @@
-"""Test-wide set-up: four CPU devices for the data-parallel tests (set before JAX starts)."""
+"""Test-wide set-up, before JAX starts: four CPU devices for the data-parallel tests, and one
+compilation cache for the whole run (its worker processes and the subprocesses tests start), so
+that a program the tests compile again, in another test or process, is compiled once."""
 
 import os
+import tempfile
 
 os.environ["XLA_FLAGS"] = " ".join(
     [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=4"]
 ).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"jaxae-tests-{_RUN}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 # Scripts that the tests run in subprocesses: not test modules, and they read sys.argv on import.
 collect_ignore_glob = ["_*_worker.py"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxae import latent, models
+from jaxae.errors import InputError
 
 
 def _init(model):
@@ -119,5 +120,5 @@ def test_bad_inputs_raise_clear_errors(pca, images):
         latent.interpolate_pixels(images[:2], images[2:4], 4)
     with pytest.raises(ValueError, match=r"images of shape \(28, 28, 1\)"):
         latent.interpolate_latent(model, params, images[0, :14], images[1, :14], 4)
-    with pytest.raises(TypeError, match="not an autoencoder"):
+    with pytest.raises(InputError, match="not an autoencoder"):
         latent.encode(models.create("cifar10_cnn"), params, images)

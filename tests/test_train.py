@@ -85,16 +85,16 @@ def test_sharded_steps_equal_single_device_training():
 
 
 def test_steps_over_microbatches_equal_whole_batch_steps_also_sharded():
-    pipeline = _pipeline((32, 32, 3), batch=8, n=28, transform="to_tensor")  # the last batch has 4 real rows
-    whole = Trainer.create(dataclasses.replace(CONV_AE, microbatch_size=8))
-    chunked = Trainer.create(dataclasses.replace(CONV_AE, microbatch_size=2))  # 4 chunks of 2
+    pipeline = _pipeline(n=76)  # the last batch has 12 real rows
+    whole = Trainer.create(dataclasses.replace(AE, microbatch_size=32))
+    chunked = Trainer.create(dataclasses.replace(AE, microbatch_size=8))  # 4 chunks of 8
     single = _steps_on(compile_train_step(whole), whole.init_state(), pipeline)
     _assert_trees_close(_steps_on(compile_train_step(chunked), chunked.init_state(), pipeline).params, single.params, 1e-5)
     mesh = Mesh(np.array(jax.devices()[:2]), ("batch",))
     sharded = _steps_on(compile_train_step(chunked, mesh), chunked.init_state(), pipeline)
     _assert_trees_close(sharded.params, single.params, 1e-5)
     with pytest.raises(InputError, match="microbatch_size must be a positive"):
-        dataclasses.replace(CONV_AE, microbatch_size=0)
+        dataclasses.replace(AE, microbatch_size=0)
 
 
 @pytest.mark.parametrize("batch, size, chunks", [(2000, 128, 16), (1024, 128, 8), (32, 128, 1), (129, 128, 1), (1030, 128, 5), (8, 8, 1)])
@@ -310,16 +310,16 @@ def test_fit_refuses_a_pipeline_that_batches_otherwise_than_the_config(tmp_path)
 
 
 def test_fit_over_pmap_trains_like_jit_over_a_mesh(tmp_path):
-    config = dataclasses.replace(CONV_AE, epochs=2)
-    pipeline = _pipeline((32, 32, 3), batch=8, n=28, transform="to_tensor", seed=config.seed)
+    config = dataclasses.replace(AE, epochs=2)
+    pipeline = _pipeline(n=76)
     mesh = Mesh(np.array(jax.devices()[:4]), ("batch",))
     meshed, history = fit(config, pipeline, tmp_path / "mesh", mesh=mesh, fused=False, progress=False)
     pmapped, pmap_history = fit(config, pipeline, tmp_path / "pmap", parallel="pmap", progress=False)
     _assert_trees_close(pmapped.params, meshed.params, 1e-5)
-    assert int(pmapped.step) == int(meshed.step) == 8
+    assert int(pmapped.step) == int(meshed.step) == 6
     np.testing.assert_allclose(pmap_history[-1]["train_step_loss"], history[-1]["train_step_loss"], rtol=1e-5)
     with pytest.raises(InputError, match="does not split over 4 devices"):
-        fit(dataclasses.replace(config, batch_size=6), _pipeline((32, 32, 3), batch=6, seed=0), tmp_path / "x", parallel="pmap")
+        fit(dataclasses.replace(config, batch_size=6), _pipeline(batch=6), tmp_path / "x", parallel="pmap")
 
 
 def test_a_second_process_on_the_same_workdir_is_refused_at_once(tmp_path):

@@ -198,7 +198,7 @@ def conv_gemm_input_grad(x, kernel, stride: int, padding: int):
     >>> x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
     >>> kernel = jax.random.normal(jax.random.key(1), (3, 3, 4, 5))
     >>> def grad_x(conv):
-    ...     return jax.grad(lambda x: jnp.sum(conv(x, kernel, 2, 1) ** 2))(x)
+    ...     return jax.jit(jax.grad(lambda x: jnp.sum(conv(x, kernel, 2, 1) ** 2)))(x)
     >>> bool(jnp.allclose(grad_x(conv_gemm_input_grad), grad_x(_xla_conv), atol=1e-3))
     True
     """
