@@ -292,9 +292,10 @@ def test_a_corrupt_checkpoint_is_refused_with_its_path(tmp_path):
     fit(config, _pipeline(), tmp_path, progress=False)
     for data_file in (tmp_path / "checkpoints" / "1" / "state").rglob("d/*"):
         data_file.write_bytes(b"garbage")
+    trainer, checkpoints = Trainer.create(config), Checkpoints(tmp_path / "checkpoints")
     with pytest.raises(CorruptCheckpointError, match=r"checkpoint 1 in .*checkpoints cannot be read"):
-        trainer = Trainer.create(config)
-        Checkpoints(tmp_path / "checkpoints").restore(trainer.init_state(), config=trainer.config.to_json())
+        checkpoints.restore(trainer.init_state(), config=trainer.config.to_json())
+    checkpoints.close()
     (tmp_path / "checkpoints" / "1" / "meta" / "metadata").write_text("{not json")
     with pytest.raises(CorruptCheckpointError, match="cannot be read"):
         fit(config, _pipeline(), tmp_path, progress=False)
