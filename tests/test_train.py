@@ -238,6 +238,19 @@ def test_restoring_another_config_says_what_differs(tmp_path):
         fit(other, _pipeline(), tmp_path, progress=False)
 
 
+def test_a_checkpoint_from_before_a_setting_existed_still_restores(tmp_path):
+    state = Trainer.create(AE).init_state()
+    older = {k: v for k, v in AE.to_json().items() if k != "compute_dtype"}
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    checkpoints.save(1, state, {"epoch": 1, "config": older})
+    checkpoints.close()
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    assert checkpoints.restore(state, config=AE.to_json())[1]["epoch"] == 1
+    with pytest.raises(CheckpointMismatchError, match="learning_rate"):
+        checkpoints.restore(state, config=dataclasses.replace(AE, learning_rate=0.5).to_json())
+    checkpoints.close()
+
+
 def test_evaluation_counts_exactly_and_can_keep_dropout_on():
     config = TrainConfig(model="cifar10_mlp", loss="cross_entropy", optimizer="sgd", learning_rate=1e-2, momentum=0.9, epochs=1, batch_size=16)
     pipeline = _pipeline((32, 32, 3), batch=16, n=40, transform="to_tensor")

@@ -75,7 +75,8 @@ class Checkpoints:
 
         Raises:
           FileNotFoundError: no such checkpoint.
-          CheckpointMismatchError: the checkpoint's config differs from ``config``
+          CheckpointMismatchError: the checkpoint's config differs from ``config`` (settings
+            absent from the checkpoint, newer than it, are not compared)
             or its arrays do not fit ``state_like``; the message says which.
           CorruptCheckpointError: its files are damaged or incomplete.
         """
@@ -88,8 +89,9 @@ class Checkpoints:
             raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from error
         if not isinstance(meta, dict) or "config" not in meta:
             raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
-        if config is not None and meta["config"] != config:
-            differing = sorted(k for k in {*config, *meta["config"]} if config.get(k) != meta["config"].get(k))
+        # A setting the checkpoint predates (absent from its config) cannot disagree with it.
+        differing = sorted(k for k in meta["config"] if config is not None and config.get(k) != meta["config"][k])
+        if differing:
             raise CheckpointMismatchError(
                 f"checkpoint {epoch} in {self._manager.directory} is of another run: "
                 + "; ".join(f"{k}: checkpoint {meta['config'].get(k)!r}, asked {config.get(k)!r}" for k in differing)
