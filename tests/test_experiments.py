@@ -59,6 +59,17 @@ def test_agreement_rule():
     assert report.agreement([], [0.5], "accuracy") == "—"
 
 
+def test_wall_times_come_only_from_seeds_that_recorded_their_parts():
+    timed = {"data_seconds": 1.0, "ae2/train_seconds": 50.0, "ae2/seconds": 60.0, "seconds": 70.0, "ae2/test_loss": 0.07}
+    untimed = {"ae2/seconds": 900.0, "seconds": 1000.0, "ae2/test_loss": 0.06}
+    summary = {"runs": {"0": untimed, "1": timed}}
+    recipe = experiments.get("E4").recipe
+    table = experiments.comparison_table(recipe, {"jax": summary})
+    assert "| whole seed: wall time (s) | — | — | — | 70.0 | — | — |" in table
+    assert "0.0650 ± 0.0071 (n=2)" in table  # the numbers keep both seeds
+    assert "| **whole seed** | — | 70.0 |" in experiments.timing_table(recipe, {"jax": summary})
+
+
 @pytest.mark.parametrize("name, figures", [
     ("E1", ["samples", "train_loss", "train_accuracy", "test_accuracy"]),
     ("E2", ["reconstructions", "interpolation", "loss"]),

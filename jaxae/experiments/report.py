@@ -19,6 +19,17 @@ def _values(summary: dict[str, Any] | None, key: str) -> list[float]:
     return [run[key] for run in summary["runs"].values() if key in run]
 
 
+def _timed(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``summary`` with only the seeds that recorded where their time went, whose wall times are the comparable ones.
+
+    Runs record their parts (``data_seconds`` and the per-stage ones) when trained one process at a
+    time; seeds without them keep their numbers but not their wall times.
+    """
+    if summary is None:
+        return None
+    return {**summary, "runs": {seed: run for seed, run in summary["runs"].items() if "data_seconds" in run}}
+
+
 def _format(values: list[float], kind: str) -> str:
     if not values:
         return "—"
@@ -71,7 +82,7 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
     referenced = {ref.key for ref in recipe.references}
     measured = [s for s in (jax_summary, torch_summary) if s is not None]
     extra = sorted({k for s in measured for run in s["runs"].values() for k in run} - referenced, key=_natural)
-    for key in (k for k in extra if "/" in k and not k.endswith("seconds")):
+    for key in (k for k in extra if "/" in k and "@" not in k and not k.endswith("seconds")):  # "@": one epoch of a curve
         kind = "accuracy" if "accuracy" in key else "loss"
         jax_values, torch_values = _values(jax_summary, key), _values(torch_summary, key)
         lines.append(
@@ -80,7 +91,7 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
         )
     for key, label in [*((f"{stage.name}/seconds", f"{stage.name}: wall time (s)") for stage in recipe.stages),
                        ("seconds", "whole seed: wall time (s)")]:
-        jax_values, torch_values = _values(jax_summary, key), _values(torch_summary, key)
+        jax_values, torch_values = _values(_timed(jax_summary), key), _values(_timed(torch_summary), key)
         if jax_values or torch_values:
             lines.append(
                 f"| {label} | — | — | {_format(torch_values, 'seconds')} | {_format(jax_values, 'seconds')} | — | — |"
@@ -90,6 +101,8 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
 
 def timing_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> str:
     """Markdown: where a seed's wall time goes, PyTorch rerun against jaxae (mean seconds per seed).
+
+    Only seeds that recorded their parts count (see :func:`_timed`).
 
     Parts: reading the data; per stage, setting up (model, optimiser, restoring, placing data,
     the last save), the first step (jaxae: compilation), the other training steps, evaluation and
@@ -104,7 +117,7 @@ def timing_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> str:
             (f"{stage.name}/eval_seconds", f"{stage.name}: evaluation"),
             (f"{stage.name}/checkpoint_seconds", f"{stage.name}: checkpoints"),
         ]
-    columns = {framework: summaries.get(framework) for framework in ("torch", "jax")}
+    columns = {framework: _timed(summaries.get(framework)) for framework in ("torch", "jax")}
 
     def mean(summary, key):
         values = _values(summary, key)
