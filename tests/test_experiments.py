@@ -10,8 +10,8 @@ import pytest
 from jaxae import cli, experiments
 from jaxae.data import DatasetNotAvailableError
 from jaxae.experiments import report
-from jaxae.experiments.runner import StageData, ensure_dataset, train_stage
-from jaxae.train import exclusive_workdir
+from jaxae.experiments.runner import StageData, Trained, ensure_dataset, restored_epochs, train_stage
+from jaxae.train import Checkpoints, exclusive_workdir
 
 
 def test_recipes_follow_the_spec():
@@ -62,12 +62,24 @@ def test_agreement_rule():
 def test_wall_times_come_only_from_seeds_that_recorded_their_parts():
     timed = {"data_seconds": 1.0, "ae2/train_seconds": 50.0, "ae2/seconds": 60.0, "seconds": 70.0, "ae2/test_loss": 0.07}
     untimed = {"ae2/seconds": 900.0, "seconds": 1000.0, "ae2/test_loss": 0.06}
-    summary = {"runs": {"0": untimed, "1": timed}}
+    resumed = {**timed, "seconds": 20.0, "restored_epochs": 16}
+    summary = {"runs": {"0": untimed, "1": timed, "2": resumed}}
     recipe = experiments.get("E4").recipe
     table = experiments.comparison_table(recipe, {"jax": summary})
     assert "| whole seed: wall time (s) | — | — | — | 70.0 | — | — |" in table
-    assert "0.0650 ± 0.0071 (n=2)" in table  # the numbers keep both seeds
+    assert "0.0667 ± 0.0058 (n=3)" in table  # the numbers keep every seed
     assert "| **whole seed** | — | 70.0 |" in experiments.timing_table(recipe, {"jax": summary})
+
+
+def test_a_resumed_seed_is_timed_on_the_epochs_it_ran(tmp_path):
+    history = [{"epoch": 1, "train_seconds": 100.0}, {"epoch": 2, "train_seconds": 10.0, "eval_seconds": 1.0}]
+    trained = Trained.timed(None, history, 12.0, restored_epochs=1)
+    assert trained.timings["train"] == 10.0 and trained.timings["setup"] == pytest.approx(1.0)
+    assert restored_epochs(tmp_path) == 0
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    checkpoints.save(3, {"w": np.zeros(2)}, {"epoch": 3, "config": {}})
+    checkpoints.close()
+    assert restored_epochs(tmp_path) == 3
 
 
 @pytest.mark.parametrize("name, figures", [

@@ -80,7 +80,8 @@ def reproduce(
     process is refused (:class:`~jaxae.errors.WorkdirInUseError`). Each seed's
     entry also says where its time went: ``data_seconds``, and per stage
     ``setup``, ``train`` (of which ``train_first_step``: compilation), ``eval``
-    and ``checkpoint`` seconds; the rest of ``seconds`` is start-up and figures.
+    and ``checkpoint`` seconds; the rest of ``seconds`` is start-up and figures. A seed resumed
+    from checkpoints says how many epochs it restored (``restored_epochs``): its times cover the rest.
     Stages whose seeds train together (``context.seeds_mode``) train first, for
     all seeds at once; each seed is then charged an equal share of that time,
     and the summary lists them under ``seeds_together``.

@@ -22,12 +22,13 @@ def _values(summary: dict[str, Any] | None, key: str) -> list[float]:
 def _timed(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     """``summary`` with only the seeds that recorded where their time went, whose wall times are the comparable ones.
 
-    Runs record their parts (``data_seconds`` and the per-stage ones) when trained one process at a
-    time; seeds without them keep their numbers but not their wall times.
+    Runs record their parts (``data_seconds`` and the per-stage ones); seeds without them, and
+    seeds resumed from a checkpoint (``restored_epochs``), keep their numbers but not their wall times.
     """
     if summary is None:
         return None
-    return {**summary, "runs": {seed: run for seed, run in summary["runs"].items() if "data_seconds" in run}}
+    timed = {seed: run for seed, run in summary["runs"].items() if "data_seconds" in run and not run.get("restored_epochs")}
+    return {**summary, "runs": timed}
 
 
 def _format(values: list[float], kind: str) -> str:

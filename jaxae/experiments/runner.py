@@ -23,7 +23,7 @@ from jaxae.data.batches import DeviceResidentPipeline
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES
 from jaxae.errors import DatasetNotAvailableError, InputError
 from jaxae.experiments.recipe import Stage
-from jaxae.train import default_seeds_together, fit, fit_seeds
+from jaxae.train import Checkpoints, default_seeds_together, fit, fit_seeds
 
 FRAMEWORKS = ("jax", "torch")
 SEEDS_MODES = ("auto", "together", "apart")
@@ -149,19 +149,35 @@ class Trained:
     history: list[dict[str, Any]]
     seconds: float
     timings: dict[str, float]
+    restored_epochs: int = 0
 
     @classmethod
-    def timed(cls, params, history, seconds: float, seeds: int = 1) -> Trained:
-        """Its timings from the history; of a run of ``seeds`` seeds together, one seed's share."""
+    def timed(cls, params, history, seconds: float, seeds: int = 1, restored_epochs: int = 0) -> Trained:
+        """Its timings from the history; of a run of ``seeds`` seeds together, one seed's share.
+
+        The first ``restored_epochs`` records came with a checkpoint from an earlier process: they
+        are not part of ``seconds``.
+        """
         parts = collections.Counter()
-        for record in history:
+        for record in history[restored_epochs:]:
             for part in ("train", "train_first_step", "eval", "checkpoint"):
                 if f"{part}_seconds" in record:
                     shared = part.startswith("train")  # one training loop served every seed; evaluations did not
                     parts[part] += record[f"{part}_seconds"] / (seeds if shared else 1)
         # Building the model and the optimiser, restoring, placing the data, and waiting for the last save.
         parts["setup"] = seconds - parts["train"] - parts["eval"] - parts["checkpoint"]
-        return cls(params, history, seconds, dict(parts))
+        return cls(params, history, seconds, dict(parts), restored_epochs)
+
+
+def restored_epochs(workdir: Path) -> int:
+    """The epochs a jaxae run in ``workdir`` resumes from (0: it starts afresh)."""
+    if not (workdir / "checkpoints").is_dir():
+        return 0
+    checkpoints = Checkpoints(workdir / "checkpoints")
+    try:
+        return checkpoints.latest() or 0
+    finally:
+        checkpoints.close()
 
 
 def _pipelines(stage: Stage, data: StageData):
@@ -179,21 +195,24 @@ def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, 
     if trained is None:
         if context.progress:
             print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}")
-        start = time.perf_counter()
+        start, restored = time.perf_counter(), 0
         if context.framework == "torch":
             from jaxae.experiments.torch_training import fit_torch
 
             params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
         else:
             train, test = _pipelines(stage, data)
+            restored = restored_epochs(workdir)
             state, history = fit(
                 stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
                 retain_host_memory=context.retain_host_memory,
             )
             params = state.params
-        trained = Trained.timed(params, history, time.perf_counter() - start)
+        trained = Trained.timed(params, history, time.perf_counter() - start, restored_epochs=restored)
     for part, seconds in trained.timings.items():
         context.timings[f"{stage.name}/{part}_seconds"] += seconds
+    if trained.restored_epochs:  # its wall time covers only the epochs after them
+        context.timings["restored_epochs"] += trained.restored_epochs
     return trained
 
 
@@ -214,17 +233,19 @@ def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds:
               f"seeds {', '.join(map(str, seeds))} together")
     start = time.perf_counter()
     stages = [stage.with_seed(seed) for seed in seeds]
+    run_dirs = [context.run_dir(experiment, seed) / stage.name for seed in seeds]
+    restored = [restored_epochs(run_dir) for run_dir in run_dirs]
     data = StageData.load(stage, context.data_dir)
     pipelines = [_pipelines(s, data) for s in stages]
     results = fit_seeds(
         [s.config for s in stages], [train for train, _ in pipelines],
-        [context.run_dir(experiment, seed) / stage.name for seed in seeds],
+        run_dirs,
         eval_data=None if data.test is None else [test for _, test in pipelines],
         progress=context.progress, retain_host_memory=context.retain_host_memory,
     )
     share = (time.perf_counter() - start) / len(seeds)
-    for seed, (state, history) in zip(seeds, results):
-        context.trained[(stage.name, seed)] = Trained.timed(state.params, history, share, seeds=len(seeds))
+    for seed, (state, history), epochs in zip(seeds, results, restored):
+        context.trained[(stage.name, seed)] = Trained.timed(state.params, history, share, len(seeds), epochs)
     return share
 
 
