@@ -29,7 +29,7 @@ args = parser.parse_args()
 
 results = []
 for stage_name in ("pca", "ae2"):
-    stage = e4.RECIPE.stage(stage_name).with_epochs(args.epochs)
+    stage = e4.RECIPE.stage(stage_name).with_config(epochs=args.epochs)
     data = StageData.load(stage, args.data_dir)
     published = np.array(e4.PUBLISHED_TRAIN_LOSS[stage_name][: args.epochs])
     for rate in args.rates:

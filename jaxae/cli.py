@@ -61,10 +61,12 @@ def _reproduce(args) -> None:
                 args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory,
                 seeds_mode=args.seeds_mode,
             )
-            experiments.reproduce(name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs)
+            experiments.reproduce(
+                name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs, microbatch_size=args.microbatch_size
+            )
     print()
     # Committed results are full runs: a quick or shortened run is compared with nothing else.
-    print(_tables(names, args.workdir, None if args.quick or args.epochs else args.compare))
+    print(_tables(names, args.workdir, None if args.quick or args.epochs or args.microbatch_size else args.compare))
     print(f"\nMetrics, checkpoints and figures: {args.workdir}/<experiment>/<framework>/seed<k>/")
 
 
@@ -241,6 +243,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="jax (jaxae), torch (the same recipe in PyTorch; needs the torch extra) or both")
     reproduce.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the recipe's)")
     reproduce.add_argument("--epochs", type=_positive, help="cut each stage to at most this many epochs")
+    reproduce.add_argument("--microbatch-size", type=_positive,
+                           help="jaxae: sum each step's gradient over chunks of this many examples instead of the "
+                           "backend's default (results differ by float rounding only); use its own --workdir")
     reproduce.add_argument("--seeds-mode", choices=["auto", "together", "apart"], default="auto",
                            help="train a stage's seeds one after the other (apart), as one vmapped program "
                            "(together), or together where that measured faster (auto: models without "

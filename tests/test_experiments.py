@@ -11,7 +11,7 @@ from jaxae import cli, experiments
 from jaxae.data import DatasetNotAvailableError
 from jaxae.experiments import report
 from jaxae.experiments.runner import StageData, Trained, ensure_dataset, restored_epochs, train_stage
-from jaxae.train import Checkpoints, exclusive_workdir
+from jaxae.train import CheckpointMismatchError, Checkpoints, exclusive_workdir
 
 
 def test_recipes_follow_the_spec():
@@ -155,3 +155,13 @@ def test_cli_reproduces_with_seeds_together_and_reports(data_dir, tmp_path, caps
             assert (tmp_path / "E4" / "jax" / f"seed{seed}" / f"{figure}.png").is_file(), figure
     cli.main(["report", str(tmp_path), "--experiment", "E4"])
     assert "PCA autoencoder (16): final train loss" in capsys.readouterr().out
+
+
+def test_a_run_with_other_gradient_chunks_is_a_variant_of_its_own(data_dir, tmp_path):
+    context = experiments.Context(tmp_path, str(data_dir), progress=False)
+    summary = experiments.reproduce("E4", context, quick=True, microbatch_size=16)
+    assert summary["microbatch_size"] == 16
+    table = experiments.comparison_table(experiments.get("E4").recipe, {"jax": summary})
+    assert "jaxae's gradient chunks of 16" in table.splitlines()[0]
+    with pytest.raises(CheckpointMismatchError, match="microbatch_size: checkpoint 16"):
+        experiments.reproduce("E4", context, quick=True)  # the recipe's chunks are another run

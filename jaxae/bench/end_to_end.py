@@ -30,7 +30,7 @@ def e1_cnn(epochs: int = 10, *, frameworks=experiments.FRAMEWORKS, quick: bool =
     and without a raw archive, ``{"skipped": why}``.
     """
     stage = experiments.get("E1").recipe.stage("cnn")
-    stage = (stage.quick() if quick else stage).with_epochs(epochs)
+    stage = (stage.quick() if quick else stage).with_config(epochs=epochs)
     start = time.perf_counter()
     data = _load(stage, data_dir, raw_data)
     if isinstance(data, str):

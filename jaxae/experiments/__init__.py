@@ -62,7 +62,8 @@ def get(name: str) -> Experiment:
 
 
 def reproduce(
-    name: str, context: Context, *, seeds: tuple[int, ...] | None = None, quick: bool = False, epochs: int | None = None
+    name: str, context: Context, *, seeds: tuple[int, ...] | None = None, quick: bool = False, epochs: int | None = None,
+    microbatch_size: int | None = None,
 ) -> dict[str, Any]:
     """Runs experiment ``name`` for each seed in ``context.framework``; writes and returns its summary.
 
@@ -72,6 +73,8 @@ def reproduce(
       seeds: default the recipe's (3 where runs are cheap, else 1).
       quick: the quick variant: one epoch of small batches on 256 images.
       epochs: cut every stage to at most this many epochs (a partial run, labelled so).
+      microbatch_size: jaxae's gradient chunks (default: the backend's; see
+        :class:`~jaxae.train.TrainConfig`); a variant of the recipe with a summary of its own.
 
     The summary (``workdir/<name>/<framework>/summary.json``) holds each
     seed's headline numbers and wall times; seeds of an earlier run of the
@@ -90,13 +93,16 @@ def reproduce(
     recipe = experiment.recipe.quick() if quick else experiment.recipe
     if epochs is not None:
         recipe = recipe.with_epochs(epochs)
+    if microbatch_size is not None:
+        recipe = recipe.with_microbatch_size(microbatch_size)
     seeds = recipe.seeds if seeds is None else tuple(seeds)
     with exclusive_workdir(Path(context.workdir) / recipe.name / context.framework) as folder:
         for dataset in sorted({stage.dataset for stage in recipe.stages}):
             ensure_dataset(dataset, context.data_dir, context.raw_data)
         path = folder / "summary.json"
-        summary = _previous_summary(path, quick, epochs) or {
-            "experiment": recipe.name, "framework": context.framework, "quick": quick, "epochs": epochs, "runs": {}
+        variant = {"quick": quick, "epochs": epochs, "microbatch_size": microbatch_size}
+        summary = _previous_summary(path, variant) or {
+            "experiment": recipe.name, "framework": context.framework, **variant, "runs": {}
         }
         together = [stage for stage in recipe.stages if seeds_together(stage, context, seeds)]
         if together:
@@ -117,11 +123,11 @@ def reproduce(
     return summary
 
 
-def _previous_summary(path: Path, quick: bool, epochs: int | None) -> dict[str, Any] | None:
+def _previous_summary(path: Path, variant: dict[str, Any]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     summary = json.loads(path.read_text())
-    return summary if (summary.get("quick"), summary.get("epochs")) == (quick, epochs) else None
+    return summary if all(summary.get(key) == value for key, value in variant.items()) else None
 
 
 def load_summaries(workdir: str | Path, name: str) -> dict[str, dict[str, Any]]:

@@ -69,8 +69,9 @@ class Stage:
             test_split=None if self.test_split is None else f"{self.test_split}[:{QUICK_TEST_EXAMPLES}]",
         )
 
-    def with_epochs(self, epochs: int) -> Stage:
-        return dataclasses.replace(self, config=dataclasses.replace(self.config, epochs=epochs))
+    def with_config(self, **changes) -> Stage:
+        """The stage with these :class:`~jaxae.train.TrainConfig` fields changed."""
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, **changes))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,5 +122,9 @@ class Recipe:
     def with_epochs(self, epochs: int) -> Recipe:
         """Every stage cut to at most ``epochs`` (partial runs where full ones cost too much)."""
         return dataclasses.replace(
-            self, stages=tuple(s.with_epochs(min(epochs, s.config.epochs)) for s in self.stages)
+            self, stages=tuple(s.with_config(epochs=min(epochs, s.config.epochs)) for s in self.stages)
         )
+
+    def with_microbatch_size(self, size: int) -> Recipe:
+        """jaxae's steps summing their gradients over chunks of ``size`` examples (the result differs by rounding)."""
+        return dataclasses.replace(self, stages=tuple(s.with_config(microbatch_size=size) for s in self.stages))

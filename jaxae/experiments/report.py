@@ -66,7 +66,7 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
     """
     jax_summary, torch_summary = summaries.get("jax"), summaries.get("torch")
     lines = [
-        f"**{recipe.name}: {recipe.title}**" + _epochs_note(summaries),
+        f"**{recipe.name}: {recipe.title}**" + _variant_note(summaries),
         "",
         "| number | published (meaning) | comparable | PyTorch rerun | jaxae | jaxae ≈ PyTorch | jaxae ≈ published |",
         "| --- | --- | ---: | ---: | ---: | --- | --- |",
@@ -173,9 +173,13 @@ def _natural(key: str):
     return (name, int(epoch) if epoch.isdigit() else 0)
 
 
-def _epochs_note(summaries: dict[str, dict[str, Any]]) -> str:
-    notes = sorted({
-        "quick variant" if s.get("quick") else f"cut to {s['epochs']} epochs" for s in summaries.values()
-        if s.get("quick") or s.get("epochs")
-    })
-    return f" ({'; '.join(notes)})" if notes else ""
+def _variant_note(summaries: dict[str, dict[str, Any]]) -> str:
+    notes = set()
+    for s in summaries.values():
+        if s.get("quick"):
+            notes.add("quick variant")
+        elif s.get("epochs"):
+            notes.add(f"cut to {s['epochs']} epochs")
+        if s.get("microbatch_size"):
+            notes.add(f"jaxae's gradient chunks of {s['microbatch_size']}")
+    return f" ({'; '.join(sorted(notes))})" if notes else ""
