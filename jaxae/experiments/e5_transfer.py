@@ -57,7 +57,7 @@ RECIPE = Recipe(
     name="E5",
     title="CIFAR-10 conv autoencoder for representation learning, then transfer",
     stages=(
-        Stage("autoencoder", TrainConfig("cifar10_fc_conv_ae", loss="mse", **_ADAM), "cifar10", test_split=None),
+        Stage("autoencoder", TrainConfig("cifar10_fc_conv_ae", loss="mse", **_ADAM), "cifar10"),  # test MSE per epoch
         Stage("classifier", TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **_ADAM), "cifar10",
               starts_from="autoencoder"),
     ),
