@@ -247,9 +247,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="jaxae: sum each step's gradient over chunks of this many examples instead of the "
                            "backend's default (results differ by float rounding only); use its own --workdir")
     reproduce.add_argument("--seeds-mode", choices=["auto", "together", "apart"], default="auto",
-                           help="train a stage's seeds one after the other (apart), as one vmapped program "
-                           "(together), or together where that measured faster (auto: models without "
-                           "convolutions, on CPU); PyTorch always apart")
+                           help="train a stage's seeds one after the other (apart) or as one vmapped program "
+                           "(together); auto: the one that measured faster end to end (apart, on CPU); "
+                           "PyTorch always apart")
     reproduce.add_argument("--compare", default=_COMMITTED_RESULTS if _COMMITTED_RESULTS.is_dir() else None,
                            help="summaries to fill the table's columns this run did not produce "
                            "(default: the repository's results/reproduction)")

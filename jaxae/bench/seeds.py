@@ -4,8 +4,8 @@ For each model at its recipe batch, ``seeds`` train states (seeds 0, 1, ...) and
 batches of synthetic images on the device; "apart" dispatches the jitted step once per seed,
 "together" dispatches the step ``vmap``-ed over the stacked states and batches
 (:func:`jaxae.train.fit_seeds`' step). Timed in turns, median of ``repeats`` rounds after a
-warm-up; images/s count every seed's images. The measurement behind
-:func:`jaxae.train.default_seeds_together`; ``jaxae bench seeds`` prints it.
+warm-up; images/s count every seed's images; ``jaxae bench seeds`` prints it. Step time only:
+``jaxae reproduce --seeds-mode apart|together`` measures whole runs.
 """
 
 from __future__ import annotations

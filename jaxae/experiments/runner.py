@@ -23,7 +23,7 @@ from jaxae.data.batches import DeviceResidentPipeline
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES
 from jaxae.errors import DatasetNotAvailableError, InputError
 from jaxae.experiments.recipe import Stage
-from jaxae.train import Checkpoints, default_seeds_together, fit, fit_seeds
+from jaxae.train import Checkpoints, fit, fit_seeds
 
 FRAMEWORKS = ("jax", "torch")
 SEEDS_MODES = ("auto", "together", "apart")
@@ -44,8 +44,8 @@ class Context:
       progress: progress bars and per-epoch lines.
       retain_host_memory: on CPU, keep freed host memory for reuse (see :func:`jaxae.train.fit`).
       seeds_mode: how a stage's seeds train in jaxae: "apart" (one after the other),
-        "together" (one program, :func:`jaxae.train.fit_seeds`) or "auto" (together
-        where that measured faster: :func:`jaxae.train.default_seeds_together`).
+        "together" (one program, :func:`jaxae.train.fit_seeds`) or "auto" (the one that
+        measured faster end to end: apart; docs/performance.md).
         Stages that start from another stage's result always train apart.
       timings: seconds per part of the work (``data_seconds``, ``<stage>/train_seconds``,
         ``<stage>/eval_seconds``, ...), added up as stages load data and train.
@@ -220,8 +220,6 @@ def seeds_together(stage: Stage, context: Context, seeds: tuple[int, ...]) -> bo
     """Whether ``stage`` trains its ``seeds`` as one program in ``context`` (see ``Context.seeds_mode``)."""
     if context.framework != "jax" or len(seeds) < 2 or stage.starts_from is not None:
         return False
-    if context.seeds_mode == "auto":
-        return default_seeds_together(stage.config.model)
     return context.seeds_mode == "together"
 
 

@@ -18,7 +18,7 @@
 from jaxae.errors import TrainingDivergedError, WorkdirInUseError
 from jaxae.train.checkpoint import CheckpointMismatchError, Checkpoints, CorruptCheckpointError
 from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, TrainConfig, make_optimizer
-from jaxae.train.loop import PARALLEL, default_fused, default_seeds_together, epoch_summary, evaluate, fit, fit_seeds
+from jaxae.train.loop import PARALLEL, default_fused, epoch_summary, evaluate, fit, fit_seeds
 from jaxae.train.steps import (
     Trainer,
     TrainState,
@@ -51,7 +51,6 @@ __all__ = [
     "compile_train_epoch",
     "compile_train_step",
     "default_fused",
-    "default_seeds_together",
     "epoch_summary",
     "evaluate",
     "exclusive_workdir",

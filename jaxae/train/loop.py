@@ -25,7 +25,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from jaxae import cpu, models
+from jaxae import cpu
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.config import TrainConfig
@@ -53,17 +53,6 @@ def default_fused(backend: str | None = None) -> bool:
     (docs/performance.md); on accelerators it saves a dispatch per step.
     """
     return (backend or jax.default_backend()) != "cpu"
-
-
-def default_seeds_together(model: str, backend: str | None = None) -> bool:
-    """Whether several seeds of ``model`` train faster as one program (:func:`fit_seeds`) than apart.
-
-    Measured on a 2-core CPU, three seeds together per image: the dense
-    autoencoders 1.14-1.17x, the MLP 0.97x, the convolutional models 0.55x
-    (docs/performance.md): together for models without convolutions on CPU;
-    apart elsewhere, where it has not been measured.
-    """
-    return (backend or jax.default_backend()) == "cpu" and not models.spec(model).has_convolutions
 
 
 def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | None = None) -> dict[str, Any]:
@@ -205,9 +194,8 @@ def fit_seeds(
     :func:`fit` up to float rounding. Each seed has its own work dir, history,
     metrics log and checkpoints, and resumes from them; all seeds must stand at
     the same epoch. Every step is one dispatch for all seeds (a step loop; no
-    mesh, pmap or fused epochs), which pays where steps are small: on CPU the
-    dense models train 1.14-1.17x faster per seed, the convolutional ones
-    about 1.8x slower (docs/performance.md).
+    mesh, pmap or fused epochs), meant for devices that one small step leaves
+    idle. On CPU whole runs were slower together (docs/performance.md).
 
     Args:
       configs: one per seed, equal but for ``seed``.
