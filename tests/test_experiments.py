@@ -69,6 +69,8 @@ def test_wall_times_come_only_from_seeds_that_recorded_their_parts():
     assert "| whole seed: wall time (s) | — | — | — | 70.0 | — | — |" in table
     assert "0.0667 ± 0.0058 (n=3)" in table  # the numbers keep every seed
     assert "| **whole seed** | — | 70.0 |" in experiments.timing_table(recipe, {"jax": summary})
+    partial = {"runs": {"0": {"ae2/test_loss": 0.07}}, "epochs": 2}
+    assert "(PyTorch rerun cut to 2 epochs)" in experiments.comparison_table(recipe, {"jax": summary, "torch": partial})
 
 
 def test_a_resumed_seed_is_timed_on_the_epochs_it_ran(tmp_path):

@@ -174,12 +174,19 @@ def _natural(key: str):
 
 
 def _variant_note(summaries: dict[str, dict[str, Any]]) -> str:
-    notes = set()
-    for s in summaries.values():
-        if s.get("quick"):
-            notes.add("quick variant")
-        elif s.get("epochs"):
-            notes.add(f"cut to {s['epochs']} epochs")
-        if s.get("microbatch_size"):
-            notes.add(f"jaxae's gradient chunks of {s['microbatch_size']}")
-    return f" ({'; '.join(sorted(notes))})" if notes else ""
+    """What sets the summaries apart from the full recipe, per framework where they differ."""
+    def variant(summary):
+        notes = ["quick variant"] if summary.get("quick") else []
+        if summary.get("epochs") and not summary.get("quick"):
+            notes.append(f"cut to {summary['epochs']} epochs")
+        if summary.get("microbatch_size"):
+            notes.append(f"jaxae's gradient chunks of {summary['microbatch_size']}")
+        return notes
+
+    per_framework = {framework: variant(summary) for framework, summary in summaries.items()}
+    if len({tuple(notes) for notes in per_framework.values()}) > 1:
+        labels = {"jax": "jaxae", "torch": "PyTorch rerun"}
+        notes = [f"{labels[framework]} {note}" for framework, notes in per_framework.items() for note in notes]
+    else:
+        notes = next(iter(per_framework.values()), [])
+    return f" ({'; '.join(notes)})" if notes else ""
