@@ -111,35 +111,99 @@ class Trim(nn.Module):
         return x[:, :, :28, :28]
 
 
+def _raschka_encoder(negative_slope):
+    return nn.Sequential(
+        nn.Conv2d(1, 32, stride=1, kernel_size=3, padding=1),
+        nn.LeakyReLU(negative_slope),
+        nn.Conv2d(32, 64, stride=2, kernel_size=3, padding=1),
+        nn.LeakyReLU(negative_slope),
+        nn.Conv2d(64, 64, stride=2, kernel_size=3, padding=1),
+        nn.LeakyReLU(negative_slope),
+        nn.Conv2d(64, 64, stride=1, kernel_size=3, padding=1),
+        nn.Flatten(),
+    )
+
+
+def _raschka_decoder(latent_dim, negative_slope):
+    return nn.Sequential(
+        nn.Linear(latent_dim, 3136),
+        Reshape(-1, 64, 7, 7),
+        nn.ConvTranspose2d(64, 64, stride=1, kernel_size=3, padding=1),
+        nn.LeakyReLU(negative_slope),
+        nn.ConvTranspose2d(64, 64, stride=2, kernel_size=3, padding=1),
+        nn.LeakyReLU(negative_slope),
+        nn.ConvTranspose2d(64, 32, stride=2, kernel_size=3, padding=0),
+        nn.LeakyReLU(negative_slope),
+        nn.ConvTranspose2d(32, 1, stride=1, kernel_size=3, padding=0),
+        Trim(),
+        nn.Sigmoid(),
+    )
+
+
 class RaschkaAutoEncoder(_Autoencoder):
     """Raschka STAT 453 L16.4, E3 (``conv-autoencoder_mnist.ipynb``)."""
 
     def __init__(self, latent_dim, negative_slope):
         super().__init__()
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, 32, stride=1, kernel_size=3, padding=1),
-            nn.LeakyReLU(negative_slope),
-            nn.Conv2d(32, 64, stride=2, kernel_size=3, padding=1),
-            nn.LeakyReLU(negative_slope),
-            nn.Conv2d(64, 64, stride=2, kernel_size=3, padding=1),
-            nn.LeakyReLU(negative_slope),
-            nn.Conv2d(64, 64, stride=1, kernel_size=3, padding=1),
-            nn.Flatten(),
-            nn.Linear(3136, latent_dim),
-        )
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, 3136),
-            Reshape(-1, 64, 7, 7),
-            nn.ConvTranspose2d(64, 64, stride=1, kernel_size=3, padding=1),
-            nn.LeakyReLU(negative_slope),
-            nn.ConvTranspose2d(64, 64, stride=2, kernel_size=3, padding=1),
-            nn.LeakyReLU(negative_slope),
-            nn.ConvTranspose2d(64, 32, stride=2, kernel_size=3, padding=0),
-            nn.LeakyReLU(negative_slope),
-            nn.ConvTranspose2d(32, 1, stride=1, kernel_size=3, padding=0),
-            Trim(),
-            nn.Sigmoid(),
-        )
+        self.encoder = nn.Sequential(*_raschka_encoder(negative_slope), nn.Linear(3136, latent_dim))
+        self.decoder = _raschka_decoder(latent_dim, negative_slope)
+
+
+class _VariationalAutoencoder(nn.Module):
+    """``forward`` returns ``(reconstruction, mean, log_var)``; it decodes a sample in training or with
+    ``noise`` given, the mean otherwise (``jaxae.models.VariationalAutoencoder``)."""
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x, noise=None):
+        mean, log_var = self.encode(x)
+        if noise is None and self.training:
+            noise = torch.randn_like(mean)
+        z = mean if noise is None else mean + torch.exp(log_var / 2) * noise
+        return self.decode(z), mean, log_var
+
+
+class RaschkaVariationalAutoEncoder(_VariationalAutoencoder):
+    """E3's network with two ``Linear(3136, latent_dim)`` heads, as Raschka's next lecture (L17) builds it."""
+
+    def __init__(self, latent_dim, negative_slope):
+        super().__init__()
+        self.encoder = _raschka_encoder(negative_slope)
+        self.z_mean = nn.Linear(3136, latent_dim)
+        self.z_log_var = nn.Linear(3136, latent_dim)
+        self.decoder = _raschka_decoder(latent_dim, negative_slope)
+
+    def encode(self, x):
+        features = self.encoder(x)
+        return self.z_mean(features), self.z_log_var(features)
+
+
+class ConvVariationalEncoder(nn.Module):
+    """E2's encoder whose last convolution is two heads: mean and log-variance maps."""
+
+    def __init__(self, out_c1, out_c2, embedding_dim):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, out_c1, kernel_size=4, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(out_c1, out_c2, kernel_size=4, stride=2, padding=1)
+        self.conv_mean = nn.Conv2d(out_c2, embedding_dim, kernel_size=4, stride=2, padding=1)
+        self.conv_log_var = nn.Conv2d(out_c2, embedding_dim, kernel_size=4, stride=2, padding=1)
+
+    def forward(self, x):
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))
+        return self.conv_mean(x), self.conv_log_var(x)
+
+
+class ConvVariationalAutoencoder(_VariationalAutoencoder):
+    """E2's network with a Gaussian code."""
+
+    def __init__(self, out_c1, out_c2, embedding_dim):
+        super().__init__()
+        self.encoder = ConvVariationalEncoder(out_c1, out_c2, embedding_dim)
+        self.decoder = ConvDecoder(out_c1, out_c2, embedding_dim)
+
+    def encode(self, x):
+        return self.encoder(x)
 
 
 _OUTPUT_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": None}

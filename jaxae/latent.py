@@ -62,11 +62,11 @@ def _batched(model, params, x, method: str, batch_size: int) -> np.ndarray:
 
 
 def encode(model, params, images, batch_size: int = 1000) -> np.ndarray:
-    """The latent codes of ``images`` (N, H, W, C): an array of shape ``(N, *model.latent_shape)``."""
+    """The latent codes of ``images`` (N, H, W, C), a VAE's means: an array of shape ``(N, *model.latent_shape)``."""
     _check_autoencoder(model)
     images = np.asarray(images)
     model.check_images(images)
-    return _batched(model, params, images, "encode", batch_size)
+    return _batched(model, params, images, "code", batch_size)
 
 
 def decode(model, params, codes, batch_size: int = 1000) -> np.ndarray:
@@ -78,11 +78,19 @@ def decode(model, params, codes, batch_size: int = 1000) -> np.ndarray:
 
 
 def reconstruct(model, params, images, batch_size: int = 1000) -> np.ndarray:
-    """The reconstructions of ``images`` (N, H, W, C), the model's output."""
+    """The reconstructions of ``images`` (N, H, W, C): their codes decoded (a VAE's mean codes)."""
     _check_autoencoder(model)
     images = np.asarray(images)
     model.check_images(images)
-    return _batched(model, params, images, "__call__", batch_size)
+    return _batched(model, params, images, "reconstruct", batch_size)
+
+
+def prior_samples(model, params, num: int, seed: int = 0) -> np.ndarray:
+    """``num`` images decoded from codes drawn from N(0, I), the prior a variational autoencoder learns to fit."""
+    if not isinstance(num, (int, np.integer)) or num < 1:
+        raise InputError(f"num must be a positive integer, got {num!r}")
+    codes = np.random.default_rng(seed).normal(size=(num, *model.latent_shape)).astype(np.float32)
+    return decode(model, params, codes)
 
 
 def interpolation_weights(steps: int) -> np.ndarray:

@@ -4,7 +4,8 @@ Each function maps ``(outputs, targets)`` to a ``(B,)`` array. The trainer
 sums them over the real (unmasked) examples of a batch, and over devices,
 and divides by the number of real examples: the mean PyTorch computes on the
 unpadded batch (``nn.CrossEntropyLoss()``, ``nn.MSELoss()``, and E2's
-``nn.MSELoss(reduction='sum') / batch_size``).
+``nn.MSELoss(reduction='sum') / batch_size``). A variational autoencoder's
+outputs are a :class:`~jaxae.models.VaeOutput`, its loss :func:`sse_plus_kl`.
 
 >>> import jax.numpy as jnp
 >>> y, t = jnp.ones((2, 2, 2, 1)), jnp.zeros((2, 2, 2, 1))
@@ -33,5 +34,31 @@ def sum_squared_error(predictions, targets):
     return jnp.sum((predictions - targets) ** 2, axis=tuple(range(1, predictions.ndim)))
 
 
-per_example = {"cross_entropy": cross_entropy, "mse": mse, "sum_squared_error": sum_squared_error}
+def kl_from_standard_normal(mean, log_var):
+    """Each example's KL divergence of N(mean, exp(log_var)) from N(0, I), summed over its dimensions.
+
+    >>> kl_from_standard_normal(jnp.zeros((1, 2)), jnp.zeros((1, 2))).tolist()
+    [0.0]
+    """
+    kl = -0.5 * (1 + log_var - mean**2 - jnp.exp(log_var))
+    return jnp.sum(kl, axis=tuple(range(1, kl.ndim)))
+
+
+def sse_plus_kl(outputs, targets):
+    """A VAE's loss per example: the summed squared error of its reconstruction plus the code's KL term.
+
+    ``outputs`` is ``(reconstruction, mean, log_var)``. Averaged over a batch
+    this is the usual formulation: the negative evidence lower bound of a
+    Gaussian decoder of variance ½, up to a constant.
+    """
+    reconstruction, mean, log_var = outputs
+    return sum_squared_error(reconstruction, targets) + kl_from_standard_normal(mean, log_var)
+
+
+per_example = {
+    "cross_entropy": cross_entropy,
+    "mse": mse,
+    "sum_squared_error": sum_squared_error,
+    "sse_plus_kl": sse_plus_kl,
+}
 """The losses by the names a :class:`~jaxae.train.TrainConfig` gives."""

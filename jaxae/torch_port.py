@@ -28,10 +28,12 @@ from jaxae.errors import InputError
 from jaxae.models import (
     BasicConvNet,
     CifarConvAutoencoder,
+    CifarConvVae,
     DenseAutoencoder,
     FcConvAutoencoder,
     FcConvClassifier,
     MnistConvAutoencoder,
+    MnistConvVae,
     MultilayerPerceptron,
 )
 
@@ -150,6 +152,18 @@ def _mnist_conv_ae_layers(m: MnistConvAutoencoder):
     ]
 
 
+def _mnist_conv_vae_layers(m: MnistConvVae):
+    convs = [layer for layer in _mnist_conv_ae_layers(m) if layer.flax_path != ("encoder", "fc")]
+    heads = [_Layer(f"z_{head}", ("encoder", head), _LinearAfterFlatten(64, 7, 7)) for head in ("mean", "log_var")]
+    return [*convs[:4], *heads, *convs[4:]]
+
+
+def _cifar_conv_vae_layers(m: CifarConvVae):
+    encoder = [_Layer(f"encoder.{name}", ("encoder", name), _CONV) for name in ("conv1", "conv2")]
+    heads = [_Layer(f"encoder.conv_{head}", ("encoder", head), _CONV) for head in ("mean", "log_var")]
+    return [*encoder, *heads, *_cifar_conv_ae_layers(m)[3:]]
+
+
 def _dense_ae_layers(m: DenseAutoencoder):
     return [
         _Layer(f"{part}.{2 * i}", (part, f"fc{i + 1}"), _LINEAR)
@@ -184,6 +198,8 @@ _LAYERS: dict[type, Callable[[Any], list[_Layer]]] = {
     DenseAutoencoder: _dense_ae_layers,
     FcConvAutoencoder: _fc_conv_ae_layers,
     FcConvClassifier: _fc_conv_classifier_layers,
+    MnistConvVae: _mnist_conv_vae_layers,
+    CifarConvVae: _cifar_conv_vae_layers,
 }
 
 
@@ -193,6 +209,10 @@ def _build_torch(m, tm):
         return tm.MultilayerPerceptronModel(3072, m.num_classes, m.hidden_dim1, m.hidden_dim2, m.dropout_rate)
     if isinstance(m, BasicConvNet):
         return tm.BasicConvNet(m.out_c1, m.out_c2, m.dense_units, m.num_classes)
+    if isinstance(m, CifarConvVae):
+        return tm.ConvVariationalAutoencoder(m.out_c1, m.out_c2, m.embedding_dim)
+    if isinstance(m, MnistConvVae):
+        return tm.RaschkaVariationalAutoEncoder(m.latent_dim, m.negative_slope)
     if isinstance(m, CifarConvAutoencoder):
         return tm.ConvAutoencoder(m.out_c1, m.out_c2, m.embedding_dim)
     if isinstance(m, MnistConvAutoencoder):

@@ -17,8 +17,11 @@ NAMES = [
     "mnist_ae3",
     "cifar10_fc_conv_ae",
     "cifar10_fc_conv_classifier",
+    "mnist_conv_vae_2d",
+    "cifar10_conv_vae",
 ]
-AUTOENCODERS = [n for n in NAMES if "_ae" in n]
+AUTOENCODERS = [n for n in NAMES if "_ae" in n or "_vae" in n]
+VAES = ["mnist_conv_vae_2d", "cifar10_conv_vae"]
 
 
 def _abstract_variables(model, image_shape):
@@ -38,7 +41,7 @@ def _jit_apply(model):
     return jax.jit(model.apply, static_argnames=("method", "train"))
 
 
-def test_names_are_the_nine_seed_models():
+def test_names_are_the_nine_seed_models_and_the_two_vaes():
     assert models.names() == NAMES
 
 
@@ -55,6 +58,8 @@ def test_names_are_the_nine_seed_models():
         ("mnist_ae3", {}, 106_464),
         ("cifar10_fc_conv_ae", {}, 4_680_643),
         ("cifar10_fc_conv_classifier", {}, 2_331_658),
+        ("mnist_conv_vae_2d", {}, 207_237),  # E3's + a second Linear(3136, 2)
+        ("cifar10_conv_vae", {}, 29_555),  # E2's + a second Conv2d(16, 32, 4)
     ],
 )
 def test_parameter_counts_equal_the_spec(name, overrides, expected):
@@ -67,13 +72,17 @@ def test_output_shapes(name):
     model = models.create(name)
     x = jax.ShapeDtypeStruct((5, *model.image_shape), jnp.float32)
     out = jax.eval_shape(model.apply, _abstract_variables(model, model.image_shape), x)
+    if name in VAES:
+        assert out.mean.shape == out.log_var.shape == (5, *model.latent_shape)
+        out = out.reconstruction
     expected = (5, *model.image_shape) if name in AUTOENCODERS else (5, 10)
     assert out.shape == expected and out.dtype == jnp.float32
 
 
 @pytest.mark.parametrize(
     "name, latent_shape",
-    [("cifar10_conv_ae", (4, 4, 32)), ("mnist_conv_ae_2d", (2,)), ("mnist_pca_ae", (16,)), ("mnist_ae3", (16,)), ("cifar10_fc_conv_ae", (1024,))],
+    [("cifar10_conv_ae", (4, 4, 32)), ("mnist_conv_ae_2d", (2,)), ("mnist_pca_ae", (16,)), ("mnist_ae3", (16,)),
+     ("cifar10_fc_conv_ae", (1024,)), ("mnist_conv_vae_2d", (2,)), ("cifar10_conv_vae", (4, 4, 32))],
 )
 def test_encoder_and_decoder_work_apart(name, latent_shape):
     model, variables = _init(name)
@@ -81,10 +90,10 @@ def test_encoder_and_decoder_work_apart(name, latent_shape):
     low, high = models.spec(name).value_range
     x = jax.random.uniform(jax.random.key(1), (3, *model.image_shape), minval=low, maxval=high)
     apply = _jit_apply(model)
-    z = apply(variables, x, method="encode")
+    z = apply(variables, x, method="code")
     assert z.shape == (3, *latent_shape)
     decoded = apply(variables, z, method="decode")
-    np.testing.assert_allclose(decoded, apply(variables, x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(decoded, apply(variables, x, method="reconstruct"), rtol=1e-6, atol=1e-6)
     # The decoder generates from any latent point, e.g. E3's [2.5, -2.5].
     points = jnp.zeros((2, *latent_shape)).at[0].set(2.5)
     generated = apply(variables, points, method="decode")
@@ -130,6 +139,30 @@ def test_mlp_dropout_only_in_training_and_seeded():
     np.testing.assert_array_equal(train(0), train(0))
     assert not np.allclose(train(0), train(1))
     assert not np.allclose(train(0), apply(variables, x))
+
+
+@pytest.mark.parametrize("name", VAES)
+def test_vae_samples_around_its_mean_with_the_given_or_a_seeded_noise(name):
+    model, variables = _init(name)
+    x = jax.random.uniform(jax.random.key(6), (3, *model.image_shape))
+    apply = _jit_apply(model)
+    mean, log_var = apply(variables, x, method="encode")
+    evaluation = apply(variables, x)
+    np.testing.assert_array_equal(evaluation.mean, mean)
+    np.testing.assert_allclose(evaluation.reconstruction, apply(variables, mean, method="decode"), rtol=1e-6, atol=1e-6)
+
+    noise = jax.random.normal(jax.random.key(7), mean.shape)
+    sample = mean + jnp.exp(log_var / 2) * noise
+    np.testing.assert_allclose(apply(variables, x, noise=noise).reconstruction, apply(variables, sample, method="decode"),
+                               rtol=1e-5, atol=1e-6)
+
+    def train(seed):
+        return apply(variables, x, train=True, rngs={"latent": jax.random.key(seed)}).reconstruction
+
+    np.testing.assert_array_equal(train(0), train(0))
+    assert not np.allclose(train(0), train(1))
+    with pytest.raises(ValueError, match=r"noise must have the codes' shape"):
+        model.apply(variables, x, noise=jnp.zeros((3, 5)))
 
 
 def test_classifier_from_autoencoder_keeps_the_encoder_and_adds_a_fresh_head():
@@ -206,7 +239,7 @@ def test_unknown_names_and_arguments_are_refused():
 def test_only_models_with_convolutions_take_a_conv_lowering():
     with_convolutions = [n for n in NAMES if models.spec(n).has_convolutions]
     assert with_convolutions == ["cifar10_cnn", "cifar10_conv_ae", "mnist_conv_ae_2d", "cifar10_fc_conv_ae",
-                                 "cifar10_fc_conv_classifier"]
+                                 "cifar10_fc_conv_classifier", *VAES]
     with pytest.raises(ValueError, match="unknown argument"):
         models.create("mnist_pca_ae", conv_lowering="xla")
 
@@ -218,7 +251,7 @@ def test_forward_mode_and_hessian_vector_products_work_with_xla_convolutions(nam
     x = jax.random.uniform(jax.random.key(1), (2, *model.image_shape))
 
     def loss(params):
-        return jnp.sum(model.apply({"params": params}, x) ** 2)
+        return sum(jnp.sum(output**2) for output in jax.tree.leaves(model.apply({"params": params}, x)))
 
     @jax.jit
     def derivatives(params, tangent):

@@ -20,18 +20,23 @@ from jaxae.models.conv_autoencoders import (
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
 from jaxae.models.registry import ModelSpec, create, names, spec
+from jaxae.models.variational import CifarConvVae, MnistConvVae, VaeOutput, VariationalAutoencoder
 
 __all__ = [
     "Autoencoder",
     "BasicConvNet",
     "CifarConvAutoencoder",
+    "CifarConvVae",
     "DenseAutoencoder",
     "FcConvAutoencoder",
     "FcConvClassifier",
     "MnistConvAutoencoder",
+    "MnistConvVae",
     "ModelSpec",
     "MultilayerPerceptron",
     "SeedModel",
+    "VaeOutput",
+    "VariationalAutoencoder",
     "classifier_from_autoencoder",
     "create",
     "names",

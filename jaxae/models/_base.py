@@ -51,6 +51,9 @@ class Autoencoder(SeedModel):
     what ``latent_shape`` the encoder produces.
     ``model.apply(variables, x, method="encode")`` gives latent codes of shape
     ``(B, *latent_shape)``; ``method="decode"`` turns codes back into images.
+    ``method="code"`` and ``method="reconstruct"`` are the deterministic point
+    in latent space and its decoding, the same for every autoencoder (a
+    variational one's ``encode`` gives a distribution, its ``code`` the mean).
     """
 
     @property
@@ -65,6 +68,13 @@ class Autoencoder(SeedModel):
         check_batch(self.model_name, z, self.latent_shape, "latent codes")
         return self.decoder(z)
 
+    def code(self, x):
+        """The point in latent space that ``x`` maps to."""
+        return self.encode(x)
+
+    def reconstruct(self, x):
+        return self.decode(self.code(x))
+
     def __call__(self, x, train: bool = False):
         """Reconstructs ``x``. ``train`` is accepted for a uniform API; it changes nothing."""
-        return self.decode(self.encode(x))
+        return self.reconstruct(x)

@@ -14,12 +14,19 @@ from jaxae.models.convolution import ConvLowering
 from jaxae.models.layers import Conv2d, ConvTranspose2d, InitScheme, Linear, trim, upsample_bilinear
 
 
+def _one_or_tuple(outputs: tuple):
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
 class _CifarConvEncoder(nn.Module):
+    """Two stride-2 convolutions, then one stride-2 convolution per head (one output per head)."""
+
     out_c1: int
     out_c2: int
     embedding_dim: int
     init_scheme: InitScheme
     conv_lowering: ConvLowering
+    heads: tuple[str, ...] = ("conv3",)
 
     @nn.compact
     def __call__(self, x):
@@ -33,7 +40,7 @@ class _CifarConvEncoder(nn.Module):
         )
         x = nn.relu(conv(self.out_c1, name="conv1")(x))
         x = nn.relu(conv(self.out_c2, name="conv2")(x))
-        return conv(self.embedding_dim, name="conv3")(x)
+        return _one_or_tuple(tuple(conv(self.embedding_dim, name=head)(x) for head in self.heads))
 
 
 class _CifarConvDecoder(nn.Module):
@@ -78,10 +85,13 @@ class CifarConvAutoencoder(Autoencoder):
 
 
 class _MnistConvEncoder(nn.Module):
+    """Four convolutions, flattened, then one Linear per head (one output per head)."""
+
     latent_dim: int
     negative_slope: float
     init_scheme: InitScheme
     conv_lowering: ConvLowering
+    heads: tuple[str, ...] = ("fc",)
 
     @nn.compact
     def __call__(self, x):
@@ -92,8 +102,8 @@ class _MnistConvEncoder(nn.Module):
         x = act(conv(32, stride=1, name="conv1")(x))
         x = act(conv(64, stride=2, name="conv2")(x))
         x = act(conv(64, stride=2, name="conv3")(x))
-        x = conv(64, stride=1, name="conv4")(x)
-        return Linear(self.latent_dim, self.init_scheme, name="fc")(x.reshape(x.shape[0], -1))
+        x = conv(64, stride=1, name="conv4")(x).reshape(x.shape[0], -1)
+        return _one_or_tuple(tuple(Linear(self.latent_dim, self.init_scheme, name=head)(x) for head in self.heads))
 
 
 class _MnistConvDecoder(nn.Module):

@@ -16,6 +16,7 @@ from jaxae.models.conv_autoencoders import (
     MnistConvAutoencoder,
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
+from jaxae.models.variational import CifarConvVae, MnistConvVae
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +27,8 @@ class ModelSpec:
       name: registry name.
       cls: the Flax module class.
       defaults: constructor arguments that make the seed's model.
-      experiment: the experiment it belongs to (``docs/experiments.md``).
+      experiment: the experiment it belongs to (``docs/experiments.md``); the
+        variational autoencoders belong to the variational versions of E2 and E3.
       dataset: TFDS name of its data.
       value_range: the pixel range the recipe feeds it ([0, 1] after ``ToTensor``,
         [-1, 1] after ``Normalize(0.5, 0.5)``).
@@ -65,6 +67,8 @@ _SPECS = {
         ModelSpec("mnist_ae3", DenseAutoencoder, {"hidden_sizes": (64, 32, 16)}, "E4", "mnist", (-1.0, 1.0)),
         ModelSpec("cifar10_fc_conv_ae", FcConvAutoencoder, {}, "E5", "cifar10"),
         ModelSpec("cifar10_fc_conv_classifier", FcConvClassifier, {}, "E5", "cifar10"),
+        ModelSpec("mnist_conv_vae_2d", MnistConvVae, {}, "E3-VAE", "mnist"),
+        ModelSpec("cifar10_conv_vae", CifarConvVae, {}, "E2-VAE", "cifar10"),
     )
 }
 

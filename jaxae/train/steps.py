@@ -25,6 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxae import losses, models
 from jaxae.cpu import jit_with_cpu_options
 from jaxae.data.batches import gather_batch
+from jaxae.models.variational import LATENT_RNG
 from jaxae.train.config import TrainConfig, make_optimizer
 
 
@@ -94,8 +95,10 @@ class Trainer:
         The model runs in ``config.compute_dtype``; its outputs, the loss and the sums are float32.
         """
         images = batch["image"].astype(self.config.compute_dtype)
-        outputs = self.model.apply({"params": params}, images, train=train, rngs={"dropout": rng})
-        outputs = outputs.astype(jnp.float32)
+        # Each model draws from at most one of the streams: dropout masks, or a VAE's noise.
+        rngs = {"dropout": rng, LATENT_RNG: rng}
+        outputs = self.model.apply({"params": params}, images, train=train, rngs=rngs)
+        outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
         targets = batch["label"] if self.is_classifier else batch["image"]
         mask = batch["mask"].astype(jnp.float32)
         per_example = losses.per_example[self.config.loss](outputs, targets)
