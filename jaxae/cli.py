@@ -93,6 +93,21 @@ def _report(args) -> None:
     print(_tables(names, args.workdir, None, args.timing))
 
 
+def _probe(args) -> None:
+    from jaxae.experiments import representations
+
+    rows = representations.probe_all(args.workdir, args.data_dir, quick=args.quick)
+    fine_tuned = representations.fine_tuned_accuracies(args.workdir)
+    print(representations.table(rows, fine_tuned))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps({"rows": rows, "fine_tuned": fine_tuned}, indent=1) + "\n")
+        print(f"wrote {args.output}")
+    if args.figures:
+        for path in representations.comparison_figures(args.workdir, args.data_dir, Path(args.figures), quick=args.quick):
+            print(f"wrote {path}")
+
+
 def _write_json(path: str | None, results) -> None:
     if path:
         from jaxae.bench.environment import describe
@@ -234,7 +249,7 @@ def _parser() -> argparse.ArgumentParser:
         "PyTorch rerun and jaxae. Datasets that are not prepared are downloaded by TFDS or, offline, imported "
         f"from --raw-data / ${RAW_DATA_ENV}.",
     )
-    reproduce.add_argument("experiment", help="E1, E2, E3, E4, E5, E5-align-corners or all")
+    reproduce.add_argument("experiment", help="E1, E2, E3, E4, E5, E5-align-corners, E3-VAE, E2-VAE or all")
     reproduce.add_argument("--quick", action="store_true", help="a few steps on 256 images (a smoke run)")
     reproduce.add_argument("--workdir", default="runs", help="where metrics, checkpoints and figures go (default: runs)")
     reproduce.add_argument("--data-dir", help="TFDS data dir (default: TFDS's own)")
@@ -258,6 +273,18 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("workdir", nargs="?", default="runs")
     report.add_argument("--experiment", default="all")
     report.add_argument("--timing", action="store_true", help="also where each seed's wall time went, per framework")
+
+    probe = commands.add_parser(
+        "probe", help="how good each trained autoencoder's codes are: linear probe and 10-NN test accuracy",
+        description="Encodes the train and test images with every finished jaxae autoencoder run in the work dir "
+        "(E2, E3, E4, E5 and the VAEs), and reads the labels off the frozen codes with a linear probe and 10 "
+        "nearest neighbours, beside the same probes of PCA of the pixels and of the pixels (Markdown table).",
+    )
+    probe.add_argument("workdir", nargs="?", default="runs", help="the work dir of `jaxae reproduce` (default: runs)")
+    probe.add_argument("--data-dir", help="TFDS data dir (default: TFDS's own)")
+    probe.add_argument("--quick", action="store_true", help="probe the runs of `jaxae reproduce --quick`")
+    probe.add_argument("--output", help="also write the accuracies per seed to this JSON file")
+    probe.add_argument("--figures", help="also draw each autoencoder beside its VAE into this folder")
 
     bench = commands.add_parser(
         "bench", parents=[memory],
@@ -335,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
             _reproduce(args)
         elif args.command == "bench":
             _bench(args)
+        elif args.command == "probe":
+            _probe(args)
         else:
             _report(args)
     except TrainingDivergedError as error:

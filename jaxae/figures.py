@@ -226,23 +226,31 @@ def epoch_curves(series, ylabel: str, reference=None, title=None) -> Figure:
 
 def latent_scatter(codes, labels, class_names: Sequence[str], title=None) -> Figure:
     """A scatter plot of 2-D latent ``codes`` (N, 2), one colour per class, with a legend of ``class_names``."""
-    codes = np.asarray(codes)
-    if codes.ndim != 2 or codes.shape[1] != 2 or len(codes) == 0:
-        raise InputError(f"codes must be 2-D latent codes of shape (N, 2), N >= 1, got shape {codes.shape}")
-    labels = _labels(labels, len(codes), class_names)
+    return latent_scatters({title or "": codes}, labels, class_names)
+
+
+def latent_scatters(panels, labels, class_names: Sequence[str]) -> Figure:
+    """:func:`latent_scatter` side by side, one panel per entry (title -> codes (N, 2)) of the same examples."""
+    if not isinstance(panels, Mapping) or not panels:
+        raise InputError("panels must be a non-empty mapping of title -> codes")
+    fig = Figure(figsize=(6.5 * len(panels), 5.5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
     cmap = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
-    fig = Figure(figsize=(6.5, 5.5), layout="constrained")
-    ax = fig.add_subplot()
-    for k, name in enumerate(class_names):
-        points = codes[labels == k]
-        ax.scatter(
-            points[:, 0], points[:, 1], s=2, alpha=0.5, color=cmap(k % cmap.N), label=name, rasterized=True
-        )
-    ax.set_xlabel("$z_1$")
-    ax.set_ylabel("$z_2$")
-    ax.legend(markerscale=4, title="class")
-    if title:
-        ax.set_title(title)
+    for ax, (title, codes) in zip(axes, panels.items()):
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] != 2 or len(codes) == 0:
+            raise InputError(f"codes must be 2-D latent codes of shape (N, 2), N >= 1, got shape {codes.shape}")
+        classes = _labels(labels, len(codes), class_names)
+        for k, name in enumerate(class_names):
+            points = codes[classes == k]
+            ax.scatter(
+                points[:, 0], points[:, 1], s=2, alpha=0.5, color=cmap(k % cmap.N), label=name, rasterized=True
+            )
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        if title:
+            ax.set_title(title)
+    axes[-1].legend(markerscale=4, title="class")
     return fig
 
 

@@ -1,5 +1,6 @@
 """The experiments: recipes as the spec states them, quick runs end to end, the comparison table, the CLI."""
 
+import dataclasses
 import json
 import os
 
@@ -15,7 +16,7 @@ from jaxae.train import CheckpointMismatchError, Checkpoints, exclusive_workdir
 
 
 def test_recipes_follow_the_spec():
-    e1, e2, e3, e4, e5, e5_corners = (experiments.get(n).recipe for n in experiments.names())
+    e1, e2, e3, e4, e5, e5_corners, e3_vae, e2_vae = (experiments.get(n).recipe for n in experiments.names())
     cnn = e1.stage("cnn").config
     assert (cnn.optimizer, cnn.learning_rate, cnn.momentum, cnn.batch_size, cnn.epochs) == ("sgd", 1e-2, 0.9, 128, 10)
     assert cnn.dropout_at_eval
@@ -33,6 +34,12 @@ def test_recipes_follow_the_spec():
     assert not e5.stage("autoencoder").config.create_model().align_corners
     assert e5_corners.stage("classifier") == e5.stage("classifier") and e5_corners.references == e5.references
     assert e1.stage("mlp").test_batches().num_batches(10_000) == 79
+    for vae, ae in ((e3_vae, e3), (e2_vae, e2)):  # the VAEs train with their autoencoder's recipe
+        vae_stage, ae_stage = vae.stage("autoencoder"), ae.stage("autoencoder")
+        assert vae_stage.config.loss == "sse_plus_kl" and vae.seeds == ae.seeds
+        assert vae_stage.config == dataclasses.replace(ae_stage.config, model=vae_stage.config.model, loss="sse_plus_kl")
+        assert vae_stage.train_batches() == ae_stage.train_batches()
+    assert e3_vae.stage("autoencoder").test_split == "test"
 
 
 def test_reference_corrections():
@@ -124,6 +131,21 @@ def test_torch_rerun_matches_jaxae_step_for_step(data_dir, tmp_path):
     assert jax_record["test_loss"] == pytest.approx(torch_record["test_loss"], rel=1e-4)
     for a, b in zip(jax.tree.leaves(trained["jax"].params), jax.tree.leaves(trained["torch"].params)):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_a_vae_trains_alike_in_both_frameworks(data_dir, tmp_path):
+    """Same init, same batches, different noise draws: a quick E2-VAE ends with about the same test loss."""
+    test_losses = {}
+    for framework in ("jax", "torch"):
+        context = experiments.Context(tmp_path, str(data_dir), framework=framework, progress=False)
+        summary = experiments.reproduce("E2-VAE", context, quick=True)
+        run_dir = tmp_path / "E2-VAE" / framework / "seed0"
+        for figure in ("reconstructions", "interpolation", "prior_samples", "loss"):
+            assert (run_dir / f"{figure}.png").stat().st_size > 1000, (framework, figure)
+        steps = json.loads((run_dir / "autoencoder" / "metrics.jsonl").read_text().splitlines()[-1])["train_step_loss"]
+        assert steps[-1] < steps[0]
+        test_losses[framework] = summary["runs"]["0"]["autoencoder/test_loss@1"]
+    assert test_losses["jax"] == pytest.approx(test_losses["torch"], rel=0.02)
 
 
 def test_missing_dataset_says_what_to_do(tmp_path, monkeypatch):

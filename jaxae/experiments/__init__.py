@@ -1,10 +1,12 @@
 """The five seed experiments as recipes, and ``reproduce``: train, draw the figures, compare.
 
-"E5-align-corners" is E5 with the upsampling of the PyTorch version the lecture ran.
+"E5-align-corners" is E5 with the upsampling of the PyTorch version the lecture ran;
+"E3-VAE" and "E2-VAE" train the variational versions of E3's and E2's networks
+with their recipes.
 
 >>> from jaxae import experiments
 >>> experiments.names()
-['E1', 'E2', 'E3', 'E4', 'E5', 'E5-align-corners']
+['E1', 'E2', 'E3', 'E4', 'E5', 'E5-align-corners', 'E3-VAE', 'E2-VAE']
 >>> [stage.config.model for stage in experiments.get("E1").recipe.stages]
 ['cifar10_mlp', 'cifar10_cnn']
 """
@@ -24,13 +26,15 @@ from jaxae.experiments.report import against_published, comparison_table, timing
 from jaxae.experiments.runner import FRAMEWORKS, SEEDS_MODES, Context, ensure_dataset, seeds_together, train_seeds_together
 from jaxae.train import exclusive_workdir
 
-_RECIPES = {  # name: (module, recipe attribute)
-    "E1": ("e1_classifiers", "RECIPE"),
-    "E2": ("e2_conv_autoencoder", "RECIPE"),
-    "E3": ("e3_latent_2d", "RECIPE"),
-    "E4": ("e4_dense_autoencoders", "RECIPE"),
-    "E5": ("e5_transfer", "RECIPE"),
-    "E5-align-corners": ("e5_transfer", "ALIGN_CORNERS_RECIPE"),
+_RECIPES = {  # name: (module, recipe attribute, run function)
+    "E1": ("e1_classifiers", "RECIPE", "run"),
+    "E2": ("e2_conv_autoencoder", "RECIPE", "run"),
+    "E3": ("e3_latent_2d", "RECIPE", "run"),
+    "E4": ("e4_dense_autoencoders", "RECIPE", "run"),
+    "E5": ("e5_transfer", "RECIPE", "run"),
+    "E5-align-corners": ("e5_transfer", "ALIGN_CORNERS_RECIPE", "run"),
+    "E3-VAE": ("e3_latent_2d", "VAE_RECIPE", "run_vae"),
+    "E2-VAE": ("e2_conv_autoencoder", "VAE_RECIPE", "run"),
 }
 
 __all__ = [
@@ -52,13 +56,13 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Experiment:
-    """Experiment ``name`` ("E1" … "E5", "E5-align-corners"; any case)."""
+    """Experiment ``name`` (one of :func:`names`; any case)."""
     key = {known.lower(): known for known in _RECIPES}.get(str(name).lower())
     if key is None:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(_RECIPES)} or 'all'")
-    module_name, attribute = _RECIPES[key]
+    module_name, recipe, run = _RECIPES[key]
     module = importlib.import_module(f"jaxae.experiments.{module_name}")
-    return Experiment(getattr(module, attribute), module.run)
+    return Experiment(getattr(module, recipe), getattr(module, run))
 
 
 def reproduce(
@@ -68,7 +72,7 @@ def reproduce(
     """Runs experiment ``name`` for each seed in ``context.framework``; writes and returns its summary.
 
     Args:
-      name: "E1" … "E5", "E5-align-corners".
+      name: one of :func:`names`.
       context: work dir, data dir, framework.
       seeds: default the recipe's (3 where runs are cheap, else 1).
       quick: the quick variant: one epoch of small batches on 256 images.

@@ -1,11 +1,20 @@
-"""E3: an MNIST convolutional autoencoder with a 2-D latent space (Raschka, STAT 453 L16.4).
+"""E3: an MNIST convolutional autoencoder with a 2-D latent space (Raschka, STAT 453 L16.4), and its VAE.
 
 Adam 5e-4, MSE, 20 epochs, batch 32 with ``drop_last`` (1,875 batches),
 seed 123, pixels in [0, 1], no test evaluation. The notebook logs the batch
 loss every 250 batches: 8 values per epoch.
+
+"E3-VAE" (:data:`VAE_RECIPE`) trains the variational version
+(``mnist_conv_vae_2d``) with the same optimiser, learning rate, batches,
+epochs and seeds, so that the two latent planes differ only by the model and
+its loss: per-image summed squared error plus the KL term, averaged over the
+batch. It also evaluates on the test split each epoch (decoding the means).
+No material publishes its numbers: the PyTorch rerun is the reference.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -13,7 +22,7 @@ from jaxae import figures, latent
 from jaxae.data import class_names
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Recipe, Reference, Stage
-from jaxae.experiments.runner import Context, StageData, save_figure, train_stage
+from jaxae.experiments.runner import Context, StageData, at_epochs, save_figure, train_stage
 from jaxae.train import TrainConfig
 
 LOG_EVERY = 250
@@ -43,6 +52,24 @@ def logged_losses(history) -> dict[int, list[float]]:
     return {record["epoch"]: record["train_step_loss"][::LOG_EVERY] for record in history}
 
 
+def _latent_figures(model, params, data: StageData, out) -> None:
+    """Originals over reconstructions, the codes of every training image, the decoded plane."""
+    images, labels = data.train
+    pixels = PIXEL_TABLES["to_tensor"][images]
+    rows = {"original": pixels[:10], "reconstruction": latent.reconstruct(model, params, pixels[:10])}
+    save_figure(figures.reconstruction_grid(rows, ncols=10), out / "reconstructions.png")
+    codes = latent.encode(model, params, pixels)
+    save_figure(figures.latent_scatter(codes, labels, class_names("mnist")), out / "latent_scatter.png")
+    low, high = np.percentile(codes, 1, axis=0).min(), np.percentile(codes, 99, axis=0).max()
+    grid = latent.decode_grid(model, params, low, high, 10)
+    save_figure(figures.image_grid(grid, ncols=10, title=f"decoded grid over [{low:.1f}, {high:.1f}]²"),
+                out / "latent_grid.png")
+
+
+def _loss_curve(trained, ylabel: str):
+    return figures.training_curves({"train": [v for r in trained.history for v in r["train_step_loss"]]}, ylabel)
+
+
 def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     """Trains the autoencoder, saves the figures, returns the headline numbers."""
     out = context.run_dir(recipe.name, seed)
@@ -51,20 +78,10 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     trained = train_stage(stage, data, out / stage.name, context)
 
     model = stage.config.create_model()
-    images, labels = data.train
-    pixels = PIXEL_TABLES["to_tensor"][images]
-    rows = {"original": pixels[:10], "reconstruction": latent.reconstruct(model, trained.params, pixels[:10])}
-    save_figure(figures.reconstruction_grid(rows, ncols=10), out / "reconstructions.png")
-    codes = latent.encode(model, trained.params, pixels)
-    save_figure(figures.latent_scatter(codes, labels, class_names("mnist")), out / "latent_scatter.png")
-    low, high = np.percentile(codes, 1, axis=0).min(), np.percentile(codes, 99, axis=0).max()
-    grid = latent.decode_grid(model, trained.params, low, high, 10)
-    save_figure(figures.image_grid(grid, ncols=10, title=f"decoded grid over [{low:.1f}, {high:.1f}]²"),
-                out / "latent_grid.png")
+    _latent_figures(model, trained.params, data, out)
     chosen = latent.decode(model, trained.params, np.array([CHOSEN_POINT], np.float32))
     save_figure(figures.image_grid(chosen, ncols=1, title=f"decoded {CHOSEN_POINT}"), out / "chosen_point.png")
-    save_figure(figures.training_curves({"train": [v for r in trained.history for v in r["train_step_loss"]]}, "MSE"),
-                out / "train_loss.png")
+    save_figure(_loss_curve(trained, "MSE"), out / "train_loss.png")
 
     headline = {f"{stage.name}/seconds": trained.seconds}
     for epoch, logged in logged_losses(trained.history).items():
@@ -72,3 +89,43 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
         if len(logged) > 1750 // LOG_EVERY:
             headline[f"{stage.name}/batch_1750_loss@{epoch}"] = logged[1750 // LOG_EVERY]
     return headline
+
+
+_VAE_EPOCHS = (1, 2, 10, 20)
+_VAE_LOSS = "summed squared error + KL per image"
+
+VAE_RECIPE = Recipe(
+    name="E3-VAE",
+    title="E3's network as a variational autoencoder (2-D Gaussian code)",
+    stages=(
+        Stage("autoencoder", dataclasses.replace(
+            RECIPE.stage("autoencoder").config, model="mnist_conv_vae_2d", loss="sse_plus_kl"
+        ), "mnist", drop_remainder=True),
+    ),
+    seeds=RECIPE.seeds,
+    references=(
+        *(Reference(f"autoencoder/train_loss@{e}", f"train loss, epoch {e}", None, note=f"mean over batches; {_VAE_LOSS}")
+          for e in _VAE_EPOCHS),
+        Reference("autoencoder/test_loss@20", "test loss, epoch 20", None, note=f"means decoded; {_VAE_LOSS}"),
+    ),
+)
+
+
+def run_vae(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
+    """Trains the VAE, saves E3's figures and samples from the prior, returns the headline numbers."""
+    out = context.run_dir(recipe.name, seed)
+    stage = recipe.stage("autoencoder").with_seed(seed)
+    data = StageData.load(stage, context.data_dir, context.timings)
+    trained = train_stage(stage, data, out / stage.name, context)
+
+    model = stage.config.create_model()
+    _latent_figures(model, trained.params, data, out)
+    save_figure(figures.image_grid(latent.prior_samples(model, trained.params, 64, seed), ncols=8,
+                                   title="decoded from N(0, I)"), out / "prior_samples.png")
+    save_figure(_loss_curve(trained, _VAE_LOSS), out / "train_loss.png")
+    history, last = trained.history, trained.history[-1]["epoch"]
+    return {
+        **at_epochs(stage.name, history, "train_loss", (*_VAE_EPOCHS, last)),
+        **at_epochs(stage.name, history, "test_loss", (20, last)),
+        f"{stage.name}/seconds": trained.seconds,
+    }

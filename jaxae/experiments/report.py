@@ -31,7 +31,8 @@ def _timed(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**summary, "runs": timed}
 
 
-def _format(values: list[float], kind: str) -> str:
+def format_values(values: list[float], kind: str) -> str:
+    """``mean ± std (n=…)`` of ``values`` (accuracies in percent, seconds to 0.1 s, losses to 4 digits); "—" for none."""
     if not values:
         return "—"
     scale, digits = {"accuracy": (100, 2), "seconds": (1, 1)}.get(kind, (1, 4))
@@ -73,11 +74,11 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
     ]
     for ref in recipe.references:
         jax_values, torch_values = _values(jax_summary, ref.key), _values(torch_summary, ref.key)
-        published = "—" if ref.published is None else _format([ref.published], ref.kind)
-        comparable = "—" if ref.target is None else _format([ref.target], ref.kind)
+        published = "—" if ref.published is None else format_values([ref.published], ref.kind)
+        comparable = "—" if ref.target is None else format_values([ref.target], ref.kind)
         lines.append(
-            f"| {ref.label} | {published} ({ref.note}) | {comparable} | {_format(torch_values, ref.kind)} | "
-            f"{_format(jax_values, ref.kind)} | {agreement(jax_values, torch_values, ref.kind)} | "
+            f"| {ref.label} | {published} ({ref.note}) | {comparable} | {format_values(torch_values, ref.kind)} | "
+            f"{format_values(jax_values, ref.kind)} | {agreement(jax_values, torch_values, ref.kind)} | "
             f"{agreement(jax_values, [ref.target] if ref.target is not None else [], ref.kind)} |"
         )
     referenced = {ref.key for ref in recipe.references}
@@ -87,7 +88,7 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
         kind = "accuracy" if "accuracy" in key else "loss"
         jax_values, torch_values = _values(jax_summary, key), _values(torch_summary, key)
         lines.append(
-            f"| {key} | — | — | {_format(torch_values, kind)} | {_format(jax_values, kind)} | "
+            f"| {key} | — | — | {format_values(torch_values, kind)} | {format_values(jax_values, kind)} | "
             f"{agreement(jax_values, torch_values, kind)} | — |"
         )
     for key, label in [*((f"{stage.name}/seconds", f"{stage.name}: wall time (s)") for stage in recipe.stages),
@@ -95,7 +96,7 @@ def comparison_table(recipe: Recipe, summaries: dict[str, dict[str, Any]]) -> st
         jax_values, torch_values = _values(_timed(jax_summary), key), _values(_timed(torch_summary), key)
         if jax_values or torch_values:
             lines.append(
-                f"| {label} | — | — | {_format(torch_values, 'seconds')} | {_format(jax_values, 'seconds')} | — | — |"
+                f"| {label} | — | — | {format_values(torch_values, 'seconds')} | {format_values(jax_values, 'seconds')} | — | — |"
             )
     return "\n".join(lines)
 
@@ -161,8 +162,8 @@ def against_published(recipe: Recipe, numbers: dict[str, float]) -> str:
         if ref.key in numbers:
             target = [] if ref.target is None else [ref.target]
             lines.append(
-                f"| {ref.label} | {_format([ref.published], ref.kind)} ({ref.note}) | {_format(target, ref.kind)} | "
-                f"{_format([numbers[ref.key]], ref.kind)} | {agreement([numbers[ref.key]], target, ref.kind)} |"
+                f"| {ref.label} | {format_values([ref.published], ref.kind)} ({ref.note}) | {format_values(target, ref.kind)} | "
+                f"{format_values([numbers[ref.key]], ref.kind)} | {agreement([numbers[ref.key]], target, ref.kind)} |"
             )
     return "\n".join(lines)
 

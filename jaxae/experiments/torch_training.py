@@ -30,6 +30,10 @@ def per_example_loss(name: str, outputs, targets):
     """The loss of each example, as :data:`jaxae.losses.per_example` computes it, in PyTorch."""
     if name == "cross_entropy":
         return F.cross_entropy(outputs, targets, reduction="none")
+    if name == "sse_plus_kl":
+        reconstruction, mean, log_var = outputs
+        kl = -0.5 * (1 + log_var - mean**2 - log_var.exp())
+        return per_example_loss("sum_squared_error", reconstruction, targets) + kl.flatten(1).sum(1)
     squared = (outputs - targets.reshape(outputs.shape)) ** 2
     per_example = squared.reshape(len(squared), -1)
     return per_example.mean(1) if name == "mse" else per_example.sum(1)
