@@ -1,0 +1,51 @@
+"""The representation table from trained checkpoints: quick runs of E3 and its VAE, probed end to end."""
+
+import json
+
+import pytest
+
+from jaxae import cli, experiments
+from jaxae.experiments import representations
+
+
+@pytest.fixture(scope="module")
+def workdir(data_dir, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("runs")
+    for name in ("E3", "E3-VAE"):
+        experiments.reproduce(name, experiments.Context(workdir, str(data_dir), progress=False), quick=True)
+    return workdir
+
+
+def test_probe_table_covers_the_trained_autoencoders_and_the_baselines(workdir, data_dir, tmp_path, capsys):
+    output, figures = tmp_path / "probe.json", tmp_path / "figures"
+    cli.main(["probe", str(workdir), "--data-dir", str(data_dir), "--quick", "--output", str(output),
+              "--figures", str(figures)])
+    printed = capsys.readouterr().out
+    for row in ("| E3 (`mnist_conv_ae_2d`) | MNIST | 2 |", "| E3-VAE (`mnist_conv_vae_2d`) | MNIST | 2 |",
+                "| PCA of the pixels (2) | MNIST | 2 |", "| pixels | MNIST | 784 |"):
+        assert row in printed
+    rows = json.loads(output.read_text())["rows"]
+    assert [r["representation"] for r in rows] == ["E3", "E3-VAE", "PCA of the pixels (2)", "pixels"]
+    for row in rows:
+        for scores in row["seeds"].values():
+            assert 0.0 <= scores["linear"] <= 1.0 and 0.0 <= scores["knn"] <= 1.0
+    assert list(rows[0]["seeds"]) == [str(experiments.get("E3").recipe.seeds[0])]
+    # Pixels of even the tiny split carry the digit; a 2-D PCA much less.
+    assert rows[3]["seeds"]["-"]["knn"] > rows[2]["seeds"]["-"]["knn"]
+    assert (figures / "latent_scatter_ae_vs_vae.png").stat().st_size > 1000
+    vae_run = workdir / "E3-VAE" / "jax" / f"seed{experiments.get('E3-VAE').recipe.seeds[0]}"
+    for figure in ("reconstructions", "latent_scatter", "latent_grid", "prior_samples", "train_loss"):
+        assert (vae_run / f"{figure}.png").stat().st_size > 1000, figure
+
+
+def test_unfinished_runs_are_left_out(workdir, data_dir):
+    # The full recipe's 20 epochs were never reached: nothing to probe, only nothing to compare against.
+    assert representations.probe_all(workdir, str(data_dir), encoders=representations.ENCODERS[:2], progress=False) == []
+
+
+def test_table_formats_means_over_seeds_and_the_fine_tuned_classifier():
+    rows = [{"representation": "E5", "model": "cifar10_fc_conv_ae", "dataset": "cifar10", "dim": 1024,
+             "seeds": {"0": {"linear": 0.50, "knn": 0.30}, "1": {"linear": 0.52, "knn": 0.32}}}]
+    text = representations.table(rows, fine_tuned=[0.55])
+    assert "| E5 (`cifar10_fc_conv_ae`) | CIFAR-10 | 1024 | 51.00 ± 1.41 (n=2) | 31.00 ± 1.41 (n=2) |" in text
+    assert "| E5 classifier: its encoder fine-tuned, not frozen | CIFAR-10 | 1024 | 55.00" in text
