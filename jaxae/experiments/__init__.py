@@ -95,10 +95,8 @@ def reproduce(
     """
     experiment = get(name)
     recipe = experiment.recipe.quick() if quick else experiment.recipe
-    if epochs is not None:
-        recipe = recipe.with_epochs(epochs)
-    if microbatch_size is not None:
-        recipe = recipe.with_microbatch_size(microbatch_size)
+    changes = {"epochs": epochs, "microbatch_size": microbatch_size}
+    recipe = recipe.with_config(**{field: value for field, value in changes.items() if value is not None})
     seeds = recipe.seeds if seeds is None else tuple(seeds)
     with exclusive_workdir(Path(context.workdir) / recipe.name / context.framework) as folder:
         for dataset in sorted({stage.dataset for stage in recipe.stages}):

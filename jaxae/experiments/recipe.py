@@ -119,12 +119,12 @@ class Recipe:
     def quick(self) -> Recipe:
         return dataclasses.replace(self, stages=tuple(s.quick() for s in self.stages), seeds=self.seeds[:1])
 
-    def with_epochs(self, epochs: int) -> Recipe:
-        """Every stage cut to at most ``epochs`` (partial runs where full ones cost too much)."""
-        return dataclasses.replace(
-            self, stages=tuple(s.with_config(epochs=min(epochs, s.config.epochs)) for s in self.stages)
-        )
+    def with_config(self, **changes) -> Recipe:
+        """Every stage with these :class:`~jaxae.train.TrainConfig` fields changed; ``epochs`` only shortens
+        (partial runs where full ones cost too much)."""
+        def change(stage: Stage) -> Stage:
+            if "epochs" in changes:
+                return stage.with_config(**{**changes, "epochs": min(changes["epochs"], stage.config.epochs)})
+            return stage.with_config(**changes)
 
-    def with_microbatch_size(self, size: int) -> Recipe:
-        """jaxae's steps summing their gradients over chunks of ``size`` examples (the result differs by rounding)."""
-        return dataclasses.replace(self, stages=tuple(s.with_config(microbatch_size=size) for s in self.stages))
+        return dataclasses.replace(self, stages=tuple(change(s) for s in self.stages))
