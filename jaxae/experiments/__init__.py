@@ -26,15 +26,15 @@ from jaxae.experiments.report import against_published, comparison_table, timing
 from jaxae.experiments.runner import FRAMEWORKS, SEEDS_MODES, Context, ensure_dataset, seeds_together, train_seeds_together
 from jaxae.train import exclusive_workdir
 
-_RECIPES = {  # name: (module, recipe attribute, run function)
-    "E1": ("e1_classifiers", "RECIPE", "run"),
-    "E2": ("e2_conv_autoencoder", "RECIPE", "run"),
-    "E3": ("e3_latent_2d", "RECIPE", "run"),
-    "E4": ("e4_dense_autoencoders", "RECIPE", "run"),
-    "E5": ("e5_transfer", "RECIPE", "run"),
-    "E5-align-corners": ("e5_transfer", "ALIGN_CORNERS_RECIPE", "run"),
-    "E3-VAE": ("e3_latent_2d", "VAE_RECIPE", "run_vae"),
-    "E2-VAE": ("e2_conv_autoencoder", "VAE_RECIPE", "run"),
+_RECIPES = {  # name: (module, recipe attribute)
+    "E1": ("e1_classifiers", "RECIPE"),
+    "E2": ("e2_conv_autoencoder", "RECIPE"),
+    "E3": ("e3_latent_2d", "RECIPE"),
+    "E4": ("e4_dense_autoencoders", "RECIPE"),
+    "E5": ("e5_transfer", "RECIPE"),
+    "E5-align-corners": ("e5_transfer", "ALIGN_CORNERS_RECIPE"),
+    "E3-VAE": ("e3_latent_2d", "VAE_RECIPE"),
+    "E2-VAE": ("e2_conv_autoencoder", "VAE_RECIPE"),
 }
 
 __all__ = [
@@ -60,9 +60,9 @@ def get(name: str) -> Experiment:
     key = {known.lower(): known for known in _RECIPES}.get(str(name).lower())
     if key is None:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(_RECIPES)} or 'all'")
-    module_name, recipe, run = _RECIPES[key]
+    module_name, attribute = _RECIPES[key]
     module = importlib.import_module(f"jaxae.experiments.{module_name}")
-    return Experiment(getattr(module, recipe), getattr(module, run))
+    return Experiment(getattr(module, attribute), module.run)
 
 
 def reproduce(

@@ -23,6 +23,7 @@ from jaxae.data import class_names
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.runner import Context, StageData, at_epochs, save_figure, train_stage
+from jaxae.models import VariationalAutoencoder
 from jaxae.train import TrainConfig
 
 LOG_EVERY = 250
@@ -52,45 +53,6 @@ def logged_losses(history) -> dict[int, list[float]]:
     return {record["epoch"]: record["train_step_loss"][::LOG_EVERY] for record in history}
 
 
-def _latent_figures(model, params, data: StageData, out) -> None:
-    """Originals over reconstructions, the codes of every training image, the decoded plane."""
-    images, labels = data.train
-    pixels = PIXEL_TABLES["to_tensor"][images]
-    rows = {"original": pixels[:10], "reconstruction": latent.reconstruct(model, params, pixels[:10])}
-    save_figure(figures.reconstruction_grid(rows, ncols=10), out / "reconstructions.png")
-    codes = latent.encode(model, params, pixels)
-    save_figure(figures.latent_scatter(codes, labels, class_names("mnist")), out / "latent_scatter.png")
-    low, high = np.percentile(codes, 1, axis=0).min(), np.percentile(codes, 99, axis=0).max()
-    grid = latent.decode_grid(model, params, low, high, 10)
-    save_figure(figures.image_grid(grid, ncols=10, title=f"decoded grid over [{low:.1f}, {high:.1f}]²"),
-                out / "latent_grid.png")
-
-
-def _loss_curve(trained, ylabel: str):
-    return figures.training_curves({"train": [v for r in trained.history for v in r["train_step_loss"]]}, ylabel)
-
-
-def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
-    """Trains the autoencoder, saves the figures, returns the headline numbers."""
-    out = context.run_dir(recipe.name, seed)
-    stage = recipe.stage("autoencoder").with_seed(seed)
-    data = StageData.load(stage, context.data_dir, context.timings)
-    trained = train_stage(stage, data, out / stage.name, context)
-
-    model = stage.config.create_model()
-    _latent_figures(model, trained.params, data, out)
-    chosen = latent.decode(model, trained.params, np.array([CHOSEN_POINT], np.float32))
-    save_figure(figures.image_grid(chosen, ncols=1, title=f"decoded {CHOSEN_POINT}"), out / "chosen_point.png")
-    save_figure(_loss_curve(trained, "MSE"), out / "train_loss.png")
-
-    headline = {f"{stage.name}/seconds": trained.seconds}
-    for epoch, logged in logged_losses(trained.history).items():
-        headline[f"{stage.name}/logged_loss@{epoch}"] = float(np.mean(logged))
-        if len(logged) > 1750 // LOG_EVERY:
-            headline[f"{stage.name}/batch_1750_loss@{epoch}"] = logged[1750 // LOG_EVERY]
-    return headline
-
-
 _VAE_EPOCHS = (1, 2, 10, 20)
 _VAE_LOSS = "summed squared error + KL per image"
 
@@ -111,21 +73,40 @@ VAE_RECIPE = Recipe(
 )
 
 
-def run_vae(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
-    """Trains the VAE, saves E3's figures and samples from the prior, returns the headline numbers."""
+def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
+    """Trains the autoencoder (E3) or its VAE (E3-VAE), saves the figures, returns the headline numbers."""
     out = context.run_dir(recipe.name, seed)
     stage = recipe.stage("autoencoder").with_seed(seed)
     data = StageData.load(stage, context.data_dir, context.timings)
     trained = train_stage(stage, data, out / stage.name, context)
 
-    model = stage.config.create_model()
-    _latent_figures(model, trained.params, data, out)
-    save_figure(figures.image_grid(latent.prior_samples(model, trained.params, 64, seed), ncols=8,
-                                   title="decoded from N(0, I)"), out / "prior_samples.png")
-    save_figure(_loss_curve(trained, _VAE_LOSS), out / "train_loss.png")
-    history, last = trained.history, trained.history[-1]["epoch"]
-    return {
-        **at_epochs(stage.name, history, "train_loss", (*_VAE_EPOCHS, last)),
-        **at_epochs(stage.name, history, "test_loss", (20, last)),
-        f"{stage.name}/seconds": trained.seconds,
-    }
+    model, params = stage.config.create_model(), trained.params
+    images, labels = data.train
+    pixels = PIXEL_TABLES["to_tensor"][images]
+    rows = {"original": pixels[:10], "reconstruction": latent.reconstruct(model, params, pixels[:10])}
+    save_figure(figures.reconstruction_grid(rows, ncols=10), out / "reconstructions.png")
+    codes = latent.encode(model, params, pixels)
+    save_figure(figures.latent_scatter(codes, labels, class_names("mnist")), out / "latent_scatter.png")
+    low, high = np.percentile(codes, 1, axis=0).min(), np.percentile(codes, 99, axis=0).max()
+    grid = latent.decode_grid(model, params, low, high, 10)
+    save_figure(figures.image_grid(grid, ncols=10, title=f"decoded grid over [{low:.1f}, {high:.1f}]²"),
+                out / "latent_grid.png")
+    variational = isinstance(model, VariationalAutoencoder)
+    steps = [v for r in trained.history for v in r["train_step_loss"]]
+    save_figure(figures.training_curves({"train": steps}, _VAE_LOSS if variational else "MSE"), out / "train_loss.png")
+
+    headline = {f"{stage.name}/seconds": trained.seconds}
+    if variational:
+        save_figure(figures.image_grid(latent.prior_samples(model, params, 64, seed), ncols=8,
+                                       title="decoded from N(0, I)"), out / "prior_samples.png")
+        last = trained.history[-1]["epoch"]
+        headline.update(at_epochs(stage.name, trained.history, "train_loss", (*_VAE_EPOCHS, last)))
+        headline.update(at_epochs(stage.name, trained.history, "test_loss", (20, last)))
+        return headline
+    chosen = latent.decode(model, params, np.array([CHOSEN_POINT], np.float32))
+    save_figure(figures.image_grid(chosen, ncols=1, title=f"decoded {CHOSEN_POINT}"), out / "chosen_point.png")
+    for epoch, logged in logged_losses(trained.history).items():
+        headline[f"{stage.name}/logged_loss@{epoch}"] = float(np.mean(logged))
+        if len(logged) > 1750 // LOG_EVERY:
+            headline[f"{stage.name}/batch_1750_loss@{epoch}"] = logged[1750 // LOG_EVERY]
+    return headline
