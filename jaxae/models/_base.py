@@ -73,6 +73,7 @@ class Autoencoder(SeedModel):
         return self.encode(x)
 
     def reconstruct(self, x):
+        """``x``'s code decoded: the reconstruction, without any sampling."""
         return self.decode(self.code(x))
 
     def __call__(self, x, train: bool = False):
