@@ -149,12 +149,9 @@ class RaschkaAutoEncoder(_Autoencoder):
         self.decoder = _raschka_decoder(latent_dim, negative_slope)
 
 
-class _VariationalAutoencoder(nn.Module):
+class _VariationalAutoencoder(_Autoencoder):
     """``forward`` returns ``(reconstruction, mean, log_var)``; it decodes a sample in training or with
     ``noise`` given, the mean otherwise (``jaxae.models.VariationalAutoencoder``)."""
-
-    def decode(self, z):
-        return self.decoder(z)
 
     def forward(self, x, noise=None):
         mean, log_var = self.encode(x)
@@ -201,9 +198,6 @@ class ConvVariationalAutoencoder(_VariationalAutoencoder):
         super().__init__()
         self.encoder = ConvVariationalEncoder(out_c1, out_c2, embedding_dim)
         self.decoder = ConvDecoder(out_c1, out_c2, embedding_dim)
-
-    def encode(self, x):
-        return self.encoder(x)
 
 
 _OUTPUT_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": None}

@@ -1,4 +1,4 @@
-"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``bench``.
+"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``probe``, ``bench``.
 
 Errors a user can fix (:class:`jaxae.errors.JaxaeError`: a bad argument, a
 missing dataset, a busy work dir, a diverged run) print as one line; any
@@ -104,8 +104,9 @@ def _probe(args) -> None:
         Path(args.output).write_text(json.dumps({"rows": rows, "fine_tuned": fine_tuned}, indent=1) + "\n")
         print(f"wrote {args.output}")
     if args.figures:
-        for path in representations.comparison_figures(args.workdir, args.data_dir, Path(args.figures), quick=args.quick):
-            print(f"wrote {path}")
+        written = representations.comparison_figures(args.workdir, args.data_dir, Path(args.figures), quick=args.quick)
+        for pair, path in written.items():
+            print(f"wrote {path}" if path else f"{pair}: no figure, a finished run of each is needed")
 
 
 def _write_json(path: str | None, results) -> None:

@@ -87,6 +87,7 @@ def reconstruct(model, params, images, batch_size: int = 1000) -> np.ndarray:
 
 def prior_samples(model, params, num: int, seed: int = 0) -> np.ndarray:
     """``num`` images decoded from codes drawn from N(0, I), the prior a variational autoencoder learns to fit."""
+    _check_autoencoder(model)
     if not isinstance(num, (int, np.integer)) or num < 1:
         raise InputError(f"num must be a positive integer, got {num!r}")
     codes = np.random.default_rng(seed).normal(size=(num, *model.latent_shape)).astype(np.float32)

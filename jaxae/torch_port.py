@@ -228,7 +228,8 @@ def torch_reference(name: str, **overrides):
     """The PyTorch model ``name`` as the seed code builds it (PyTorch's default init).
 
     Takes the same ``overrides`` as :func:`jaxae.models.create`; its
-    ``state_dict()`` keys are the seed's own. Inputs are NCHW.
+    ``state_dict()`` keys are the seed's own. Inputs are NCHW. The VAEs, which
+    have no seed code, are built on their seed autoencoder's modules.
     """
     from jaxae import _torch_modules
 

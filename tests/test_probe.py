@@ -61,13 +61,21 @@ def test_pca_finds_the_direction_of_most_variance():
 
 
 def test_bad_input_is_refused_clearly():
-    with pytest.raises(ValueError, match="train labels must be 6 integers"):
+    with pytest.raises(ValueError, match="train labels must be 6 class indices"):
         probe.knn_accuracy(LINE, LINE_LABELS[:5], LINE, LINE_LABELS)
-    with pytest.raises(ValueError, match="test labels must be 6 integers"):
+    with pytest.raises(ValueError, match="test labels must be 6 class indices"):
         probe.linear_probe_accuracy(LINE, LINE_LABELS, LINE, LINE_LABELS.astype(float))
+    with pytest.raises(ValueError, match="test labels must be 6 class indices >= 0"):
+        probe.knn_accuracy(LINE, LINE_LABELS, LINE, LINE_LABELS - 1)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        probe.linear_probe_accuracy(LINE, LINE_LABELS, LINE, LINE_LABELS, epochs=0)
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        probe.knn_accuracy(LINE, LINE_LABELS, LINE, LINE_LABELS, chunk=0)
+    with pytest.raises(ValueError, match="test features hold NaN"):
+        probe.pca(LINE, LINE * np.nan, 1)
     with pytest.raises(ValueError, match="differ in size: 1 vs 2"):
         probe.knn_accuracy(LINE, LINE_LABELS, np.zeros((6, 2)), LINE_LABELS)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="train features hold NaN"):
         probe.knn_accuracy(LINE * np.nan, LINE_LABELS, LINE, LINE_LABELS)
     with pytest.raises(ValueError, match=r"k must be an integer in \[1, 6\]"):
         probe.knn_accuracy(LINE, LINE_LABELS, LINE, LINE_LABELS, k=7)

@@ -24,6 +24,7 @@ def test_probe_table_covers_the_trained_autoencoders_and_the_baselines(workdir, 
     for row in ("| E3 (`mnist_conv_ae_2d`) | MNIST | 2 |", "| E3-VAE (`mnist_conv_vae_2d`) | MNIST | 2 |",
                 "| PCA of the pixels (2) | MNIST | 2 |", "| pixels | MNIST | 784 |"):
         assert row in printed
+    assert "E2 / E2-VAE: no figure" in printed
     rows = json.loads(output.read_text())["rows"]
     assert [r["representation"] for r in rows] == ["E3", "E3-VAE", "PCA of the pixels (2)", "pixels"]
     for row in rows:
@@ -38,9 +39,12 @@ def test_probe_table_covers_the_trained_autoencoders_and_the_baselines(workdir, 
         assert (vae_run / f"{figure}.png").stat().st_size > 1000, figure
 
 
-def test_unfinished_runs_are_left_out(workdir, data_dir):
-    # The full recipe's 20 epochs were never reached: nothing to probe, only nothing to compare against.
-    assert representations.probe_all(workdir, str(data_dir), encoders=representations.ENCODERS[:2], progress=False) == []
+def test_unfinished_runs_are_left_out_and_none_at_all_is_an_error(workdir, data_dir, capsys):
+    # The full recipe's 20 epochs were never reached: nothing to probe, which the user is told.
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["probe", str(workdir), "--data-dir", str(data_dir)])
+    assert exit_info.value.code == 2
+    assert "no finished jaxae run of E2, E2-VAE, E3, E3-VAE, E4, E5" in capsys.readouterr().err
 
 
 def test_table_formats_means_over_seeds_and_the_fine_tuned_classifier():
@@ -48,4 +52,5 @@ def test_table_formats_means_over_seeds_and_the_fine_tuned_classifier():
              "seeds": {"0": {"linear": 0.50, "knn": 0.30}, "1": {"linear": 0.52, "knn": 0.32}}}]
     text = representations.table(rows, fine_tuned=[0.55])
     assert "| E5 (`cifar10_fc_conv_ae`) | CIFAR-10 | 1024 | 51.00 ± 1.41 (n=2) | 31.00 ± 1.41 (n=2) |" in text
+    assert "| linear probe (%) | 10-NN (%) |" in text
     assert "| E5 classifier: its encoder fine-tuned, not frozen | CIFAR-10 | 1024 | 55.00" in text

@@ -1,8 +1,8 @@
-"""The five seed experiments as recipes, and ``reproduce``: train, draw the figures, compare.
+"""The experiments as recipes, and ``reproduce``: train, draw the figures, compare.
 
-"E5-align-corners" is E5 with the upsampling of the PyTorch version the lecture ran;
-"E3-VAE" and "E2-VAE" train the variational versions of E3's and E2's networks
-with their recipes.
+The five seed experiments E1-E5; "E5-align-corners", E5 with the upsampling of
+the PyTorch version the lecture ran; "E3-VAE" and "E2-VAE", the variational
+versions of E3's and E2's networks trained with their recipes.
 
 >>> from jaxae import experiments
 >>> experiments.names()
@@ -95,8 +95,10 @@ def reproduce(
     """
     experiment = get(name)
     recipe = experiment.recipe.quick() if quick else experiment.recipe
-    changes = {"epochs": epochs, "microbatch_size": microbatch_size}
-    recipe = recipe.with_config(**{field: value for field, value in changes.items() if value is not None})
+    if epochs is not None:
+        recipe = recipe.with_max_epochs(epochs)
+    if microbatch_size is not None:
+        recipe = recipe.with_config(microbatch_size=microbatch_size)
     seeds = recipe.seeds if seeds is None else tuple(seeds)
     with exclusive_workdir(Path(context.workdir) / recipe.name / context.framework) as folder:
         for dataset in sorted({stage.dataset for stage in recipe.stages}):

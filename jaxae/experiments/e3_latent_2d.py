@@ -14,15 +14,13 @@ No material publishes its numbers: the PyTorch rerun is the reference.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from jaxae import figures, latent
 from jaxae.data import class_names
 from jaxae.data.batches import PIXEL_TABLES
-from jaxae.experiments.recipe import Recipe, Reference, Stage
-from jaxae.experiments.runner import Context, StageData, at_epochs, save_figure, train_stage
+from jaxae.experiments.recipe import VAE_LOSS, Recipe, Reference, Stage, variational
+from jaxae.experiments.runner import Context, StageData, at_epochs, save_figure, save_prior_samples, train_stage
 from jaxae.models import VariationalAutoencoder
 from jaxae.train import TrainConfig
 
@@ -54,22 +52,10 @@ def logged_losses(history) -> dict[int, list[float]]:
 
 
 _VAE_EPOCHS = (1, 2, 10, 20)
-_VAE_LOSS = "summed squared error + KL per image"
 
-VAE_RECIPE = Recipe(
-    name="E3-VAE",
-    title="E3's network as a variational autoencoder (2-D Gaussian code)",
-    stages=(
-        Stage("autoencoder", dataclasses.replace(
-            RECIPE.stage("autoencoder").config, model="mnist_conv_vae_2d", loss="sse_plus_kl"
-        ), "mnist", drop_remainder=True),
-    ),
-    seeds=RECIPE.seeds,
-    references=(
-        *(Reference(f"autoencoder/train_loss@{e}", f"train loss, epoch {e}", None, note=f"mean over batches; {_VAE_LOSS}")
-          for e in _VAE_EPOCHS),
-        Reference("autoencoder/test_loss@20", "test loss, epoch 20", None, note=f"means decoded; {_VAE_LOSS}"),
-    ),
+VAE_RECIPE = variational(
+    RECIPE, name="E3-VAE", title="E3's network as a variational autoencoder (2-D Gaussian code)",
+    model="mnist_conv_vae_2d", train_epochs=_VAE_EPOCHS, test_split="test",
 )
 
 
@@ -93,12 +79,11 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
                 out / "latent_grid.png")
     variational = isinstance(model, VariationalAutoencoder)
     steps = [v for r in trained.history for v in r["train_step_loss"]]
-    save_figure(figures.training_curves({"train": steps}, _VAE_LOSS if variational else "MSE"), out / "train_loss.png")
+    save_figure(figures.training_curves({"train": steps}, VAE_LOSS if variational else "MSE"), out / "train_loss.png")
 
     headline = {f"{stage.name}/seconds": trained.seconds}
     if variational:
-        save_figure(figures.image_grid(latent.prior_samples(model, params, 64, seed), ncols=8,
-                                       title="decoded from N(0, I)"), out / "prior_samples.png")
+        save_prior_samples(model, params, seed, out)
         last = trained.history[-1]["epoch"]
         headline.update(at_epochs(stage.name, trained.history, "train_loss", (*_VAE_EPOCHS, last)))
         headline.update(at_epochs(stage.name, trained.history, "test_loss", (20, last)))

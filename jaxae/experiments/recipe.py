@@ -120,11 +120,32 @@ class Recipe:
         return dataclasses.replace(self, stages=tuple(s.quick() for s in self.stages), seeds=self.seeds[:1])
 
     def with_config(self, **changes) -> Recipe:
-        """Every stage with these :class:`~jaxae.train.TrainConfig` fields changed; ``epochs`` only shortens
-        (partial runs where full ones cost too much)."""
-        def change(stage: Stage) -> Stage:
-            if "epochs" in changes:
-                return stage.with_config(**{**changes, "epochs": min(changes["epochs"], stage.config.epochs)})
-            return stage.with_config(**changes)
+        """Every stage with these :class:`~jaxae.train.TrainConfig` fields changed."""
+        return dataclasses.replace(self, stages=tuple(s.with_config(**changes) for s in self.stages))
 
-        return dataclasses.replace(self, stages=tuple(change(s) for s in self.stages))
+    def with_max_epochs(self, epochs: int) -> Recipe:
+        """Every stage cut to at most ``epochs`` (partial runs where full ones cost too much)."""
+        return dataclasses.replace(
+            self, stages=tuple(s.with_config(epochs=min(epochs, s.config.epochs)) for s in self.stages)
+        )
+
+
+VAE_LOSS = "summed squared error + KL per image"
+
+
+def variational(recipe: Recipe, *, name: str, title: str, model: str, train_epochs: tuple[int, ...], **stage_changes) -> Recipe:
+    """``recipe``'s autoencoder stage with a VAE ``model`` and its loss, nothing else changed but ``stage_changes``.
+
+    No material publishes its numbers: the references are empty, to be filled by the PyTorch
+    rerun: the train loss at ``train_epochs`` and the last epoch's test loss.
+    """
+    stage = recipe.stage("autoencoder")
+    stage = dataclasses.replace(stage, config=dataclasses.replace(stage.config, model=model, loss="sse_plus_kl"),
+                                **stage_changes)
+    last = stage.config.epochs
+    references = (
+        *(Reference(f"autoencoder/train_loss@{e}", f"train loss, epoch {e}", None, note=f"mean over batches; {VAE_LOSS}")
+          for e in train_epochs),
+        Reference(f"autoencoder/test_loss@{last}", f"test loss, epoch {last}", None, note=f"means decoded; {VAE_LOSS}"),
+    )
+    return Recipe(name, title, (stage,), recipe.seeds, references)

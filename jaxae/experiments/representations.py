@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 from jaxae import figures, latent, probe
 from jaxae.data import class_names
 from jaxae.data.batches import PIXEL_TABLES
-from jaxae.experiments.recipe import Stage
+from jaxae.errors import InputError
+from jaxae.experiments.recipe import QUICK_TEST_EXAMPLES, Stage
 from jaxae.experiments.report import format_values
 from jaxae.experiments.runner import StageData, save_figure
 from jaxae.train import Checkpoints, Trainer
@@ -79,15 +80,17 @@ def _pixels(stage: Stage, data: StageData):
     return table[data.train[0]], table[data.test[0]]
 
 
-def _with_test_split(stage: Stage) -> Stage:
-    """The stage, given the whole test split where it has none (E3 evaluates on none)."""
-    return stage if stage.test_split else dataclasses.replace(stage, test_split="test")
+def _with_test_split(stage: Stage, quick: bool) -> Stage:
+    """The stage, given the test split where it has none (E3 evaluates on none): every row probes the same images."""
+    if stage.test_split:
+        return stage
+    return dataclasses.replace(stage, test_split=f"test[:{QUICK_TEST_EXAMPLES}]" if quick else "test")
 
 
 def _finished_runs(workdir, encoder: Encoder, quick: bool):
     """``(seed, stage, params)`` of each finished jaxae run of ``encoder`` in ``workdir``, by seed."""
     for seed_dir in sorted((Path(workdir) / encoder.experiment / "jax").glob("seed*"), key=lambda d: int(d.name[4:])):
-        stage = _with_test_split(encoder.recipe_stage(quick).with_seed(int(seed_dir.name[4:])))
+        stage = _with_test_split(encoder.recipe_stage(quick).with_seed(int(seed_dir.name[4:])), quick)
         params = trained_params(stage, seed_dir / stage.name)
         if params is not None:
             yield stage.config.seed, stage, params
@@ -120,6 +123,11 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
                              "dim": dim, "seeds": {}})
             rows[-1]["seeds"][str(seed)] = _scores(train_codes, data.train[1], test_codes, data.test[1])
             dims.setdefault(stage.dataset, {})[dim] = stage
+    if not rows:
+        raise InputError(
+            f"no finished jaxae run of {', '.join(sorted({e.experiment for e in encoders}))} under {workdir} "
+            "(a run counts once its last epoch's checkpoint is written; runs of --quick need --quick)"
+        )
     for dataset, stages in tqdm(dims.items(), desc="baselines", disable=not progress, unit="dataset"):
         stage = dataclasses.replace(next(iter(stages.values())), transform="to_tensor")
         data = StageData.load(stage, data_dir)
@@ -146,7 +154,7 @@ def fine_tuned_accuracies(workdir: str | Path) -> list[float]:
 def table(rows: list[dict[str, Any]], fine_tuned: list[float] = ()) -> str:
     """Markdown: test accuracy (%) of each representation's linear probe and 10-NN, mean ± std over seeds."""
     lines = [
-        "| representation | data | code size | linear probe | 10-NN |",
+        "| representation | data | code size | linear probe (%) | 10-NN (%) |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
     for dataset in ("mnist", "cifar10"):
@@ -157,21 +165,26 @@ def table(rows: list[dict[str, Any]], fine_tuned: list[float] = ()) -> str:
             name = row["representation"] + (f" (`{row['model']}`)" if row["model"] else "")
             lines.append(f"| {name} | {_DATASET_TITLES[dataset]} | {row['dim']} | {linear} | {knn} |")
     if fine_tuned:
-        lines.append(f"| E5 classifier: its encoder fine-tuned, not frozen | CIFAR-10 | 1024 | "
+        code_size = Encoder("E5", "classifier").recipe_stage().config.create_model().latent_dim
+        lines.append(f"| E5 classifier: its encoder fine-tuned, not frozen | CIFAR-10 | {code_size} | "
                      f"{format_values(list(fine_tuned), 'accuracy')} (the classifier's own head) | — |")
     return "\n".join(lines)
 
 
-def comparison_figures(workdir: str | Path, data_dir: str | None, out: Path, quick: bool = False) -> list[Path]:
+def comparison_figures(workdir: str | Path, data_dir: str | None, out: Path, quick: bool = False) -> dict[str, Path | None]:
     """The autoencoder beside its VAE, from each one's first finished seed: MNIST codes side by side, and
-    pixel / AE-latent / VAE-latent interpolation between two CIFAR-10 test images."""
-    out, written = Path(out), []
+    pixel / AE-latent / VAE-latent interpolation between two CIFAR-10 test images.
+
+    Returns, per pair ("E3 / E3-VAE", "E2 / E2-VAE"), the figure written, or None where a run is missing."""
+    out, written = Path(out), {}
     pairs = {"mnist": (Encoder("E3", "autoencoder"), Encoder("E3-VAE", "autoencoder")),
              "cifar10": (Encoder("E2", "autoencoder"), Encoder("E2-VAE", "autoencoder"))}
     for dataset, encoders in pairs.items():
+        pair = " / ".join(encoder.label for encoder in encoders)
         trained = [(encoder, *first) for encoder in encoders
                    if (first := next(_finished_runs(workdir, encoder, quick), None)) is not None]
         if len(trained) < 2:
+            written[pair] = None
             continue
         data = StageData.load(trained[0][2], data_dir)
         if dataset == "mnist":
@@ -187,5 +200,5 @@ def comparison_figures(workdir: str | Path, data_dir: str | None, out: Path, qui
                 strips[f"{encoder.label} latent"] = latent.interpolate_latent(stage.config.create_model(), params, x0, x1, 8)
             path = out / "interpolation_ae_vs_vae.png"
             save_figure(figures.interpolation_strips(strips), path)
-        written.append(path)
+        written[pair] = path
     return written

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxae import figures, latent
 from jaxae.data.batches import DeviceResidentPipeline
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES
 from jaxae.errors import DatasetNotAvailableError, InputError
@@ -252,6 +253,12 @@ def save_figure(figure, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def save_prior_samples(model, params, seed: int, out: Path) -> None:
+    """64 images a VAE decodes from its prior N(0, I), as ``out/prior_samples.png``."""
+    samples = latent.prior_samples(model, params, 64, seed)
+    save_figure(figures.image_grid(samples, ncols=8, title="decoded from N(0, I)"), out / "prior_samples.png")
 
 
 def at_epochs(prefix: str, history: list[dict[str, Any]], metric: str, epochs) -> dict[str, float]:

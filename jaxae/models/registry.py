@@ -16,7 +16,7 @@ from jaxae.models.conv_autoencoders import (
     MnistConvAutoencoder,
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
-from jaxae.models.variational import CifarConvVae, MnistConvVae
+from jaxae.models.variational import CifarConvVae, MnistConvVae, VariationalAutoencoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,11 @@ class ModelSpec:
     @property
     def is_autoencoder(self) -> bool:
         return hasattr(self.cls, "encode")
+
+    @property
+    def is_variational(self) -> bool:
+        """Whether the model is one of the VAEs built on a seed autoencoder (not a seed model itself)."""
+        return issubclass(self.cls, VariationalAutoencoder)
 
     @property
     def has_convolutions(self) -> bool:

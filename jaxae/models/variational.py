@@ -86,8 +86,8 @@ class CifarConvVae(VariationalAutoencoder, CifarConvAutoencoder):
     """E2's autoencoder whose last convolution is two heads: mean and log-variance maps, 4×4×32 each.
 
     Convolutional heads keep E2's code (a 4×4 map of 32 channels, 512 numbers)
-    and its parameter count but for one more 16→32 convolution; a flattened
-    Linear head would add 512×512 weights per head and lose the map's layout.
+    and its parameter count but for one more 16→32 convolution; flattened
+    Linear 512→512 heads would add 262,656 weights each and lose the map's layout.
     """
 
     def setup(self):

@@ -95,8 +95,7 @@ class Trainer:
         The model runs in ``config.compute_dtype``; its outputs, the loss and the sums are float32.
         """
         images = batch["image"].astype(self.config.compute_dtype)
-        # Each model draws from at most one of the streams: dropout masks, or a VAE's noise.
-        rngs = {"dropout": rng, LATENT_RNG: rng}
+        rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
         outputs = self.model.apply({"params": params}, images, train=train, rngs=rngs)
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
         targets = batch["label"] if self.is_classifier else batch["image"]
