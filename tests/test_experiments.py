@@ -94,7 +94,6 @@ def test_a_resumed_seed_is_timed_on_the_epochs_it_ran(tmp_path):
 @pytest.mark.parametrize("name, figures", [
     ("E1", ["samples", "train_loss", "train_accuracy", "test_accuracy"]),
     ("E2", ["reconstructions", "interpolation", "loss"]),
-    ("E3", ["reconstructions", "latent_scatter", "latent_grid", "chosen_point", "train_loss"]),
     ("E5", ["train_loss", "test_accuracy", "kernels_autoencoder", "kernels_classifier", "class_accuracy"]),
 ])
 def test_quick_run_writes_figures_metrics_and_summary(name, figures, data_dir, tmp_path):
@@ -135,17 +134,14 @@ def test_torch_rerun_matches_jaxae_step_for_step(data_dir, tmp_path):
 
 def test_a_vae_trains_alike_in_both_frameworks(data_dir, tmp_path):
     """Same init, same batches, different noise draws: a quick E2-VAE ends with about the same test loss."""
-    test_losses = {}
-    for framework in ("jax", "torch"):
-        context = experiments.Context(tmp_path, str(data_dir), framework=framework, progress=False)
-        summary = experiments.reproduce("E2-VAE", context, quick=True)
-        run_dir = tmp_path / "E2-VAE" / framework / "seed0"
-        for figure in ("reconstructions", "interpolation", "prior_samples", "loss"):
-            assert (run_dir / f"{figure}.png").stat().st_size > 1000, (framework, figure)
-        steps = json.loads((run_dir / "autoencoder" / "metrics.jsonl").read_text().splitlines()[-1])["train_step_loss"]
-        assert steps[-1] < steps[0]
-        test_losses[framework] = summary["runs"]["0"]["autoencoder/test_loss@1"]
-    assert test_losses["jax"] == pytest.approx(test_losses["torch"], rel=0.02)
+    summary = experiments.reproduce("E2-VAE", experiments.Context(tmp_path, str(data_dir), progress=False), quick=True)
+    for figure in ("reconstructions", "interpolation", "prior_samples", "loss"):
+        assert (tmp_path / "E2-VAE" / "jax" / "seed0" / f"{figure}.png").stat().st_size > 1000, figure
+    stage = experiments.get("E2-VAE").recipe.quick().stage("autoencoder")
+    context = experiments.Context(tmp_path, str(data_dir), framework="torch", progress=False)
+    history = train_stage(stage, StageData.load(stage, str(data_dir)), tmp_path / "torch", context).history
+    assert history[-1]["train_step_loss"][-1] < history[-1]["train_step_loss"][0]
+    assert summary["runs"]["0"]["autoencoder/test_loss@1"] == pytest.approx(history[-1]["test_loss"], rel=0.02)
 
 
 def test_missing_dataset_says_what_to_do(tmp_path, monkeypatch):

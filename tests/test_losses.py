@@ -18,5 +18,15 @@ def test_batch_means_follow_pytorchs_reductions():
 
 
 def test_every_config_loss_name_is_a_per_example_loss():
-    assert set(losses.per_example) == {"cross_entropy", "mse", "sum_squared_error"}
+    assert set(losses.per_example) == {"cross_entropy", "mse", "sum_squared_error", "sse_plus_kl"}
     assert losses.per_example["mse"](jnp.ones((3, 4)), jnp.zeros((3, 4))).shape == (3,)
+
+
+def test_sse_plus_kl_adds_the_closed_form_kl_to_the_summed_squared_error():
+    reconstruction, targets = jnp.full((2, 2, 2, 1), 0.5), jnp.zeros((2, 2, 2, 1))  # SSE 4 × 0.25 = 1
+    mean = jnp.array([[0.0, 0.0], [1.0, -2.0]])
+    log_var = jnp.array([[0.0, 0.0], [jnp.log(2.0), 0.0]])
+    # KL(N(m, s²) || N(0, 1)) = ½ (s² + m² − 1 − log s²) per dimension.
+    expected_kl = [0.0, 0.5 * (2 + 1 - 1 - np.log(2)) + 0.5 * 4]
+    np.testing.assert_allclose(losses.kl_from_standard_normal(mean, log_var), expected_kl, rtol=1e-6)
+    np.testing.assert_allclose(losses.sse_plus_kl((reconstruction, mean, log_var), targets), np.add(1.0, expected_kl), rtol=1e-6)

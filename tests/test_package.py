@@ -32,7 +32,7 @@ def test_a_users_mistake_is_one_line_and_a_bug_keeps_its_traceback(capsys, monke
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["reproduce", "E9"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == "jaxae: error: unknown experiment 'E9'; choose from E1, E2, E3, E4, E5, E5-align-corners or 'all'\n"
+    assert capsys.readouterr().err == "jaxae: error: unknown experiment 'E9'; choose from E1, E2, E3, E4, E5, E5-align-corners, E3-VAE, E2-VAE or 'all'\n"
 
     def broken(args):
         raise ValueError("an internal bug")

@@ -1,4 +1,5 @@
-"""The representation table from trained checkpoints: quick runs of E3 and its VAE, probed end to end."""
+"""The representation table from trained checkpoints: quick runs of E3 and its VAE (their figures too), probed
+end to end."""
 
 import json
 
@@ -34,9 +35,10 @@ def test_probe_table_covers_the_trained_autoencoders_and_the_baselines(workdir, 
     # Pixels of even the tiny split carry the digit; a 2-D PCA much less.
     assert rows[3]["seeds"]["-"]["knn"] > rows[2]["seeds"]["-"]["knn"]
     assert (figures / "latent_scatter_ae_vs_vae.png").stat().st_size > 1000
-    vae_run = workdir / "E3-VAE" / "jax" / f"seed{experiments.get('E3-VAE').recipe.seeds[0]}"
-    for figure in ("reconstructions", "latent_scatter", "latent_grid", "prior_samples", "train_loss"):
-        assert (vae_run / f"{figure}.png").stat().st_size > 1000, figure
+    seed = experiments.get("E3").recipe.seeds[0]
+    for name, run_figures in (("E3", ["chosen_point"]), ("E3-VAE", ["prior_samples"])):
+        for figure in ("reconstructions", "latent_scatter", "latent_grid", "train_loss", *run_figures):
+            assert (workdir / name / "jax" / f"seed{seed}" / f"{figure}.png").stat().st_size > 1000, (name, figure)
 
 
 def test_unfinished_runs_are_left_out_and_none_at_all_is_an_error(workdir, data_dir, capsys):
