@@ -163,25 +163,25 @@ def test_a_second_reproduce_of_the_same_experiment_and_workdir_is_refused_at_onc
 
 
 def test_cli_reproduces_with_seeds_together_and_reports(data_dir, tmp_path, capsys):
-    cli.main(["reproduce", "e4", "--quick", "--seeds", "0", "1", "--seeds-mode", "together", "--workdir", str(tmp_path),
+    cli.main(["reproduce", "e2", "--quick", "--seeds", "0", "1", "--seeds-mode", "together", "--workdir", str(tmp_path),
               "--data-dir", str(data_dir)])
     printed = capsys.readouterr().out
-    assert "**E4: MNIST" in printed and "(quick variant)" in printed and "seeds 0, 1 together" in printed
-    summary = json.loads((tmp_path / "E4" / "jax" / "summary.json").read_text())
-    assert summary["seeds"] == [0, 1] and summary["seeds_together"] == ["pca", "ae2", "ae2_wide", "ae3"]
-    assert summary["runs"]["0"]["pca/train_loss"] != summary["runs"]["1"]["pca/train_loss"]
+    assert "**E2: CIFAR-10" in printed and "(quick variant)" in printed and "seeds 0, 1 together" in printed
+    summary = json.loads((tmp_path / "E2" / "jax" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["seeds_together"] == ["autoencoder"]
+    assert summary["runs"]["0"]["autoencoder/train_loss@1"] != summary["runs"]["1"]["autoencoder/train_loss@1"]
     for seed in (0, 1):
-        for figure in ("reconstructions", "interpolation_1_7", "interpolation_4_8", "train_loss"):
-            assert (tmp_path / "E4" / "jax" / f"seed{seed}" / f"{figure}.png").is_file(), figure
-    cli.main(["report", str(tmp_path), "--experiment", "E4"])
-    assert "PCA autoencoder (16): final train loss" in capsys.readouterr().out
+        for figure in ("reconstructions", "interpolation", "loss"):
+            assert (tmp_path / "E2" / "jax" / f"seed{seed}" / f"{figure}.png").is_file(), figure
+    cli.main(["report", str(tmp_path), "--experiment", "E2"])
+    assert "train loss, epoch 1" in capsys.readouterr().out
 
 
 def test_a_run_with_other_gradient_chunks_is_a_variant_of_its_own(data_dir, tmp_path):
     context = experiments.Context(tmp_path, str(data_dir), progress=False)
-    summary = experiments.reproduce("E4", context, quick=True, microbatch_size=16)
+    summary = experiments.reproduce("E2", context, quick=True, microbatch_size=16)
     assert summary["microbatch_size"] == 16
-    table = experiments.comparison_table(experiments.get("E4").recipe, {"jax": summary})
+    table = experiments.comparison_table(experiments.get("E2").recipe, {"jax": summary})
     assert "jaxae's gradient chunks of 16" in table.splitlines()[0]
     with pytest.raises(CheckpointMismatchError, match="microbatch_size: checkpoint 16"):
-        experiments.reproduce("E4", context, quick=True)  # the recipe's chunks are another run
+        experiments.reproduce("E2", context, quick=True)  # the recipe's chunks are another run
