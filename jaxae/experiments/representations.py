@@ -12,7 +12,6 @@ encoder is fine-tuned rather than frozen, is listed with its test accuracy.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +143,10 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
 
 def fine_tuned_accuracies(workdir: str | Path) -> list[float]:
     """E5's classifier test accuracy after fine-tuning, per finished jaxae seed in ``workdir``."""
-    path = Path(workdir) / "E5" / "jax" / "summary.json"
-    if not path.is_file():
-        return []
-    runs = json.loads(path.read_text())["runs"].values()
-    return [run["classifier/test_accuracy@5"] for run in runs if "classifier/test_accuracy@5" in run]
+    from jaxae.experiments import load_summaries
+
+    summary = load_summaries(workdir, "E5").get("jax", {"runs": {}})
+    return [run["classifier/test_accuracy@5"] for run in summary["runs"].values() if "classifier/test_accuracy@5" in run]
 
 
 def table(rows: list[dict[str, Any]], fine_tuned: list[float] = ()) -> str:
