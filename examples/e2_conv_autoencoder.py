@@ -9,6 +9,8 @@
 #     python examples/e2_conv_autoencoder.py [--quick] [--data-dir D] [--workdir W]
 
 # %%
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,11 +39,13 @@ images = np.asarray(next(test.epoch(0))["image"][:8])
 # its 3,072 values, then averaged over the batch.
 
 # %%
+# Shapes and the parameter count by abstract evaluation (`jax.eval_shape`): nothing is computed.
 model = config.create_model()
-variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
-codes = model.apply(variables, images, method="encode")
+variables = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(images.shape, jnp.float32))
+codes = jax.eval_shape(functools.partial(model.apply, method="encode"), variables, images)
+reconstructions = jax.eval_shape(functools.partial(model.apply, method="decode"), variables, codes)
 print(f"{sum(p.size for p in jax.tree.leaves(variables)):,} parameters; codes {codes.shape}, "
-      f"reconstructions {model.apply(variables, codes, method='decode').shape}")
+      f"reconstructions {reconstructions.shape}")
 
 # %% [markdown]
 # ## Training

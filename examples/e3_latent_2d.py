@@ -38,7 +38,7 @@ print(images.shape, images.dtype, labels[:10])
 
 # %%
 model = config.create_model()
-variables = model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
+variables = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 28, 28, 1), jnp.float32))
 print(f"{sum(p.size for p in jax.tree.leaves(variables)):,} parameters, code shape {model.latent_shape}")
 
 # %% [markdown]

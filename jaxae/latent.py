@@ -94,6 +94,23 @@ def prior_samples(model, params, num: int, seed: int = 0) -> np.ndarray:
     return decode(model, params, codes)
 
 
+def active_dimensions(codes, threshold: float = 0.01) -> int:
+    """How many dimensions of a VAE's mean codes ``(N, ...)`` vary across the N images by more than ``threshold``.
+
+    The prior's variance is 1; a dimension the KL term has pulled onto the prior
+    encodes every image alike and stays near 0 (Burda et al., 2016, count a
+    dimension as active above 0.01).
+
+    >>> codes = np.stack([np.linspace(-1, 1, 100), np.full(100, 0.3), np.linspace(0, 0.05, 100)], 1)
+    >>> active_dimensions(codes)
+    1
+    """
+    codes = np.asarray(codes)
+    if codes.ndim < 2 or len(codes) < 2:
+        raise InputError(f"codes must be a batch (N, ...) of at least 2, got shape {codes.shape}")
+    return int(np.sum(codes.reshape(len(codes), -1).var(0) > threshold))
+
+
 def interpolation_weights(steps: int) -> np.ndarray:
     """The mixing weights α = linspace(0, 1, steps), float32; ``steps`` >= 2.
 

@@ -3,6 +3,7 @@ end to end."""
 
 import json
 
+import numpy as np
 import pytest
 
 from jaxae import cli, experiments
@@ -22,7 +23,7 @@ def test_probe_table_covers_the_trained_autoencoders_and_the_baselines(workdir, 
     cli.main(["probe", str(workdir), "--data-dir", str(data_dir), "--quick", "--output", str(output),
               "--figures", str(figures)])
     printed = capsys.readouterr().out
-    for row in ("| E3 (`mnist_conv_ae_2d`) | MNIST | 2 |", "| E3-VAE (`mnist_conv_vae_2d`) | MNIST | 2 |",
+    for row in ("| E3 (`mnist_conv_ae_2d`) | MNIST | 2 |", "| E3-VAE (`mnist_conv_vae_2d`) | MNIST | 2 (",
                 "| PCA of the pixels (2) | MNIST | 2 |", "| pixels | MNIST | 784 |"):
         assert row in printed
     assert "E2 / E2-VAE: no figure" in printed
@@ -31,11 +32,13 @@ def test_probe_table_covers_the_trained_autoencoders_and_the_baselines(workdir, 
     for row in rows:
         for scores in row["seeds"].values():
             assert 0.0 <= scores["linear"] <= 1.0 and 0.0 <= scores["knn"] <= 1.0
-    assert list(rows[0]["seeds"]) == [str(experiments.get("E3").recipe.seeds[0])]
+    seed = experiments.get("E3").recipe.seeds[0]
+    assert list(rows[0]["seeds"]) == [str(seed)]
+    # Only the VAE counts its active code dimensions; its 2-D code has at most 2.
+    assert "active" not in rows[0]["seeds"][str(seed)] and 0 <= rows[1]["seeds"][str(seed)]["active"] <= 2
     # Pixels of even the tiny split carry the digit; a 2-D PCA much less.
     assert rows[3]["seeds"]["-"]["knn"] > rows[2]["seeds"]["-"]["knn"]
     assert (figures / "latent_scatter_ae_vs_vae.png").stat().st_size > 1000
-    seed = experiments.get("E3").recipe.seeds[0]
     for name, run_figures in (("E3", ["chosen_point"]), ("E3-VAE", ["prior_samples"])):
         for figure in ("reconstructions", "latent_scatter", "latent_grid", "train_loss", *run_figures):
             assert (workdir / name / "jax" / f"seed{seed}" / f"{figure}.png").stat().st_size > 1000, (name, figure)
@@ -52,7 +55,28 @@ def test_unfinished_runs_are_left_out_and_none_at_all_is_an_error(workdir, data_
 def test_table_formats_means_over_seeds_and_the_fine_tuned_classifier():
     rows = [{"representation": "E5", "model": "cifar10_fc_conv_ae", "dataset": "cifar10", "dim": 1024,
              "seeds": {"0": {"linear": 0.50, "knn": 0.30}, "1": {"linear": 0.52, "knn": 0.32}}}]
+    rows.append({"representation": "E2-VAE", "model": "cifar10_conv_vae", "dataset": "cifar10", "dim": 512,
+                 "seeds": {"0": {"linear": 0.4, "knn": 0.3, "active": 49}, "1": {"linear": 0.4, "knn": 0.3, "active": 47}}})
     text = representations.table(rows, fine_tuned=[0.55])
     assert "| E5 (`cifar10_fc_conv_ae`) | CIFAR-10 | 1024 | 51.00 ± 1.41 (n=2) | 31.00 ± 1.41 (n=2) |" in text
+    assert "| E2-VAE (`cifar10_conv_vae`) | CIFAR-10 | 512 (47–49 active) | 40.00 ± 0.00 (n=2) |" in text
     assert "| linear probe (%) | 10-NN (%) |" in text
     assert "| E5 classifier: its encoder fine-tuned, not frozen | CIFAR-10 | 1024 | 55.00" in text
+
+
+def test_a_rerun_takes_every_score_from_the_work_dirs_cache(workdir, data_dir, monkeypatch):
+    first = representations.probe_all(workdir, str(data_dir), quick=True, progress=False)
+    monkeypatch.setattr(representations, "_scores", lambda *arrays: pytest.fail("probed again"))
+    assert representations.probe_all(workdir, str(data_dir), quick=True, progress=False) == first
+    cached = json.loads((workdir / representations.CACHE_FILE).read_text())
+    assert sorted(cached.values(), key=str) == sorted((s for r in first for s in r["seeds"].values()), key=str)
+
+
+def test_a_score_is_keyed_by_the_params_bytes_and_the_inputs():
+    key = representations.ScoreCache.key
+    params = {"dense": {"kernel": np.zeros((2, 3), np.float32)}}
+    assert key(params, model="m", dataset="mnist") == key({"dense": {"kernel": np.zeros((2, 3), np.float32)}},
+                                                          model="m", dataset="mnist")
+    changed = {"dense": {"kernel": np.eye(2, 3, dtype=np.float32)}}
+    assert len({key(params, model="m", dataset="mnist"), key(changed, model="m", dataset="mnist"),
+                key(params, model="m", dataset="cifar10"), key(model="m", dataset="mnist")}) == 4

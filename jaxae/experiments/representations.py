@@ -7,14 +7,24 @@ linear probe and 10 nearest neighbours (:mod:`jaxae.probe`). The baselines
 get the same probes: the pixels' first principal components, at each code
 size the autoencoders have, and the raw pixels. E5's classifier, whose
 encoder is fine-tuned rather than frozen, is listed with its test accuracy.
+
+Scores are kept in the work dir (``probe_cache.json``), keyed by everything they
+depend on (the params' bytes, the data splits, the probe settings): a rerun
+probes only what is new, and an interrupted one loses nothing it finished.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -25,9 +35,14 @@ from jaxae.errors import InputError
 from jaxae.experiments.recipe import QUICK_TEST_EXAMPLES, Stage
 from jaxae.experiments.report import format_values
 from jaxae.experiments.runner import StageData, save_figure
+from jaxae.models import VariationalAutoencoder
 from jaxae.train import Checkpoints, Trainer
 
 K_NEIGHBOURS = 10
+LINEAR_PROBE = {"epochs": 30, "batch_size": 1000, "learning_rate": 1e-3}
+ACTIVE_ABOVE = 0.01
+"""A VAE's code dimension is active when its mean varies across the test images by more than this."""
+CACHE_FILE = "probe_cache.json"
 _DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
 
@@ -74,9 +89,17 @@ def trained_params(stage: Stage, run_dir: Path):
     return state.params
 
 
-def _pixels(stage: Stage, data: StageData):
+def _split_pixels(stage: Stage, data_dir: str | None):
+    """``(train_pixels, train_labels, test_pixels, test_labels)`` of the stage's splits, pixels as its model sees them."""
+    data = StageData.load(stage, data_dir)
     table = PIXEL_TABLES[stage.transform]
-    return table[data.train[0]], table[data.test[0]]
+    return table[data.train[0]], data.train[1], table[data.test[0]], data.test[1]
+
+
+def _inputs(stage: Stage) -> dict[str, str]:
+    """What a stage's probe scores depend on besides the params and the probe settings."""
+    return {"dataset": stage.dataset, "train_split": stage.train_split, "test_split": stage.test_split,
+            "transform": stage.transform}
 
 
 def _with_test_split(stage: Stage, quick: bool) -> Stage:
@@ -97,9 +120,61 @@ def _finished_runs(workdir, encoder: Encoder, quick: bool):
 
 def _scores(train_codes, train_labels, test_codes, test_labels) -> dict[str, float]:
     return {
-        "linear": probe.linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels),
+        "linear": probe.linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels, **LINEAR_PROBE),
         "knn": probe.knn_accuracy(train_codes, train_labels, test_codes, test_labels, k=K_NEIGHBOURS),
     }
+
+
+def _probe_codes(stage: Stage, params, data_dir: str | None) -> dict[str, float]:
+    train_pixels, train_labels, test_pixels, test_labels = _split_pixels(stage, data_dir)
+    model = stage.config.create_model()
+    train_codes, test_codes = latent.encode(model, params, train_pixels), latent.encode(model, params, test_pixels)
+    scores = _scores(train_codes, train_labels, test_codes, test_labels)
+    if isinstance(model, VariationalAutoencoder):
+        scores["active"] = latent.active_dimensions(test_codes, ACTIVE_ABOVE)
+    return scores
+
+
+def _probe_pca(stage: Stage, dim: int, data_dir: str | None) -> dict[str, float]:
+    train_pixels, train_labels, test_pixels, test_labels = _split_pixels(stage, data_dir)
+    train_codes, test_codes = probe.pca(train_pixels, test_pixels, dim)
+    return _scores(train_codes, train_labels, test_codes, test_labels)
+
+
+def _probe_pixels(stage: Stage, data_dir: str | None) -> dict[str, float]:
+    return _scores(*_split_pixels(stage, data_dir))
+
+
+class ScoreCache:
+    """Scores computed before, in ``<workdir>/probe_cache.json``, each under a digest of what it was computed from."""
+
+    def __init__(self, workdir: str | Path):
+        self.path = Path(workdir) / CACHE_FILE
+        self.entries: dict[str, Any] = {}
+        if self.path.is_file():
+            try:
+                self.entries = json.loads(self.path.read_text())
+            except json.JSONDecodeError:
+                warnings.warn(f"{self.path} is not JSON; its scores are computed again", stacklevel=2)
+
+    @staticmethod
+    def key(params=None, **inputs) -> str:
+        """A digest of ``inputs`` (JSON values), the probe settings and ``params``' arrays."""
+        settings = {"k": K_NEIGHBOURS, "linear": LINEAR_PROBE, "active_above": ACTIVE_ABOVE}
+        digest = hashlib.sha256(json.dumps({**inputs, **settings}, sort_keys=True).encode())
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+            digest.update(jax.tree_util.keystr(path).encode())
+            digest.update(np.ascontiguousarray(leaf).tobytes())
+        return digest.hexdigest()
+
+    def scores(self, key: str, compute) -> dict[str, float]:
+        """The scores under ``key``, from ``compute()`` when there are none yet (written to disk at once)."""
+        if key not in self.entries:
+            self.entries[key] = compute()
+            partial = self.path.with_suffix(".json.partial")
+            partial.write_text(json.dumps(self.entries, indent=1) + "\n")
+            os.replace(partial, self.path)
+        return self.entries[key]
 
 
 def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCODERS, quick: bool = False,
@@ -110,17 +185,15 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
     ``seeds``, each seed's ``{"linear": …, "knn": …}`` test accuracies (a baseline's under "-").
     ``quick``: the runs of ``jaxae reproduce --quick``.
     """
-    rows, dims = [], {}
+    rows, dims, cache = [], {}, ScoreCache(workdir)
     for encoder in tqdm(encoders, desc="probing", disable=not progress, unit="autoencoder"):
         for seed, stage, params in _finished_runs(workdir, encoder, quick):
-            data = StageData.load(stage, data_dir)
-            model = stage.config.create_model()
-            train_codes, test_codes = (latent.encode(model, params, pixels) for pixels in _pixels(stage, data))
-            dim = int(np.prod(model.latent_shape))
+            dim = int(np.prod(stage.config.create_model().latent_shape))
             if not rows or rows[-1]["representation"] != encoder.label:
                 rows.append({"representation": encoder.label, "model": stage.config.model, "dataset": stage.dataset,
                              "dim": dim, "seeds": {}})
-            rows[-1]["seeds"][str(seed)] = _scores(train_codes, data.train[1], test_codes, data.test[1])
+            key = cache.key(params, model=stage.config.model, **_inputs(stage))
+            rows[-1]["seeds"][str(seed)] = cache.scores(key, functools.partial(_probe_codes, stage, params, data_dir))
             dims.setdefault(stage.dataset, {})[dim] = stage
     if not rows:
         raise InputError(
@@ -129,15 +202,15 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
         )
     for dataset, stages in tqdm(dims.items(), desc="baselines", disable=not progress, unit="dataset"):
         stage = dataclasses.replace(next(iter(stages.values())), transform="to_tensor")
-        data = StageData.load(stage, data_dir)
-        train_pixels, test_pixels = _pixels(stage, data)
         for dim in sorted(stages):
-            train_codes, test_codes = probe.pca(train_pixels, test_pixels, dim)
+            scores = cache.scores(cache.key(representation="pca", dim=dim, **_inputs(stage)),
+                                  functools.partial(_probe_pca, stage, dim, data_dir))
             rows.append({"representation": f"PCA of the pixels ({dim})", "model": None, "dataset": dataset, "dim": dim,
-                         "seeds": {"-": _scores(train_codes, data.train[1], test_codes, data.test[1])}})
+                         "seeds": {"-": scores}})
+        scores = cache.scores(cache.key(representation="pixels", **_inputs(stage)),
+                              functools.partial(_probe_pixels, stage, data_dir))
         rows.append({"representation": "pixels", "model": None, "dataset": dataset,
-                     "dim": int(np.prod(train_pixels.shape[1:])),
-                     "seeds": {"-": _scores(train_pixels, data.train[1], test_pixels, data.test[1])}})
+                     "dim": int(np.prod(stage.config.create_model().image_shape)), "seeds": {"-": scores}})
     return rows
 
 
@@ -147,6 +220,14 @@ def fine_tuned_accuracies(workdir: str | Path) -> list[float]:
 
     summary = load_summaries(workdir, "E5").get("jax", {"runs": {}})
     return [run["classifier/test_accuracy@5"] for run in summary["runs"].values() if "classifier/test_accuracy@5" in run]
+
+
+def _code_size(row: dict[str, Any]) -> str:
+    """The code's size, and for a VAE how many of its dimensions are active (the range over seeds)."""
+    active = sorted(scores["active"] for scores in row["seeds"].values() if "active" in scores)
+    if not active:
+        return str(row["dim"])
+    return f"{row['dim']} ({active[0]}{f'–{active[-1]}' if active[-1] != active[0] else ''} active)"
 
 
 def table(rows: list[dict[str, Any]], fine_tuned: list[float] = ()) -> str:
@@ -161,7 +242,7 @@ def table(rows: list[dict[str, Any]], fine_tuned: list[float] = ()) -> str:
             linear = format_values([s["linear"] for s in scores], "accuracy")
             knn = format_values([s["knn"] for s in scores], "accuracy")
             name = row["representation"] + (f" (`{row['model']}`)" if row["model"] else "")
-            lines.append(f"| {name} | {_DATASET_TITLES[dataset]} | {row['dim']} | {linear} | {knn} |")
+            lines.append(f"| {name} | {_DATASET_TITLES[dataset]} | {_code_size(row)} | {linear} | {knn} |")
     if fine_tuned:
         code_size = Encoder("E5", "classifier").recipe_stage().config.create_model().latent_dim
         lines.append(f"| E5 classifier: its encoder fine-tuned, not frozen | CIFAR-10 | {code_size} | "
@@ -184,15 +265,14 @@ def comparison_figures(workdir: str | Path, data_dir: str | None, out: Path, qui
         if len(trained) < 2:
             written[pair] = None
             continue
-        data = StageData.load(trained[0][2], data_dir)
+        train_pixels, train_labels, test_pixels, _ = _split_pixels(trained[0][2], data_dir)
         if dataset == "mnist":
-            pixels = _pixels(trained[0][2], data)[0]
-            panels = {f"{e.label} (seed {seed})": latent.encode(s.config.create_model(), p, pixels)
+            panels = {f"{e.label} (seed {seed})": latent.encode(s.config.create_model(), p, train_pixels)
                       for e, seed, s, p in trained}
             path = out / "latent_scatter_ae_vs_vae.png"
-            save_figure(figures.latent_scatters(panels, data.train[1], class_names("mnist")), path)
+            save_figure(figures.latent_scatters(panels, train_labels, class_names("mnist")), path)
         else:
-            x0, x1 = _pixels(trained[0][2], data)[1][:2]
+            x0, x1 = test_pixels[:2]
             strips = {"pixel space": latent.interpolate_pixels(x0, x1, 8)}
             for encoder, _, stage, params in trained:
                 strips[f"{encoder.label} latent"] = latent.interpolate_latent(stage.config.create_model(), params, x0, x1, 8)
