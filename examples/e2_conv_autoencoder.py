@@ -12,7 +12,6 @@
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from _options import parse, split
 
@@ -41,7 +40,7 @@ images = np.asarray(next(test.epoch(0))["image"][:8])
 # %%
 # Shapes and the parameter count by abstract evaluation (`jax.eval_shape`): nothing is computed.
 model = config.create_model()
-variables = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(images.shape, jnp.float32))
+variables = jax.eval_shape(model.init, jax.random.key(0), images)
 codes = jax.eval_shape(functools.partial(model.apply, method="encode"), variables, images)
 reconstructions = jax.eval_shape(functools.partial(model.apply, method="decode"), variables, codes)
 print(f"{sum(p.size for p in jax.tree.leaves(variables)):,} parameters; codes {codes.shape}, "

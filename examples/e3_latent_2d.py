@@ -37,6 +37,7 @@ print(images.shape, images.dtype, labels[:10])
 # convolutions back up to 29×29, of which the top-left 28×28 are kept before the sigmoid.
 
 # %%
+# The parameter count by abstract evaluation (`jax.eval_shape`): nothing is computed.
 model = config.create_model()
 variables = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 28, 28, 1), jnp.float32))
 print(f"{sum(p.size for p in jax.tree.leaves(variables)):,} parameters, code shape {model.latent_shape}")

@@ -280,7 +280,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Encodes the train and test images with every finished jaxae autoencoder run in the work dir "
         "(E2, E3, E4, E5 and the VAEs), and reads the labels off the frozen codes with a linear probe and 10 "
         "nearest neighbours, beside the same probes of PCA of the pixels and of the pixels (Markdown table). "
-        "Scores are kept in the work dir's probe_cache.json: a rerun probes only new runs.",
+        "Scores are kept in the work dir's probe_cache.json: a rerun probes only new runs "
+        "(delete the file after changing how the probes compute).",
     )
     probe.add_argument("workdir", nargs="?", default="runs", help="the work dir of `jaxae reproduce` (default: runs)")
     probe.add_argument("--data-dir", help="TFDS data dir (default: TFDS's own)")

@@ -31,6 +31,10 @@ from jaxae.models import Autoencoder
 from jaxae.models.validation import check_batch
 
 
+ACTIVE_VARIANCE = 0.01
+"""Above this variance of its mean across images, a VAE's code dimension is active (Burda et al., 2016)."""
+
+
 @functools.partial(jax.jit, static_argnames=("model", "method"))
 def _apply(model, params, x, method):
     return model.apply({"params": params}, x, method=method)
@@ -94,12 +98,11 @@ def prior_samples(model, params, num: int, seed: int = 0) -> np.ndarray:
     return decode(model, params, codes)
 
 
-def active_dimensions(codes, threshold: float = 0.01) -> int:
-    """How many dimensions of a VAE's mean codes ``(N, ...)`` vary across the N images by more than ``threshold``.
+def active_dimensions(codes, threshold: float = ACTIVE_VARIANCE) -> int:
+    """How many dimensions of a VAE's mean codes ``(N, ...)`` have a variance across the N images above ``threshold``.
 
     The prior's variance is 1; a dimension the KL term has pulled onto the prior
-    encodes every image alike and stays near 0 (Burda et al., 2016, count a
-    dimension as active above 0.01).
+    encodes every image alike, and its variance stays near 0.
 
     >>> codes = np.stack([np.linspace(-1, 1, 100), np.full(100, 0.3), np.linspace(0, 0.05, 100)], 1)
     >>> active_dimensions(codes)

@@ -35,7 +35,8 @@ def test_probe_table_covers_the_trained_autoencoders_and_the_baselines(workdir, 
     seed = experiments.get("E3").recipe.seeds[0]
     assert list(rows[0]["seeds"]) == [str(seed)]
     # Only the VAE counts its active code dimensions; its 2-D code has at most 2.
-    assert "active" not in rows[0]["seeds"][str(seed)] and 0 <= rows[1]["seeds"][str(seed)]["active"] <= 2
+    active = rows[1]["seeds"][str(seed)]["active"]
+    assert "active" not in rows[0]["seeds"][str(seed)] and isinstance(active, int) and 0 <= active <= 2
     # Pixels of even the tiny split carry the digit; a 2-D PCA much less.
     assert rows[3]["seeds"]["-"]["knn"] > rows[2]["seeds"]["-"]["knn"]
     assert (figures / "latent_scatter_ae_vs_vae.png").stat().st_size > 1000
@@ -64,19 +65,38 @@ def test_table_formats_means_over_seeds_and_the_fine_tuned_classifier():
     assert "| E5 classifier: its encoder fine-tuned, not frozen | CIFAR-10 | 1024 | 55.00" in text
 
 
-def test_a_rerun_takes_every_score_from_the_work_dirs_cache(workdir, data_dir, monkeypatch):
-    first = representations.probe_all(workdir, str(data_dir), quick=True, progress=False)
-    monkeypatch.setattr(representations, "_scores", lambda *arrays: pytest.fail("probed again"))
-    assert representations.probe_all(workdir, str(data_dir), quick=True, progress=False) == first
+def test_scores_are_computed_once_and_kept_in_the_work_dir(workdir, data_dir, monkeypatch):
+    (workdir / representations.CACHE_FILE).unlink(missing_ok=True)
+    vae = (representations.Encoder("E3-VAE", "autoencoder"),)
+    computed = []
+    scores = representations._scores
+    monkeypatch.setattr(representations, "_scores", lambda *arrays: computed.append(1) or scores(*arrays))
+    first = representations.probe_all(workdir, str(data_dir), encoders=vae, quick=True, progress=False)
+    assert len(computed) == 3  # the VAE's seed, PCA (2) and the pixels
     cached = json.loads((workdir / representations.CACHE_FILE).read_text())
     assert sorted(cached.values(), key=str) == sorted((s for r in first for s in r["seeds"].values()), key=str)
+    assert representations.probe_all(workdir, str(data_dir), encoders=vae, quick=True, progress=False) == first
+    assert len(computed) == 3
+    both = representations.probe_all(workdir, str(data_dir), encoders=(representations.Encoder("E3", "autoencoder"),
+                                                                      *vae), quick=True, progress=False)
+    assert len(computed) == 4 and both[1:] == first
 
 
-def test_a_score_is_keyed_by_the_params_bytes_and_the_inputs():
+@pytest.mark.parametrize("contents", ["{not json", "[1, 2]", "\udcff"])
+def test_a_damaged_cache_is_set_aside_with_a_warning(tmp_path, contents):
+    (tmp_path / representations.CACHE_FILE).write_text(contents, errors="surrogateescape")
+    with pytest.warns(UserWarning, match="computed again"):
+        cache = representations.ScoreCache(tmp_path)
+    assert cache.scores("key", lambda: {"linear": 0.5, "knn": 0.25}) == {"linear": 0.5, "knn": 0.25}
+    assert json.loads((tmp_path / representations.CACHE_FILE).read_text()) == {"key": {"linear": 0.5, "knn": 0.25}}
+
+
+def test_a_score_is_keyed_by_the_params_arrays_and_the_inputs():
     key = representations.ScoreCache.key
-    params = {"dense": {"kernel": np.zeros((2, 3), np.float32)}}
-    assert key(params, model="m", dataset="mnist") == key({"dense": {"kernel": np.zeros((2, 3), np.float32)}},
-                                                          model="m", dataset="mnist")
-    changed = {"dense": {"kernel": np.eye(2, 3, dtype=np.float32)}}
-    assert len({key(params, model="m", dataset="mnist"), key(changed, model="m", dataset="mnist"),
-                key(params, model="m", dataset="cifar10"), key(model="m", dataset="mnist")}) == 4
+    zeros = {"dense": {"kernel": np.zeros((2, 3), np.float32)}}
+    assert key(zeros, model="m", data="d") == key({"dense": {"kernel": np.zeros((2, 3), np.float32)}}, model="m", data="d")
+    others = [{"dense": {"kernel": np.eye(2, 3, dtype=np.float32)}}, {"dense": {"kernel": np.zeros((3, 2), np.float32)}},
+              {"dense": {"kernel": np.zeros((2, 3), np.int32)}}, {"dense": {"bias": np.zeros((2, 3), np.float32)}}]
+    keys = {key(zeros, model="m", data="d"), key(zeros, model="m", data="e"), key(model="m", data="d"),
+            *(key(params, model="m", data="d") for params in others)}
+    assert len(keys) == 7

@@ -8,9 +8,9 @@ get the same probes: the pixels' first principal components, at each code
 size the autoencoders have, and the raw pixels. E5's classifier, whose
 encoder is fine-tuned rather than frozen, is listed with its test accuracy.
 
-Scores are kept in the work dir (``probe_cache.json``), keyed by everything they
-depend on (the params' bytes, the data splits, the probe settings): a rerun
-probes only what is new, and an interrupted one loses nothing it finished.
+Scores are kept in the work dir (``probe_cache.json``), each under a digest of
+the params, the images and labels and the probe settings: a rerun probes only
+what is new, and an interrupted one loses nothing it finished.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,9 @@ from jaxae.models import VariationalAutoencoder
 from jaxae.train import Checkpoints, Trainer
 
 K_NEIGHBOURS = 10
-LINEAR_PROBE = {"epochs": 30, "batch_size": 1000, "learning_rate": 1e-3}
-ACTIVE_ABOVE = 0.01
-"""A VAE's code dimension is active when its mean varies across the test images by more than this."""
+LINEAR_PROBE = {"epochs": 30, "batch_size": 1000, "learning_rate": 1e-3, "seed": 0}
+SETTINGS = {"k": K_NEIGHBOURS, "linear": LINEAR_PROBE, "active_variance": latent.ACTIVE_VARIANCE}
+"""Every setting the scores depend on, part of each cached score's key."""
 CACHE_FILE = "probe_cache.json"
 _DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
@@ -96,10 +97,20 @@ def _split_pixels(stage: Stage, data_dir: str | None):
     return table[data.train[0]], data.train[1], table[data.test[0]], data.test[1]
 
 
-def _inputs(stage: Stage) -> dict[str, str]:
-    """What a stage's probe scores depend on besides the params and the probe settings."""
-    return {"dataset": stage.dataset, "train_split": stage.train_split, "test_split": stage.test_split,
-            "transform": stage.transform}
+def _add_array(digest, name: str, array) -> None:
+    array = np.asarray(array)
+    digest.update(f"{name}|{array.dtype}|{array.shape}\n".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+
+
+def _inputs(stage: Stage, data_dir: str | None) -> dict[str, str]:
+    """What a stage's scores depend on besides the params and :data:`SETTINGS`: the images and labels
+    of its splits (a digest of them) and how its model sees the pixels."""
+    data = StageData.load(stage, data_dir)
+    digest = hashlib.sha256()
+    for name, array in zip(("train images", "train labels", "test images", "test labels"), (*data.train, *data.test)):
+        _add_array(digest, name, array)
+    return {"data": digest.hexdigest(), "transform": stage.transform}
 
 
 def _with_test_split(stage: Stage, quick: bool) -> Stage:
@@ -126,27 +137,33 @@ def _scores(train_codes, train_labels, test_codes, test_labels) -> dict[str, flo
 
 
 def _probe_codes(stage: Stage, params, data_dir: str | None) -> dict[str, float]:
+    """The scores of a trained autoencoder's codes (a VAE's means), and a VAE's active dimensions."""
     train_pixels, train_labels, test_pixels, test_labels = _split_pixels(stage, data_dir)
     model = stage.config.create_model()
     train_codes, test_codes = latent.encode(model, params, train_pixels), latent.encode(model, params, test_pixels)
     scores = _scores(train_codes, train_labels, test_codes, test_labels)
     if isinstance(model, VariationalAutoencoder):
-        scores["active"] = latent.active_dimensions(test_codes, ACTIVE_ABOVE)
+        scores["active"] = latent.active_dimensions(test_codes)
     return scores
 
 
-def _probe_pca(stage: Stage, dim: int, data_dir: str | None) -> dict[str, float]:
-    train_pixels, train_labels, test_pixels, test_labels = _split_pixels(stage, data_dir)
+def _probe_pca(split_pixels, dim: int) -> dict[str, float]:
+    """The scores of the first ``dim`` principal components of ``split_pixels()`` (as :func:`_split_pixels`)."""
+    train_pixels, train_labels, test_pixels, test_labels = split_pixels()
     train_codes, test_codes = probe.pca(train_pixels, test_pixels, dim)
     return _scores(train_codes, train_labels, test_codes, test_labels)
 
 
-def _probe_pixels(stage: Stage, data_dir: str | None) -> dict[str, float]:
-    return _scores(*_split_pixels(stage, data_dir))
+def _probe_pixels(split_pixels) -> dict[str, float]:
+    """The scores of the pixels themselves."""
+    return _scores(*split_pixels())
 
 
 class ScoreCache:
-    """Scores computed before, in ``<workdir>/probe_cache.json``, each under a digest of what it was computed from."""
+    """Scores computed before, in ``<workdir>/probe_cache.json``, each under a digest of what it was computed from.
+
+    Delete the file after changing how the probes compute (:mod:`jaxae.probe`, the encoders), which no key covers.
+    """
 
     def __init__(self, workdir: str | Path):
         self.path = Path(workdir) / CACHE_FILE
@@ -154,27 +171,28 @@ class ScoreCache:
         if self.path.is_file():
             try:
                 self.entries = json.loads(self.path.read_text())
-            except json.JSONDecodeError:
-                warnings.warn(f"{self.path} is not JSON; its scores are computed again", stacklevel=2)
+            except ValueError:
+                self.entries = None
+            if not isinstance(self.entries, dict):
+                warnings.warn(f"{self.path} is not a JSON object of scores; they are computed again", stacklevel=2)
+                self.entries = {}
 
     @staticmethod
     def key(params=None, **inputs) -> str:
-        """A digest of ``inputs`` (JSON values), the probe settings and ``params``' arrays."""
-        settings = {"k": K_NEIGHBOURS, "linear": LINEAR_PROBE, "active_above": ACTIVE_ABOVE}
-        digest = hashlib.sha256(json.dumps({**inputs, **settings}, sort_keys=True).encode())
+        """A digest of ``inputs`` (JSON values), :data:`SETTINGS` and ``params``' arrays (paths, dtypes, shapes, bytes)."""
+        digest = hashlib.sha256(json.dumps({"inputs": inputs, "settings": SETTINGS}, sort_keys=True).encode())
         for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-            digest.update(jax.tree_util.keystr(path).encode())
-            digest.update(np.ascontiguousarray(leaf).tobytes())
+            _add_array(digest, jax.tree_util.keystr(path), leaf)
         return digest.hexdigest()
 
     def scores(self, key: str, compute) -> dict[str, float]:
-        """The scores under ``key``, from ``compute()`` when there are none yet (written to disk at once)."""
+        """The scores under ``key``, from ``compute()`` when there are none yet (then written to disk at once)."""
         if key not in self.entries:
             self.entries[key] = compute()
-            partial = self.path.with_suffix(".json.partial")
-            partial.write_text(json.dumps(self.entries, indent=1) + "\n")
-            os.replace(partial, self.path)
-        return self.entries[key]
+            with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=f".{CACHE_FILE}.", delete=False) as file:
+                file.write(json.dumps(self.entries, indent=1) + "\n")
+            os.replace(file.name, self.path)
+        return dict(self.entries[key])
 
 
 def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCODERS, quick: bool = False,
@@ -182,8 +200,9 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
     """Probes every finished jaxae run of ``encoders`` under ``workdir``, and the baselines; one row per representation.
 
     A row: ``representation``, ``model``, ``dataset``, ``dim`` (the code's size) and, under
-    ``seeds``, each seed's ``{"linear": …, "knn": …}`` test accuracies (a baseline's under "-").
-    ``quick``: the runs of ``jaxae reproduce --quick``.
+    ``seeds``, each seed's ``{"linear": …, "knn": …}`` test accuracies (a baseline's under "-"),
+    a VAE's with ``"active"``, its active code dimensions. ``quick``: the runs of ``jaxae reproduce --quick``.
+    Scores are read from and written to ``<workdir>/probe_cache.json`` (:class:`ScoreCache`).
     """
     rows, dims, cache = [], {}, ScoreCache(workdir)
     for encoder in tqdm(encoders, desc="probing", disable=not progress, unit="autoencoder"):
@@ -192,7 +211,8 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
             if not rows or rows[-1]["representation"] != encoder.label:
                 rows.append({"representation": encoder.label, "model": stage.config.model, "dataset": stage.dataset,
                              "dim": dim, "seeds": {}})
-            key = cache.key(params, model=stage.config.model, **_inputs(stage))
+            key = cache.key(params, model=stage.config.model, model_args=stage.config.model_args,
+                            **_inputs(stage, data_dir))
             rows[-1]["seeds"][str(seed)] = cache.scores(key, functools.partial(_probe_codes, stage, params, data_dir))
             dims.setdefault(stage.dataset, {})[dim] = stage
     if not rows:
@@ -202,13 +222,13 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
         )
     for dataset, stages in tqdm(dims.items(), desc="baselines", disable=not progress, unit="dataset"):
         stage = dataclasses.replace(next(iter(stages.values())), transform="to_tensor")
+        inputs, split_pixels = _inputs(stage, data_dir), functools.cache(functools.partial(_split_pixels, stage, data_dir))
         for dim in sorted(stages):
-            scores = cache.scores(cache.key(representation="pca", dim=dim, **_inputs(stage)),
-                                  functools.partial(_probe_pca, stage, dim, data_dir))
+            scores = cache.scores(cache.key(representation="pca", dim=dim, **inputs),
+                                  functools.partial(_probe_pca, split_pixels, dim))
             rows.append({"representation": f"PCA of the pixels ({dim})", "model": None, "dataset": dataset, "dim": dim,
                          "seeds": {"-": scores}})
-        scores = cache.scores(cache.key(representation="pixels", **_inputs(stage)),
-                              functools.partial(_probe_pixels, stage, data_dir))
+        scores = cache.scores(cache.key(representation="pixels", **inputs), functools.partial(_probe_pixels, split_pixels))
         rows.append({"representation": "pixels", "model": None, "dataset": dataset,
                      "dim": int(np.prod(stage.config.create_model().image_shape)), "seeds": {"-": scores}})
     return rows
@@ -227,7 +247,8 @@ def _code_size(row: dict[str, Any]) -> str:
     active = sorted(scores["active"] for scores in row["seeds"].values() if "active" in scores)
     if not active:
         return str(row["dim"])
-    return f"{row['dim']} ({active[0]}{f'–{active[-1]}' if active[-1] != active[0] else ''} active)"
+    span = str(active[0]) if active[0] == active[-1] else f"{active[0]}–{active[-1]}"
+    return f"{row['dim']} ({span} active)"
 
 
 def table(rows: list[dict[str, Any]], fine_tuned: list[float] = ()) -> str:
