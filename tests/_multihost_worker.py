@@ -3,7 +3,7 @@
     python tests/_multihost_worker.py OUT NUM_PROCESSES PROCESS_ID PORT
 
 Each process has ``4 // NUM_PROCESSES`` CPU devices; together they form one
-mesh of 4 devices. Trains ``cifar10_conv_ae`` for 6 steps on fixed synthetic
+mesh of 4 devices. Trains ``mnist_ae2`` (dense: quick to compile) for 6 steps on fixed synthetic
 data with the sharded train step (every process feeds its slice of each
 global batch) and writes the final params to ``OUT`` (process 0).
 """
@@ -24,10 +24,10 @@ if num_processes > 1:
 from jaxae.data import BatchSpec, DeviceResidentPipeline  # noqa: E402
 from jaxae.train import TrainConfig, Trainer, compile_train_step  # noqa: E402
 
-config = TrainConfig(model="cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
+config = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
 mesh = Mesh(np.array(jax.devices()), ("batch",))
 rng = np.random.default_rng(0)
-images, labels = rng.integers(0, 256, (44, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 44).astype(np.int32)
+images, labels = rng.integers(0, 256, (44, 28, 28, 1), dtype=np.uint8), rng.integers(0, 10, 44).astype(np.int32)
 pipeline = DeviceResidentPipeline(images, labels, BatchSpec(8, seed=3), sharding=NamedSharding(mesh, PartitionSpec("batch")))
 trainer = Trainer.create(config)
 state = jax.device_put(trainer.init_state(), NamedSharding(mesh, PartitionSpec()))

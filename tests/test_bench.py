@@ -62,6 +62,8 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     assert (tmp_path / "speedup.png").stat().st_size > 0
     inline = {**results, "file": "cpu.json", "environment": {**results["environment"], "cpu_dispatch": "inline"}}
     assert "on the calling thread" in device_section(inline) and "on the calling thread" not in markdown
+    elsewhere = {**inline, "environment": {**inline["environment"], "command": "jaxae bench --data-dir /home/me/tfds -o r.json"}}
+    assert "Command: `jaxae bench --data-dir D -o r.json`" in device_section(elsewhere)  # no machine's path in the docs
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,11 @@ def _number(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def _portable(command: str) -> str:
+    """The command with this machine's data dir shown as ``D``, as the docs write it."""
+    return re.sub(r"(--data-dir[ =])\S+", r"\1D", command)
+
+
 def device_section(result: dict) -> str:
     """One device's Markdown: machine, command, the throughput table and the end-to-end run."""
     env, peak = result["environment"], result["matmul_peak"]
@@ -45,7 +51,7 @@ def device_section(result: dict) -> str:
         + (" Freed host memory kept for reuse (`jaxae.cpu.retain_freed_memory`), for both frameworks." if env.get("host_memory_retained") else "")
         + (" XLA:CPU ran each computation on the calling thread (`--inline-dispatch`)." if env.get("cpu_dispatch") == "inline" else ""),
         "",
-        f"Command: `{env['command']}`. Measured matmul peak ({peak['size']}² float32): "
+        f"Command: `{_portable(env['command'])}`. Measured matmul peak ({peak['size']}² float32): "
         f"JAX {peak['jax_flops_per_s'] / 1e9:,.0f} GFLOP/s"
         + (f", PyTorch {peak['torch_flops_per_s'] / 1e9:,.0f} GFLOP/s" if "torch_flops_per_s" in peak else "")
         + f". Images/s: median of {result['settings']['repeats']} rounds, runners interleaved, after warm-up.",
@@ -80,7 +86,7 @@ def device_section(result: dict) -> str:
         fw = e2e["frameworks"]
         lines += ["", f"End to end, {e2e['stage']} ({e2e['epochs']} epochs on {e2e['train_images']:,} images, "
                   f"test evaluation and checkpoints every epoch; reading the split, apart: {e2e['load_seconds']:.1f} s): "
-                  + "; ".join(f"{_FRAMEWORKS[name]} {v['seconds']:.1f} s (test accuracy {v['test_accuracy']:.4f})" for name, v in fw.items())
+                  + "; ".join(f"{_FRAMEWORKS[name]} {v['seconds']:.1f} s (test accuracy {v['test_accuracy']:.4f} on the data dir's CIFAR-10)" for name, v in fw.items())
                   + (f"; PyTorch / jaxae time: {fw['torch']['seconds'] / fw['jax']['seconds']:.2f}" if len(fw) == 2 else "")
                   + "."]
     return "\n".join(lines)

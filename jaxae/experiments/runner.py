@@ -134,11 +134,16 @@ class StageData:
     def load(cls, stage: Stage, data_dir: str | None = None, timings: collections.Counter | None = None) -> StageData:
         """The stage's splits (each read once per process); the seconds it took are added to ``timings["data_seconds"]``."""
         start = time.perf_counter()
-        test = None if stage.test_split is None else _split(stage.dataset, stage.test_split, data_dir)
-        data = cls(_split(stage.dataset, stage.train_split, data_dir), test)
+        data = cls.read(stage.dataset, stage.train_split, stage.test_split, data_dir)
         if timings is not None:
             timings["data_seconds"] += time.perf_counter() - start
         return data
+
+    @classmethod
+    def read(cls, dataset: str, train_split: str, test_split: str | None, data_dir: str | None = None) -> StageData:
+        """Two splits of ``dataset`` (each read once per process); no test split where ``test_split`` is None."""
+        test = None if test_split is None else _split(dataset, test_split, data_dir)
+        return cls(_split(dataset, train_split, data_dir), test)
 
 
 @dataclasses.dataclass

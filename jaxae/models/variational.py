@@ -14,7 +14,8 @@ draw); otherwise (evaluation) the mean is decoded, so evaluating is deterministi
 >>> model = MnistConvVae()
 >>> x = jnp.zeros((2, 28, 28, 1))
 >>> variables = jax.jit(model.init)(jax.random.key(0), x)
->>> out = model.apply(variables, x, train=True, rngs={"latent": jax.random.key(1)})
+>>> apply = jax.jit(model.apply, static_argnames="train")
+>>> out = apply(variables, x, train=True, rngs={"latent": jax.random.key(1)})
 >>> out.reconstruction.shape, out.mean.shape, out.log_var.shape
 ((2, 28, 28, 1), (2, 2), (2, 2))
 """
