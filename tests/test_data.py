@@ -24,6 +24,7 @@ from jaxae.data import (
     make_pipeline,
     prepared_builder,
 )
+from jaxae.data.shuffle_order import tf_shuffle_order
 
 RAW = Path(__file__).parent / "data"
 
@@ -186,6 +187,19 @@ def test_shuffling_is_seeded_per_epoch_and_test_order_is_kept(data_dir):
     assert not np.array_equal(labels(0, 0), labels(0, 1))
     assert not np.array_equal(labels(0, 0), labels(1, 0))
     np.testing.assert_array_equal(labels(0, 0, shuffle=False), load_split("mnist", "train", data_dir)[1])
+
+
+@pytest.mark.parametrize(
+    "num_examples, seed, buffer_size",
+    [(1, 3, None), (5, 0, None), (1000, 2**31 - 1, None), (1000, 2**32 - 1, None), (60000, 12345, None),
+     (1000, 7, 1), (1000, 11, 64), (999, 13, 998), (37, 17, 100)],
+)
+def test_the_numpy_shuffle_order_is_tf_datas(num_examples, seed, buffer_size):
+    import tensorflow as tf
+
+    shuffled = tf.data.Dataset.range(num_examples).shuffle(buffer_size or num_examples, seed=seed, reshuffle_each_iteration=False)
+    expected = next(shuffled.batch(num_examples).as_numpy_iterator())
+    np.testing.assert_array_equal(tf_shuffle_order(num_examples, seed, buffer_size), expected)
 
 
 def test_batches_can_be_sharded_over_a_mesh(data_dir):

@@ -9,10 +9,11 @@ import pytest
 from jaxae import cli
 
 
-def test_the_engine_imports_without_tensorflow():
+def test_the_engine_imports_and_shuffles_without_tensorflow():
     modules = ["jaxae.models", "jaxae.train", "jaxae.latent", "jaxae.figures", "jaxae.bench", "jaxae.cpu",
                "jaxae.data", "jaxae.experiments", "jaxae.cli"]
-    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('tensorflow' in sys.modules)"
+    shuffle = "from jaxae.data import BatchSpec\nBatchSpec(8, seed=1).plan(100, epoch=2)"
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\n{shuffle}\nprint('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

@@ -11,10 +11,9 @@ uint8; each epoch's order is a small index array, and batches are gathered
 there. :meth:`DeviceResidentPipeline.epoch_plan` and :func:`gather_batch`
 let a jitted step (or a ``lax.scan`` over an epoch) do the gathering itself.
 
-This module needs no TensorFlow, except to draw a shuffled order
-(:meth:`BatchSpec.order` uses tf.data's shuffle, so that the streaming
-pipeline of :mod:`jaxae.data.input_pipeline` gives the same batches; where
-TensorFlow is not installed, a NumPy permutation takes its place).
+This module needs no TensorFlow: :meth:`BatchSpec.order` computes tf.data's
+shuffle order with NumPy (:mod:`jaxae.data.shuffle_order`), so that the
+streaming pipeline of :mod:`jaxae.data.input_pipeline` gives the same batches.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxae.data.shuffle_order import tf_shuffle_order
 from jaxae.errors import InputError
 
 # Lookup tables, so that each uint8 value maps to exactly the float32 PyTorch computes
@@ -93,20 +93,10 @@ class BatchSpec:
         return dataset.shuffle(buffer, seed=epoch_seed(self.seed, epoch), reshuffle_each_iteration=False)
 
     def order(self, num_examples: int, epoch: int) -> np.ndarray:
-        """The epoch's order of example indices: tf.data's shuffle when shuffling.
-
-        Where TensorFlow is not installed (a JAX-only accelerator image), a NumPy permutation
-        drawn from the same seed: another order, as random, the same for every framework's
-        batches in this process.
-        """
+        """The epoch's order of example indices: :meth:`shuffled`'s order when shuffling, without TensorFlow."""
         if not self.shuffle:
             return np.arange(num_examples)
-        try:
-            import tensorflow as tf
-        except ImportError:
-            return np.random.default_rng(epoch_seed(self.seed, epoch)).permutation(num_examples)
-        indices = self.shuffled(tf.data.Dataset.range(num_examples), num_examples, epoch)
-        return next(indices.batch(num_examples).as_numpy_iterator())
+        return tf_shuffle_order(num_examples, epoch_seed(self.seed, epoch), self.shuffle_buffer)
 
     def plan(self, num_examples: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """``(indices, mask)``, both ``(num_batches, batch_size)``; padding rows point at example 0."""
