@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxae.errors import InputError
+
 DEFAULT_GRAPH_SEED = 87654321
 _MAXINT32 = 2**31 - 1
 
@@ -72,10 +74,10 @@ def tf_shuffle_order(num_examples: int, seed: int, buffer_size: int | None = Non
     [1, 2, 4, 0, 3]
     """
     if buffer_size is not None and buffer_size < 1:
-        raise ValueError(f"buffer_size must be positive, got {buffer_size}")
+        raise InputError(f"buffer_size must be positive, got {buffer_size}")
     buffer_size = min(buffer_size or num_examples, num_examples) or 1
     op_seed = seed % _MAXINT32
-    draws = philox4x32((DEFAULT_GRAPH_SEED, 0), (op_seed & 0xFFFFFFFF, op_seed >> 32), -(-num_examples // 4))
+    draws = philox4x32((DEFAULT_GRAPH_SEED, 0), (op_seed, 0), -(-num_examples // 4))
     draws = draws[:num_examples].tolist()
     ring = list(range(buffer_size))
     order = []
