@@ -75,7 +75,7 @@ def tf_shuffle_order(num_examples: int, seed: int, buffer_size: int | None = Non
     """
     if buffer_size is not None and buffer_size < 1:
         raise InputError(f"buffer_size must be positive, got {buffer_size}")
-    buffer_size = min(buffer_size or num_examples, num_examples) or 1
+    buffer_size = min(buffer_size or num_examples, num_examples)
     op_seed = seed % _MAXINT32
     draws = philox4x32((DEFAULT_GRAPH_SEED, 0), (op_seed, 0), -(-num_examples // 4))
     draws = draws[:num_examples].tolist()
