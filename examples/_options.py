@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxae import compilation_cache
+
 
 def parse(name: str, description: str, **switches: str) -> argparse.Namespace:
     """``--quick``, ``--data-dir``, ``--workdir`` (default ``runs/examples/<name>``, created), and
@@ -18,6 +20,7 @@ def parse(name: str, description: str, **switches: str) -> argparse.Namespace:
                         help="where checkpoints, metrics and figures go (default: %(default)s)")
     args, _ = parser.parse_known_args()  # a notebook kernel passes arguments of its own
     args.workdir.mkdir(parents=True, exist_ok=True)
+    compilation_cache.enable()  # a rerun reads its compiled steps back instead of compiling them again
     return args
 
 

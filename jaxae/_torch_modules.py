@@ -7,6 +7,8 @@ methods; they add no parameters. Inputs are NCHW, as a ``DataLoader`` gives them
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -205,7 +207,7 @@ _OUTPUT_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": None}
 
 def _dense_stack(sizes, output_activation="none"):
     layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         if i:
             layers.append(nn.ReLU(True))
         layers.append(nn.Linear(fan_in, fan_out))

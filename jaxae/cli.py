@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 _REPOSITORY = Path(__file__).resolve().parent.parent
@@ -139,14 +141,27 @@ def _bench(args) -> None:
         from jaxae.bench import profile
 
         print(profile.report(profile.profile(args.model, args.batch_size, args.steps), args.top))
-    elif args.bench_command == "chunks":
-        from jaxae.bench import chunks
+    elif args.bench_command in ("chunks", "cpu-path"):
+        from jaxae.bench import chunks, cpu_path
 
         results = {}
         for model, batch in args.runs:
-            rates = chunks.measure(model, batch, args.sizes, args.repeats)
+            if args.bench_command == "chunks":
+                rates = chunks.measure(model, batch, args.sizes, args.repeats)
+            else:
+                rates = cpu_path.measure(model, batch, args.repeats)
             results[f"{model}:{batch}"] = rates
             print(f"{model}:{batch}", "  ".join(f"{name} {rate:,}" for name, rate in rates.items()), "images/s", flush=True)
+        _write_json(args.output, results)
+    elif args.bench_command == "startup":
+        from jaxae.bench import startup
+
+        results = {}
+        for model in args.models_to_start:
+            results[model] = startup.measure(model, args.repeats)
+            print(f"{model}: " + ", ".join(f"{kind} {r['first_step']:.1f} s" for kind, r in results[model].items()),
+                  flush=True)
+        print(startup.report(results))
         _write_json(args.output, results)
     elif args.bench_command == "seeds":
         from jaxae.bench import seeds
@@ -217,11 +232,16 @@ def _model_and_batch(text: str) -> tuple[str, int]:
 def _parser() -> argparse.ArgumentParser:
     from jaxae import models
     from jaxae.bench.chunks import DEFAULT_RUNS
+    from jaxae.bench.cpu_path import DEFAULT_RUNS as CPU_PATH_RUNS
     from jaxae.bench.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
     from jaxae.experiments.runner import RAW_DATA_ENV
     from jaxae.models.convolution import CONV2D_LOWERINGS
 
     parser = argparse.ArgumentParser(prog="jaxae", description=__doc__.split("\n")[0])
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--compilation-cache", metavar="DIR", help="keep compiled programs in DIR (default: "
+                       "$JAXAE_COMPILATION_CACHE, else ~/.cache/jaxae/compilation; see docs/training.md)")
+    cache.add_argument("--no-compilation-cache", action="store_true", help="compile everything anew, keep nothing")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("models", help="the seed models, their inputs and parameter counts (Markdown)")
 
@@ -336,6 +356,16 @@ def _parser() -> argparse.ArgumentParser:
                         help="chunk sizes; 0: the whole batch, default: the library's default")
     chunks.add_argument("--repeats", type=_positive, default=7)
     chunks.add_argument("--output", help="also write the results and the environment as JSON")
+    cpu_path = parts.add_parser("cpu-path", help="the train step with each CPU-path choice undone, one at a time")
+    cpu_path.add_argument("--runs", nargs="+", type=_model_and_batch, default=list(CPU_PATH_RUNS), help="MODEL:BATCH pairs")
+    cpu_path.add_argument("--repeats", type=_positive, default=7)
+    cpu_path.add_argument("--output", help="also write the results and the environment as JSON")
+    startup = parts.add_parser("startup", help="a new process's imports and first train step, cold and warm, beside PyTorch")
+    trained_alone = [name for name in models.names() if not models.spec(name).is_variational]
+    startup.add_argument("models_to_start", nargs="*", choices=trained_alone, metavar="MODEL", default=trained_alone,
+                         help="seed models (default: all but the VAEs)")
+    startup.add_argument("--repeats", type=_positive, default=1, help="rounds, medians reported (default: 1)")
+    startup.add_argument("--output", help="also write the results and the environment as JSON")
     seeds = parts.add_parser("seeds", help="several seeds' train steps one after the other, or vmapped as one")
     seeds.add_argument("models_to_seed", nargs="+", choices=models.names(), metavar="MODEL")
     seeds.add_argument("--seeds", type=_positive, default=3)
@@ -354,8 +384,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    from jaxae.errors import JaxaeError, TrainingDivergedError
+    from jaxae import compilation_cache
+    from jaxae.errors import JaxaeError, JaxaeWarning, TrainingDivergedError, TrainingInterrupted
 
+    default_format = warnings.formatwarning
+
+    def one_line_for_jaxae(message, category, *args, **kwargs):
+        if issubclass(category, JaxaeWarning):
+            return f"jaxae: warning: {message}\n"
+        return default_format(message, category, *args, **kwargs)
+
+    warnings.formatwarning = one_line_for_jaxae
+
+    if args.no_compilation_cache:
+        os.environ[compilation_cache.ENVIRONMENT_VARIABLE] = "off"  # fit and the probes ask again
+    compilation_cache.enable(args.compilation_cache)
     try:
         if args.command == "models":
             print(_models_table())
@@ -371,6 +414,8 @@ def main(argv: list[str] | None = None) -> None:
             _report(args)
     except TrainingDivergedError as error:
         parser.exit(1, f"jaxae: training stopped: {error}\n")
+    except TrainingInterrupted as error:  # the shell's codes for a process ended by SIGINT or SIGTERM
+        parser.exit(130 if error.signal == "SIGINT" else 143, f"jaxae: {error}\n")
     except JaxaeError as error:  # bad input, missing data, a busy work dir: a message, not a traceback
         parser.exit(2, f"jaxae: error: {error}\n")
 

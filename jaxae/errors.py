@@ -32,3 +32,20 @@ class WorkdirInUseError(JaxaeError, RuntimeError):
 
 class TrainingDivergedError(JaxaeError, FloatingPointError):
     """The training loss became NaN or infinite; the last good checkpoint stays."""
+
+
+class JaxaeWarning(UserWarning):
+    """Something went wrong and jaxae recovered (e.g. a damaged checkpoint set aside); the ``jaxae`` command prints it as one line."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT or SIGTERM between two steps; the last complete checkpoint is intact.
+
+    A ``KeyboardInterrupt``, so that code which stops on Ctrl-C stops here too,
+    for SIGTERM as well. ``signal`` is the signal's name; the message says where
+    the run stopped and how to resume it.
+    """
+
+    def __init__(self, message: str, signal_name: str):
+        super().__init__(message)
+        self.signal = signal_name

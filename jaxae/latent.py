@@ -30,7 +30,6 @@ from jaxae.errors import InputError
 from jaxae.models import Autoencoder
 from jaxae.models.validation import check_batch
 
-
 ACTIVE_VARIANCE = 0.01
 """Above this variance of its mean across images, a VAE's code dimension is active (Burda et al., 2016)."""
 

@@ -326,7 +326,7 @@ def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> Ord
     import torch
 
     model = models.create(name, **overrides)
-    params = variables["params"] if "params" in variables else variables
+    params = variables.get("params", variables)
     expected = {jax.tree_util.keystr(p): leaf.shape for p, leaf in jax.tree_util.tree_leaves_with_path(_abstract_params(model))}
     given = {jax.tree_util.keystr(p): np.shape(leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)}
     if given != expected:

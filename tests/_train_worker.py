@@ -1,10 +1,14 @@
-"""A training run in its own process, for the kill-and-resume tests.
+"""A training run in its own process, for the kill-, signal- and fault-and-resume tests.
 
-    python tests/_train_worker.py WORKDIR EPOCHS [kill_mid_epoch EPOCH | kill_during_save EPOCH]
+    python tests/_train_worker.py WORKDIR EPOCHS [MODE EPOCH [SIGNAL]]
 
-Trains ``mnist_ae2`` on fixed synthetic data; kills itself (SIGKILL) in the
-middle of the given epoch (0-based) or right after asking for that epoch's
-save; otherwise writes the final params to ``WORKDIR/final.npz``.
+Trains ``mnist_ae2`` on fixed synthetic data. Modes, at the given epoch (0-based):
+``kill_mid_epoch`` and ``kill_during_save`` kill the process (SIGKILL) at its third
+step or right after its save; ``signal_mid_epoch`` and ``signal_during_save`` send
+SIGNAL (``SIGINT`` or ``SIGTERM``) to it at those moments, ``signal_twice`` sends
+SIGINT twice at the third step. A run that ends writes the final params to
+``WORKDIR/final.npz``; one stopped by a signal prints the message and exits with
+the shell's code for that signal (130, 143), as the ``jaxae`` command does.
 """
 
 import json
@@ -16,7 +20,7 @@ import jax
 import numpy as np
 
 from jaxae.data import DeviceResidentPipeline
-from jaxae.train import TrainConfig, checkpoint, fit
+from jaxae.train import TrainConfig, TrainingInterrupted, checkpoint, fit
 
 CONFIG = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=4, batch_size=32, seed=5)
 
@@ -26,30 +30,41 @@ def synthetic_data():
     return rng.integers(0, 256, (100, 28, 28, 1), dtype=np.uint8), rng.integers(0, 10, 100).astype(np.int32)
 
 
-class KillingPipeline(DeviceResidentPipeline):
-    kill_epoch = -1
+class SignallingPipeline(DeviceResidentPipeline):
+    """Sends ``signals`` to its own process before the third batch of ``epoch``."""
+
+    epoch_to_signal, signals = -1, ()
 
     def epoch(self, epoch):
         for step, batch in enumerate(super().epoch(epoch)):
-            if epoch == self.kill_epoch and step == 2:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if epoch == self.epoch_to_signal and step == 2:
+                for number in self.signals:
+                    os.kill(os.getpid(), number)
             yield batch
 
 
-def main(workdir, epochs, mode=None, kill_epoch=-1):
-    pipeline = KillingPipeline(*synthetic_data(), CONFIG.batch_spec(), transform="normalize")
-    if mode == "kill_mid_epoch":
-        pipeline.kill_epoch = int(kill_epoch)
-    if mode == "kill_during_save":
+def main(workdir, epochs, mode=None, at_epoch=-1, signal_name="SIGINT"):
+    pipeline = SignallingPipeline(*synthetic_data(), CONFIG.batch_spec(), transform="normalize")
+    number = signal.SIGKILL if mode and mode.startswith("kill") else signal.Signals[signal_name]
+    if mode in ("kill_mid_epoch", "signal_mid_epoch", "signal_twice"):
+        pipeline.epoch_to_signal = int(at_epoch)
+        pipeline.signals = (signal.SIGINT, signal.SIGINT) if mode == "signal_twice" else (number,)
+    if mode in ("kill_during_save", "signal_during_save"):
         save = checkpoint.Checkpoints.save
 
-        def save_then_die(self, epoch, *args, **kwargs):
+        def save_and_signal(self, epoch, *args, **kwargs):
+            if epoch == int(at_epoch) + 1 and number != signal.SIGKILL:
+                os.kill(os.getpid(), number)  # arrives while the checkpoint is written
             save(self, epoch, *args, **kwargs)
-            if epoch == int(kill_epoch) + 1:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if epoch == int(at_epoch) + 1 and number == signal.SIGKILL:
+                os.kill(os.getpid(), number)
 
-        checkpoint.Checkpoints.save = save_then_die
-    state, history = fit(CONFIG, pipeline, workdir, fused=False, stop_after_epochs=int(epochs), progress=False)
+        checkpoint.Checkpoints.save = save_and_signal
+    try:
+        state, history = fit(CONFIG, pipeline, workdir, fused=False, stop_after_epochs=int(epochs), progress=False)
+    except TrainingInterrupted as error:
+        print(error, file=sys.stderr)
+        sys.exit(130 if error.signal == "SIGINT" else 143)
     leaves = jax.tree.leaves(state.params)
     np.savez(os.path.join(workdir, "final.npz"), *[np.asarray(x) for x in leaves])
     with open(os.path.join(workdir, "history.json"), "w") as f:

@@ -1,16 +1,16 @@
 """Test-wide set-up, before JAX starts: four CPU devices for the data-parallel tests, and one
-compilation cache for the whole run (its worker processes and the subprocesses tests start), so
-that a program the tests compile again, in another test or process, is compiled once."""
+compilation cache for every run of the tests (their worker processes, the subprocesses tests
+start, and the runs after), so that a program the tests compile again, in another test, process
+or run, is compiled once. It lives beside jaxae's own cache, apart from it."""
 
 import os
-import tempfile
 
 os.environ["XLA_FLAGS"] = " ".join(
     [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=4"]
 ).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"jaxae-tests-{_RUN}"))
+_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxae", "tests-compilation")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 # Scripts that the tests run in subprocesses: not test modules, and they read sys.argv on import.
@@ -20,6 +20,7 @@ collect_ignore_glob = ["_*_worker.py"]
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from _train_runs import train_worker  # noqa: E402
 
 RAW_DATA = Path(__file__).parent / "data"
 
@@ -34,3 +35,11 @@ def data_dir(tmp_path_factory):
     import_dataset("mnist", RAW_DATA / "mnist", directory, full=False)
     cli.main(["data", "import", "cifar10", "--from", str(RAW_DATA / "cifar10"), "--data-dir", str(directory), "--subset"])
     return directory
+
+
+@pytest.fixture(scope="session")
+def straight_run(tmp_path_factory):
+    """The training worker's 4 epochs, never stopped: what every stopped and resumed run must end as."""
+    workdir = tmp_path_factory.mktemp("straight")
+    assert train_worker(workdir, 4).returncode == 0
+    return workdir

@@ -116,7 +116,7 @@ def test_corrupt_cifar10_archives_are_refused(tmp_path):
     _assert_import_refused("cifar10", source, data_dir, "not CIFAR-10's binary archive \\(this is CIFAR-100's archive\\)")
 
     archive.write_bytes(good)
-    with pytest.raises(ArchiveError, match="data_batch_1.bin holds 60 records, CIFAR-10's hold 10000"):
+    with pytest.raises(ArchiveError, match=r"data_batch_1\.bin holds 60 records, CIFAR-10's hold 10000"):
         import_dataset("cifar10", source, data_dir)
 
 
@@ -156,7 +156,7 @@ def test_batches_have_the_seeds_shapes_ranges_and_masks(data_dir, mode):
     for batch in batches:
         assert batch["image"].shape == (128, 32, 32, 3) and batch["image"].dtype == np.float32
         assert batch["label"].dtype == np.int32 and batch["mask"].dtype == bool
-        assert 0.0 <= batch["image"].min() and batch["image"].max() <= 1.0
+        assert batch["image"].min() >= 0.0 and batch["image"].max() <= 1.0
     assert [b["mask"].sum() for b in batches] == [128, 128, 44]
     assert not batches[-1]["image"][44:].any() and not batches[-1]["label"][44:].any()
     seen = np.concatenate([b["label"][b["mask"]] for b in batches])

@@ -153,9 +153,9 @@ def test_missing_dataset_says_what_to_do(tmp_path, monkeypatch):
 
 
 def test_a_second_reproduce_of_the_same_experiment_and_workdir_is_refused_at_once(capsys, tmp_path):
-    with exclusive_workdir(tmp_path / "E4" / "jax"):  # as a running `jaxae reproduce E4` holds it
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main(["reproduce", "E4", "--workdir", str(tmp_path)])
+    # The work dir held as a running `jaxae reproduce E4` holds it.
+    with exclusive_workdir(tmp_path / "E4" / "jax"), pytest.raises(SystemExit) as exit_info:
+        cli.main(["reproduce", "E4", "--workdir", str(tmp_path)])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith(f"jaxae: error: the work dir {tmp_path / 'E4' / 'jax'} is in use by process {os.getpid()}")

@@ -31,7 +31,7 @@ def test_class_names():
         "ship",
         "truck",
     )
-    with pytest.raises(ValueError, match="unknown dataset 'svhn'.*mnist, cifar10"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'svhn'.*mnist, cifar10"):
         class_names("svhn")
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from jaxae.models import convolution, layers
 
-
 LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm"])
 CONV_LOWERINGS = pytest.mark.parametrize("lowering", ["xla", "gemm", "columns", "gemm_input_grad", "col2im"])
 
@@ -163,7 +162,8 @@ def test_max_pool_rounds_odd_sizes_down_and_trim_keeps_top_left():
 def test_max_pool_values_and_gradients_equal_reduce_window(window, shape):
     x = jax.random.normal(jax.random.key(0), shape)  # no ties: every formulation agrees
     cotangent = jax.random.normal(jax.random.key(1), layers.max_pool2d(x, window).shape)
-    reduce_window = lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, window, window, 1), "VALID")
+    def reduce_window(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, window, window, 1), "VALID")
 
     @jax.jit
     def value_and_vjp(x, cotangent):

@@ -225,7 +225,7 @@ def test_wrong_latent_is_refused():
 
 
 def test_unknown_names_and_arguments_are_refused():
-    with pytest.raises(ValueError, match="unknown model 'mnist_ae4'.*Did you mean 'mnist_ae"):
+    with pytest.raises(ValueError, match=r"unknown model 'mnist_ae4'.*Did you mean 'mnist_ae"):
         models.create("mnist_ae4")
     with pytest.raises(ValueError, match=r"mnist_ae2: unknown argument\(s\) \['hidden'\]"):
         models.create("mnist_ae2", hidden=(8,))

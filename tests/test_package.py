@@ -1,5 +1,6 @@
 """What importing jaxae does and does not do, and how the command line reports errors."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ def test_the_engine_imports_and_shuffles_without_tensorflow():
                "jaxae.data", "jaxae.experiments", "jaxae.cli"]
     shuffle = "from jaxae.data import BatchSpec\nBatchSpec(8, seed=1).plan(100, epoch=2)"
     code = f"import sys\nfor m in {modules!r}: __import__(m)\n{shuffle}\nprint('tensorflow' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
@@ -22,7 +23,7 @@ def test_the_engine_imports_and_shuffles_without_tensorflow():
 def test_the_offline_import_prints_its_two_lines_and_nothing_else(tmp_path):
     command = [sys.executable, "-m", "jaxae", "data", "import", "mnist", "--from", str(Path(__file__).parent / "data" / "mnist"),
                "--data-dir", str(tmp_path), "--subset"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     lines = done.stdout.splitlines()
@@ -41,3 +42,40 @@ def test_a_users_mistake_is_one_line_and_a_bug_keeps_its_traceback(capsys, monke
     monkeypatch.setattr(cli, "_report", broken)
     with pytest.raises(ValueError, match="an internal bug"):
         cli.main(["report"])
+
+
+def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
+    """The wheel, not the checkout: nothing may need the repository's folders (results/, benchmarks/)."""
+    repository = Path(__file__).parent.parent
+
+    def run(*command, cwd=None, env=None):
+        done = subprocess.run(command, cwd=cwd, env=env, check=False, capture_output=True, text=True)
+        assert done.returncode == 0, f"{command}: {done.stderr[-3000:]}"
+        return done.stdout
+
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir",
+        str(tmp_path / "dist"), str(repository))
+    (wheel,) = (tmp_path / "dist").glob("jaxae-*.whl")
+    site = tmp_path / "site"
+    run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(site), str(wheel))
+    user = tmp_path / "user"
+    user.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    jaxae = [str(site / "bin" / "jaxae")]
+
+    (user / "script.py").write_text("import jaxae.models\nprint(jaxae.__file__)\n")
+    assert run(sys.executable, "script.py", cwd=user, env=env).startswith(str(site))
+    assert run(*jaxae, "models", cwd=user, env=env).count("\n| `") == 11
+    run(*jaxae, "data", "import", "mnist", "--from", str(repository / "tests" / "data" / "mnist"), "--data-dir", "tfds",
+        "--subset", cwd=user, env=env)
+    for experiment in ("E3", "E4"):
+        run(*jaxae, "reproduce", experiment, "--quick", "--data-dir", "tfds", cwd=user, env=env)
+    report = run(*jaxae, "report", cwd=user, env=env)
+    assert "E3" in report and "E4" in report
+    run(*jaxae, "bench", "--models", "mnist_pca_ae", "--batch-sizes", "4", "--runners", "jaxae_step", "--repeats", "1",
+        "--target-seconds", "0.001", "--e2e-epochs", "0", "--peak-size", "256", "--results-dir", "mine/results",
+        cwd=user, env=env)
+    assert len(list((user / "mine" / "results").glob("*.json"))) == 1 and (user / "mine" / "BENCHMARKS.md").is_file()
+    written = {path.relative_to(user).parts[0] for path in user.rglob("*") if path.is_file()}
+    assert written == {"script.py", "tfds", "runs", "mine"}
+    assert not any(site.glob("results")) and not any(site.glob("benchmarks"))

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import optax
 import pytest
+from _train_runs import assert_resumes_as_straight, train_worker, untimed
 from jax.sharding import Mesh
 
 from jaxae import models
@@ -68,7 +69,7 @@ def test_loss_goes_down_on_a_small_real_subset(data_dir, tmp_path):
 def _steps_on(step_fn, state, pipeline, epochs=1, prepare=lambda b: b):
     for epoch in range(epochs):
         for batch in pipeline.epoch(epoch):
-            state, metrics = step_fn(state, prepare(batch))
+            state, _metrics = step_fn(state, prepare(batch))
     return state
 
 
@@ -150,11 +151,6 @@ def test_fused_epochs_equal_the_step_loop_and_never_recompile():
     _assert_trees_close(fused.params, looped.params, 1e-5)
 
 
-def _untimed(history):
-    """A history without its wall-clock seconds, which differ from run to run."""
-    return [{k: v for k, v in record.items() if not k.endswith("seconds")} for record in history]
-
-
 def test_fit_is_deterministic_and_seeded(tmp_path):
     def run(name, seed):
         config = TrainConfig(**{**AE.__dict__, "seed": seed, "epochs": 2})
@@ -165,7 +161,7 @@ def test_fit_is_deterministic_and_seeded(tmp_path):
     b, history_b = run("b", 5)
     c, _ = run("c", 6)
     jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
-    assert _untimed(history_a) == _untimed(history_b)
+    assert untimed(history_a) == untimed(history_b)
     assert not np.array_equal(jax.tree.leaves(a.params)[0], jax.tree.leaves(c.params)[0])
 
 
@@ -175,34 +171,14 @@ def test_resuming_after_a_stop_is_exact(tmp_path):
     resumed, resumed_history = fit(AE, _pipeline(), tmp_path / "resumed", progress=False)
     jax.tree.map(np.testing.assert_array_equal, resumed.params, straight.params)
     jax.tree.map(np.testing.assert_array_equal, resumed.opt_state, straight.opt_state)
-    assert _untimed(resumed_history) == _untimed(straight_history) and int(resumed.step) == int(straight.step)
-
-
-def _worker(workdir, *args):
-    worker = Path(__file__).parent / "_train_worker.py"
-    return subprocess.run([sys.executable, str(worker), str(workdir), *map(str, args)], capture_output=True, text=True)
-
-
-@pytest.fixture(scope="module")
-def straight_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("straight")
-    assert _worker(workdir, 4).returncode == 0
-    return workdir
+    assert untimed(resumed_history) == untimed(straight_history) and int(resumed.step) == int(straight.step)
 
 
 @pytest.mark.parametrize("kill", ["kill_mid_epoch", "kill_during_save"])
 def test_a_run_killed_resumes_to_the_same_parameters(tmp_path, straight_run, kill):
-    killed = _worker(tmp_path / "killed", 4, kill, 2)
+    killed = train_worker(tmp_path / "killed", 4, kill, 2)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    resumed = _worker(tmp_path / "killed", 4)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    straight, again = np.load(straight_run / "final.npz"), np.load(tmp_path / "killed" / "final.npz")
-    assert len(straight.files) == len(again.files) > 0
-    for key in straight:
-        np.testing.assert_array_equal(straight[key], again[key])
-    history = json.loads((tmp_path / "killed" / "history.json").read_text())
-    assert _untimed(history) == _untimed(json.loads((straight_run / "history.json").read_text()))
-    assert [json.loads(line)["epoch"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert_resumes_as_straight(tmp_path / "killed", straight_run)
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -317,9 +293,9 @@ def test_a_corrupt_checkpoint_is_refused_with_its_path(tmp_path):
 
 
 def test_fit_refuses_a_pipeline_that_batches_otherwise_than_the_config(tmp_path):
-    with pytest.raises(InputError, match="batches of 16 but config.batch_size is 32"):
+    with pytest.raises(InputError, match=r"batches of 16 but config\.batch_size is 32"):
         fit(AE, _pipeline(batch=16), tmp_path, progress=False)
-    with pytest.raises(InputError, match="shuffles with seed 1 but config.seed is 5"):
+    with pytest.raises(InputError, match=r"shuffles with seed 1 but config\.seed is 5"):
         fit(AE, _pipeline(seed=1), tmp_path, progress=False)
     fit(dataclasses.replace(AE, epochs=1), DeviceResidentPipeline(*_synthetic((28, 28, 1)), AE.batch_spec(), "normalize"),
         tmp_path, progress=False)
@@ -342,8 +318,8 @@ def test_a_second_process_on_the_same_workdir_is_refused_at_once(tmp_path):
     with exclusive_workdir(tmp_path):
         with pytest.raises(WorkdirInUseError, match=f"in use by process {os.getpid()} on"):
             fit(AE, _pipeline(), tmp_path, progress=False)  # the same process, another lock: refused like another
-        code = "from jaxae.train import exclusive_workdir\nwith exclusive_workdir(%r): pass" % str(tmp_path)
-        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        code = f"from jaxae.train import exclusive_workdir\nwith exclusive_workdir({str(tmp_path)!r}): pass"
+        other = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
         assert other.returncode != 0 and f"is in use by process {os.getpid()}" in other.stderr
     with exclusive_workdir(tmp_path):  # released when the block ends
         pass
@@ -379,7 +355,7 @@ def test_seeds_trained_together_end_as_each_seed_alone_and_resume_alike(tmp_path
                                                           (32, 32, 3), "to_tensor")}
     alone = {}
     for name, (configs, shape, transform) in cases.items():
-        def data(config, n=70, shift=0):
+        def data(config, n=70, shift=0, shape=shape, transform=transform):
             return _pipeline(shape, batch=config.batch_size, n=n, transform=transform, seed=config.seed + shift)
 
         together = fit_seeds(configs, [data(c) for c in configs], [tmp_path / name / f"together{c.seed}" for c in configs],

@@ -39,7 +39,7 @@ def pipeline_throughput(data_dir: str, epochs: int = 5, raw_mnist: str | None = 
         setup = time.perf_counter() - start
         epoch = iter(range(epochs + 1))
 
-        def run(_, pipeline=pipeline):
+        def run(_, pipeline=pipeline, epoch=epoch):
             for batch in pipeline.epoch(next(epoch)):
                 consume(batch).block_until_ready()
 

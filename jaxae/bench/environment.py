@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -15,10 +16,8 @@ def describe() -> dict:
     """Hardware, software versions and the command line of this run."""
     versions = {}
     for package in ("jax", "jaxlib", "flax", "optax", "tensorflow-cpu", "tensorflow", "tensorflow-datasets", "torch", "numpy"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as f:

@@ -17,8 +17,8 @@ import importlib.util
 import json
 import re
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import jax
 from tqdm.auto import tqdm
@@ -82,7 +82,7 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
             continue
         try:
             built[name] = _build(name, stage, batch_size, steps)
-        except Exception as error:  # torch.compile needs a working toolchain; record why a column is empty
+        except Exception as error:  # noqa: BLE001 -- torch.compile needs a working toolchain; record why a column is empty
             errors[name] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
     seconds = throughput.time_interleaved(built, steps, repeats)
     flops_per_image = hardware.step_flops(stage.config, batch_size) / batch_size

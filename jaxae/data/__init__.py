@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import importlib
 
-from jaxae.data.batches import PIXEL_TABLES, BatchSpec, DeviceResidentPipeline, gather_batch, normalize, to_tensor
+from jaxae.data.batches import (
+    PIXEL_TABLES,
+    BatchSpec,
+    DeviceResidentPipeline,
+    gather_batch,
+    normalize,
+    to_tensor,
+)
 from jaxae.data.classes import CLASS_NAMES, DATASETS, class_names
 from jaxae.data.raw_archives import ArchiveError
 from jaxae.errors import DatasetNotAvailableError
@@ -23,7 +30,7 @@ _WITH_TENSORFLOW = {
     "import_dataset": "jaxae.data.offline_import",
 }
 
-__all__ = [
+__all__ = [  # noqa: PLE0604 -- _WITH_TENSORFLOW's names, loaded on first use
     "ArchiveError",
     "CLASS_NAMES",
     "DATASETS",

@@ -16,6 +16,7 @@ so both modes give identical batches for the same seed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -23,19 +24,19 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines say nothing about jaxae's work
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
+import jax
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
-from jaxae.data.batches import TRANSFORMS, BatchSpec, DeviceResidentPipeline, Pipeline  # noqa: E402
-from jaxae.data.classes import DATASETS  # noqa: E402
-from jaxae.errors import DatasetNotAvailableError, InputError  # noqa: E402
+from jaxae.data.batches import TRANSFORMS, BatchSpec, DeviceResidentPipeline, Pipeline
+from jaxae.data.classes import DATASETS
+from jaxae.errors import DatasetNotAvailableError, InputError
 
-try:  # TensorFlow feeds data only: it must never claim a GPU that JAX needs.
+# TensorFlow feeds data only: it must never claim a GPU that JAX needs. A RuntimeError: the caller
+# initialised TensorFlow already, and their choice stands.
+with contextlib.suppress(RuntimeError):
     tf.config.set_visible_devices([], "GPU")
-except RuntimeError:  # already initialised by the caller; their choice stands
-    pass
 
 _DOWNLOAD_HOSTS = {"mnist": "storage.googleapis.com", "cifar10": "www.cs.toronto.edu"}
 MODES = ("device", "streaming")

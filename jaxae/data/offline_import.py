@@ -17,11 +17,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines say nothing about jaxae's work
 
-import tensorflow_datasets as tfds  # noqa: E402
+import tensorflow_datasets as tfds
 
-from jaxae.data.classes import DATASETS  # noqa: E402
-from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, unpack_cifar10, unpack_mnist  # noqa: E402
-from jaxae.errors import InputError  # noqa: E402
+from jaxae.data.classes import DATASETS
+from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, unpack_cifar10, unpack_mnist
+from jaxae.errors import InputError
 
 
 class _LocalFiles:

@@ -17,13 +17,21 @@ import dataclasses
 import importlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from jaxae.errors import InputError
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.report import against_published, comparison_table, timing_table
-from jaxae.experiments.runner import FRAMEWORKS, SEEDS_MODES, Context, ensure_dataset, seeds_together, train_seeds_together
+from jaxae.experiments.runner import (
+    FRAMEWORKS,
+    SEEDS_MODES,
+    Context,
+    ensure_dataset,
+    seeds_together,
+    train_seeds_together,
+)
 from jaxae.train import exclusive_workdir
 
 _RECIPES = {  # name: (module, recipe attribute)
@@ -38,8 +46,21 @@ _RECIPES = {  # name: (module, recipe attribute)
 }
 
 __all__ = [
-    "against_published", "FRAMEWORKS", "Context", "Experiment", "Recipe", "Reference", "Stage", "comparison_table", "get", "names",
-    "reproduce", "timing_table", "SEEDS_MODES", "ensure_dataset", "load_summaries",
+    "FRAMEWORKS",
+    "SEEDS_MODES",
+    "Context",
+    "Experiment",
+    "Recipe",
+    "Reference",
+    "Stage",
+    "against_published",
+    "comparison_table",
+    "ensure_dataset",
+    "get",
+    "load_summaries",
+    "names",
+    "reproduce",
+    "timing_table",
 ]
 
 

@@ -20,7 +20,14 @@ from jaxae import figures, latent
 from jaxae.data import class_names
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import VAE_LOSS, Recipe, Reference, Stage, variational
-from jaxae.experiments.runner import Context, StageData, at_epochs, save_figure, save_prior_samples, train_stage
+from jaxae.experiments.runner import (
+    Context,
+    StageData,
+    at_epochs,
+    save_figure,
+    save_prior_samples,
+    train_stage,
+)
 from jaxae.models import VariationalAutoencoder
 from jaxae.train import TrainConfig
 

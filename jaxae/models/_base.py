@@ -7,9 +7,9 @@ from typing import ClassVar
 import flax.linen as nn
 
 from jaxae.errors import InputError
-from jaxae.models.validation import check_batch
 from jaxae.models.convolution import check_lowering
 from jaxae.models.layers import INIT_SCHEMES, InitScheme
+from jaxae.models.validation import check_batch
 
 
 class SeedModel(nn.Module):

@@ -15,8 +15,14 @@
 (0, ['decoder', 'encoder'])
 """
 
-from jaxae.errors import TrainingDivergedError, WorkdirInUseError
-from jaxae.train.checkpoint import CheckpointMismatchError, Checkpoints, CorruptCheckpointError
+from jaxae.errors import TrainingDivergedError, TrainingInterrupted, WorkdirInUseError
+from jaxae.train.checkpoint import (
+    CheckpointMismatchError,
+    Checkpoints,
+    CheckpointSaveError,
+    CorruptCheckpointError,
+    DamagedCheckpointWarning,
+)
 from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, TrainConfig, make_optimizer
 from jaxae.train.loop import PARALLEL, default_fused, epoch_summary, evaluate, fit, fit_seeds
 from jaxae.train.steps import (
@@ -39,12 +45,15 @@ __all__ = [
     "OPTIMIZERS",
     "PARALLEL",
     "CheckpointMismatchError",
+    "CheckpointSaveError",
     "Checkpoints",
     "CorruptCheckpointError",
+    "DamagedCheckpointWarning",
     "TrainConfig",
     "TrainState",
     "Trainer",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "WorkdirInUseError",
     "compile_pmap_train_step",
     "compile_seeds_train_step",

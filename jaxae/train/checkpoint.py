@@ -4,18 +4,35 @@ A checkpoint holds the :class:`~jaxae.train.steps.TrainState` (params, optimiser
 state, step, RNG) and, as JSON, the epoch reached, the metrics history and the
 run's config. Orbax writes each checkpoint into a temporary folder and renames
 it when complete, so a run killed during a save leaves the previous one intact.
+
+Faults end in one line each, with the details in a file beside the checkpoints:
+
+* a save that fails (a full disk, a lost mount) raises :class:`CheckpointSaveError`
+  in the training thread, naming the epoch, the free space and the last complete
+  checkpoint; the half-written folder is removed;
+* a checkpoint that cannot be read raises :class:`CorruptCheckpointError`;
+  :meth:`Checkpoints.restore_intact` sets such a checkpoint aside (into
+  ``<directory>-damaged/``) and resumes from the newest intact one before it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
+import gc
+import logging
+import shutil
+import time
+import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
-from jaxae.errors import InputError
+from jaxae.errors import InputError, JaxaeError, JaxaeWarning
 
 
 class CheckpointMismatchError(InputError):
@@ -24,6 +41,10 @@ class CheckpointMismatchError(InputError):
 
 class CorruptCheckpointError(InputError):
     """A checkpoint whose files cannot be read."""
+
+
+class CheckpointSaveError(JaxaeError, OSError):
+    """A checkpoint could not be written (e.g. the disk is full); the previous ones are intact."""
 
 
 class Checkpoints:
@@ -43,23 +64,72 @@ class Checkpoints:
             policies.append(ocp.checkpoint_managers.BestN(
                 get_metric_fn=best_fn, reverse=best_mode == "min", n=1, keep_checkpoints_without_metrics=False
             ))
+        # Saved in the training thread: a failed save surfaces there, once, instead of in Orbax's
+        # background threads; the models' states take milliseconds to write.
         options = ocp.CheckpointManagerOptions(
             preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
-            best_fn=best_fn, best_mode=best_mode, create=True,
+            best_fn=best_fn, best_mode=best_mode, create=True, enable_async_checkpointing=False,
         )
         self._best_metric = best_metric
-        self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+        self.directory = Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, epoch: int, state, meta: dict[str, Any], metrics: dict[str, float] | None = None) -> None:
-        """Saves ``state`` and ``meta`` as the checkpoint of ``epoch`` (asynchronously).
+        """Saves ``state`` and ``meta`` as the checkpoint of ``epoch``.
 
-        ``meta`` is copied first: it is written later, and the caller may go on
-        changing what it holds (a training history grows every epoch).
+        Raises:
+          CheckpointSaveError: the checkpoint could not be written, or the disk
+            has too little room for it (checked first: a write that fails midway
+            leaves TensorStore's other writes to fail noisily in the background);
+            a partial folder is removed, the previous checkpoints stay, and the
+            full error is in ``<directory>-errors.log``.
         """
+        free = shutil.disk_usage(self.directory).free
+        if free < _bytes_needed(state):
+            raise self._no_space(epoch, free)
         meta = {**copy.deepcopy(meta), "state_shapes": _shapes(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         ranked = metrics is not None and self._best_metric in metrics  # an epoch without the metric competes not
-        self._manager.save(epoch, args=args, metrics=metrics if ranked else None)
+        try:
+            with _orbax_quiet():
+                self._manager.save(epoch, args=args, metrics=metrics if ranked else None)
+                return
+        except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds; all are told as one
+            failure = self._save_failed(epoch, error)
+        # The failed save leaves Orbax's other writes as coroutines that were never finished. Closed now,
+        # while the interpreter still runs, they end quietly; at its exit each would print a traceback.
+        gc.collect()
+        raise failure
+
+    def _save_failed(self, epoch: int, error: BaseException) -> CheckpointSaveError:
+        for partial in self.directory.glob(f"{epoch}.orbax-checkpoint-tmp*"):
+            shutil.rmtree(partial, ignore_errors=True)
+        self._manager.reload()
+        log = self._log(f"saving checkpoint {epoch}", error)
+        if _is_disk_full(error):
+            return self._no_space(epoch, shutil.disk_usage(self.directory).free, log)
+        return CheckpointSaveError(f"could not save checkpoint {epoch} to {self.directory}: {_first_line(error)}; "
+                                   f"{self._last_complete()}: run the same command to resume{log}")
+
+    def _no_space(self, epoch: int, free: int, log: str = "") -> CheckpointSaveError:
+        return CheckpointSaveError(
+            f"no space left on device while saving checkpoint {epoch} to {self.directory} ({free / 2**20:.1f} MiB "
+            f"free); {self._last_complete()}: free some space and run the same command to resume{log}")
+
+    def _last_complete(self) -> str:
+        last = self.latest()
+        return f"the last complete checkpoint is {last}" if last is not None else "no checkpoint was complete yet"
+
+    def _log(self, doing: str, error: BaseException) -> str:
+        """Appends ``error`` in full to ``<directory>-errors.log``; returns " (details: <path>)", or "" if it cannot."""
+        path = self.directory.with_name(self.directory.name + "-errors.log")
+        try:
+            with open(path, "a") as log:
+                log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {doing}:\n")
+                log.write("".join(traceback.format_exception(error)) + "\n")
+        except OSError:  # the disk that failed the save may refuse the log too
+            return ""
+        return f" (details: {path})"
 
     def latest(self) -> int | None:
         return self._manager.latest_step()
@@ -84,9 +154,10 @@ class Checkpoints:
         if epoch is None or epoch not in self.all():
             raise FileNotFoundError(f"no checkpoint {epoch if epoch is not None else ''} in {self._manager.directory}")
         try:
-            meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+            with _orbax_quiet():
+                meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
-            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from error
+            raise self._unreadable(epoch, error) from None
         if not isinstance(meta, dict) or "config" not in meta:
             raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
         # A setting the checkpoint predates (absent from its config) cannot disagree with it.
@@ -105,14 +176,93 @@ class Checkpoints:
             )
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
         try:
-            restored = self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+            with _orbax_quiet():
+                restored = self._manager.restore(epoch, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
-            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} cannot be read: {error}") from error
+            raise self._unreadable(epoch, error) from None
         return restored["state"], meta
+
+    def restore_intact(self, state_like, config: dict | None = None):
+        """``(state, meta)`` of the newest checkpoint that can be read; None when there is no checkpoint.
+
+        Damaged checkpoints newer than it are moved to ``<directory>-damaged/``
+        (kept, not deleted), each with a one-line :class:`DamagedCheckpointWarning`.
+
+        Raises:
+          CorruptCheckpointError: every checkpoint is damaged (then none is moved).
+          CheckpointMismatchError: as :meth:`restore`.
+        """
+        damaged = []
+        for epoch in sorted(self.all(), reverse=True):
+            try:
+                restored = self.restore(state_like, epoch, config)
+            except CorruptCheckpointError as error:
+                damaged.append((epoch, error))
+                continue
+            for damaged_epoch, error in damaged:
+                aside = self._set_aside(damaged_epoch)
+                warnings.warn(f"{error}; moved to {aside}, resuming from checkpoint {epoch}", DamagedCheckpointWarning,
+                              stacklevel=2)
+            return restored
+        if damaged:
+            raise CorruptCheckpointError(f"{damaged[0][1]}; no older checkpoint is intact: move {self.directory} "
+                                         "aside to train from the start")
+        return None
+
+    def _unreadable(self, epoch: int, error: BaseException) -> CorruptCheckpointError:
+        log = self._log(f"reading checkpoint {epoch}", error)
+        return CorruptCheckpointError(f"checkpoint {epoch} in {self.directory} cannot be read: {_first_line(error)}{log}")
+
+    def _set_aside(self, epoch: int) -> Path:
+        aside = self.directory.with_name(self.directory.name + "-damaged") / f"{epoch}-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside.parent.mkdir(exist_ok=True)
+        shutil.move(self.directory / str(epoch), aside)
+        self._manager.reload()
+        return aside
 
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+class DamagedCheckpointWarning(JaxaeWarning):
+    """A damaged checkpoint was set aside, and the run resumes from an older one."""
+
+
+@contextlib.contextmanager
+def _orbax_quiet():
+    """Orbax logs each failure from every thread it passes through; the error raised here tells it once."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _is_disk_full(error: BaseException | None) -> bool:
+    while error is not None:
+        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+    """The root cause's type and the first line of its message, at most ``limit`` characters of it.
+
+    TensorStore's own error is the root; the errors Orbax wraps it in add a spec of many lines.
+    """
+    while error.__cause__ is not None:
+        error = error.__cause__
+    line = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {line[:limit]}{'...' if len(line) > limit else ''}"
+
+
+def _bytes_needed(state) -> int:
+    """Room to leave for a checkpoint of ``state``: its arrays, and a margin for Orbax's metadata."""
+    return int(1.1 * sum(leaf.nbytes for leaf in jax.tree.leaves(state)) + 256 * 1024)
 
 
 def _shapes(tree) -> dict[str, list[int]]:

@@ -25,10 +25,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from jaxae import cpu
+from jaxae import compilation_cache, cpu
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.config import TrainConfig
+from jaxae.train.interrupts import StopRequest, TrainingInterrupted, stop_requests
 from jaxae.train.steps import (
     Trainer,
     compile_pmap_train_step,
@@ -132,6 +133,9 @@ def fit(
       retain_host_memory: on CPU, keep the host memory XLA frees for reuse
         (:func:`jaxae.cpu.retain_freed_memory`, process-wide).
 
+    The compiled steps are kept in JAX's persistent compilation cache
+    (:func:`jaxae.compilation_cache.enable`), so the next process reads them back.
+
     Returns:
       ``(state, history)``: the final state and one dict of metrics per epoch.
 
@@ -151,13 +155,15 @@ def fit(
     devices = jax.local_device_count()
     if parallel == "pmap" and config.batch_size % devices:
         raise InputError(f"batch_size {config.batch_size} does not split over {devices} devices for pmap")
+    compilation_cache.enable()
     if retain_host_memory and jax.default_backend() == "cpu":
         cpu.retain_freed_memory()
 
-    with exclusive_workdir(workdir) as workdir:
+    with exclusive_workdir(workdir) as folder, stop_requests() as stop:
         trainer = Trainer.create(config, learning_rate)
-        run = _Run(trainer, workdir, keep, best_metric, initial_params)
-        epoch_runner = _EpochRunner(trainer, train_data, progress, fused=fused, mesh=mesh, pmap=parallel == "pmap")
+        run = _Run(trainer, folder, keep, best_metric, initial_params)
+        epoch_runner = _EpochRunner(trainer, train_data, progress, fused=fused, mesh=mesh, pmap=parallel == "pmap",
+                                    stop=stop)
         state = epoch_runner.place(run.state)
         end = config.epochs if stop_after_epochs is None else min(config.epochs, run.start + stop_after_epochs)
         try:
@@ -165,8 +171,11 @@ def fit(
                 state, (train_metrics,) = epoch_runner.train(state, epoch)
                 run.end_epoch(epoch, epoch_runner.single(state), train_metrics, eval_data, eval_every,
                               checkpoint_every, progress)
+                epoch_runner.stop_if_asked(epoch + 1)
         except TrainingDivergedError as error:
             raise run.diverged(error) from None
+        except _Stopped as stopped:
+            raise run.interrupted(stop, stopped) from None
         finally:
             run.close()
     return epoch_runner.single(state), run.history
@@ -218,11 +227,13 @@ def fit_seeds(
         _check_batching(config, data)
     eval_data = [None] * len(configs) if eval_data is None else list(eval_data)
     initial_params = [None] * len(configs) if initial_params is None else list(initial_params)
+    compilation_cache.enable()
     if retain_host_memory and jax.default_backend() == "cpu":
         cpu.retain_freed_memory()
 
     with contextlib.ExitStack() as stack:
         folders = [stack.enter_context(exclusive_workdir(workdir)) for workdir in workdirs]
+        stop = stack.enter_context(stop_requests())
         trainers = [Trainer.create(config) for config in configs]
         runs = [_Run(t, folder, keep, best_metric, p) for t, folder, p in zip(trainers, folders, initial_params)]
         for run in runs:
@@ -230,18 +241,21 @@ def fit_seeds(
         if len({run.start for run in runs}) > 1:
             epochs = {str(folder): run.start for folder, run in zip(folders, runs)}
             raise InputError(f"the seeds' checkpoints stand at different epochs ({epochs}): resume them apart")
-        epoch_runner = _EpochRunner(trainers[0], _StackedPipelines(train_data), progress, seeds=len(configs))
+        epoch_runner = _EpochRunner(trainers[0], _StackedPipelines(train_data), progress, seeds=len(configs), stop=stop)
         state = stack_seeds([run.state for run in runs])
         for epoch in range(runs[0].start, configs[0].epochs):
             try:
                 state, train_metrics = epoch_runner.train(state, epoch)
+                for k, (run, metrics, data) in enumerate(zip(runs, train_metrics, eval_data)):
+                    seed_state = jax.tree.map(lambda leaf, k=k: leaf[k], state)
+                    run.end_epoch(epoch, seed_state, metrics, data, eval_every, checkpoint_every, progress,
+                                  evaluator=trainers[0])
+                epoch_runner.stop_if_asked(epoch + 1)
             except TrainingDivergedError as error:
                 raise TrainingDivergedError(f"{error}; each seed's last good checkpoint stays in its work dir") from None
-            for k, (run, metrics, data) in enumerate(zip(runs, train_metrics, eval_data)):
-                seed_state = jax.tree.map(lambda leaf: leaf[k], state)  # noqa: B023 (used at once)
-                run.end_epoch(epoch, seed_state, metrics, data, eval_every, checkpoint_every, progress,
-                              evaluator=trainers[0])
-    return [(jax.tree.map(lambda leaf: leaf[k], state), run.history) for k, run in enumerate(runs)]
+            except _Stopped as stopped:
+                raise runs[0].interrupted(stop, stopped, seeds=len(runs)) from None
+    return [(jax.tree.map(lambda leaf, k=k: leaf[k], state), run.history) for k, run in enumerate(runs)]
 
 
 def _check_batching(config: TrainConfig, train_data) -> None:
@@ -278,8 +292,9 @@ class _Run:
         best_mode = "max" if best_metric and "accuracy" in best_metric else "min"
         self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric, best_mode=best_mode)
         self.state, self.history, self.start = trainer.init_state(initial_params), [], 0
-        if self.checkpoints.latest() is not None:
-            self.state, meta = self.checkpoints.restore(self.state, config=trainer.config.to_json())
+        restored = self.checkpoints.restore_intact(self.state, config=trainer.config.to_json())
+        if restored is not None:
+            self.state, meta = restored
             self.history, self.start = meta["history"], meta["epoch"]
         # The log restarts from the checkpoint's history: epochs lost to a crash are not listed twice.
         (workdir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in self.history))
@@ -306,6 +321,16 @@ class _Run:
         with open(self.workdir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
+    def interrupted(self, stop: StopRequest, stopped: _Stopped, seeds: int = 1) -> TrainingInterrupted:
+        """The exception that ends a run stopped by ``stop``'s signal; the message says how to resume."""
+        epochs = self.trainer.config.epochs
+        where = (f"after epoch {stopped.epoch}/{epochs}" if stopped.step is None
+                 else f"at epoch {stopped.epoch}/{epochs}, step {stopped.step}")
+        last = self.checkpoints.latest()
+        kept = (f"checkpoint {last} in {self.workdir / 'checkpoints'}" + (" (and each seed's)" if seeds > 1 else "")
+                + " is intact: the same command resumes from it") if last else "no checkpoint yet: the same command starts again"
+        return TrainingInterrupted(f"interrupted by {stop.signal} {where}; {kept}", stop.signal)
+
     def diverged(self, error: TrainingDivergedError) -> TrainingDivergedError:
         last = self.checkpoints.latest()
         kept = f"checkpoint {last} in {self.workdir / 'checkpoints'} is the last good state" if last else "no checkpoint yet"
@@ -329,6 +354,14 @@ class _StackedPipelines:
             yield stack_seeds(batches)
 
 
+class _Stopped(Exception):
+    """A stop request honoured at ``epoch`` (1-based), after ``step`` of it (None: after the whole epoch)."""
+
+    def __init__(self, epoch: int, step: int | None = None):
+        super().__init__(epoch, step)
+        self.epoch, self.step = epoch, step
+
+
 _SYNC_EVERY = 50  # steps between reads of the metrics: reading each step would stall the dispatch queue
 
 
@@ -336,9 +369,10 @@ class _EpochRunner:
     """Trains one epoch the chosen way: a fused scan, or a loop of jitted, pmapped or seed-vmapped steps."""
 
     def __init__(self, trainer: Trainer, train_data, progress: bool, *, fused: bool = False,
-                 mesh: Mesh | None = None, pmap: bool = False, seeds: int | None = None):
+                 mesh: Mesh | None = None, pmap: bool = False, seeds: int | None = None, stop: StopRequest | None = None):
         self.trainer, self.data, self.progress = trainer, train_data, progress
         self.fused, self.mesh, self.pmap = fused, mesh, pmap
+        self.stop = StopRequest() if stop is None else stop
         self.compiled = False  # whether a step has run yet: the first one compiles
         if seeds is not None:
             self.step = compile_seeds_train_step(trainer)
@@ -356,6 +390,11 @@ class _EpochRunner:
         if self.mesh is not None:
             return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
         return state
+
+    def stop_if_asked(self, epoch: int, step: int | None = None) -> None:
+        """Ends training (:class:`_Stopped`) if a signal asked for it; ``epoch`` is 1-based."""
+        if self.stop:
+            raise _Stopped(epoch, step)
 
     def single(self, state):
         """One copy of the state (for evaluation and checkpoints)."""
@@ -394,31 +433,35 @@ class _EpochRunner:
         num_batches = self.data.num_batches
         devices = jax.local_device_count()
         bar = tqdm(total=num_batches, desc=description, disable=not self.progress, unit="batch", leave=False)
-        for step, batch in enumerate(self.data.epoch(epoch)):
-            if self.pmap:
-                state, metrics = self.step(state, split_for_pmap(batch, devices))
-                metrics = unreplicate(metrics)
-            else:
-                state, metrics = self.step(state, batch)
-            if not self.compiled:
-                jax.block_until_ready(metrics)
-                first_step_seconds = time.perf_counter() - start
-                self.compiled = True
-            pending.append(metrics)
-            if len(pending) == _SYNC_EVERY or step + 1 == num_batches:
-                fetched = jax.device_get(pending)
-                pending = []
-                for name in fetched[0]:
-                    read.setdefault(name, []).extend(np.asarray(m[name], np.float64) for m in fetched)
-                _check_finite(np.asarray(read["loss"]), description)
-                seconds = time.perf_counter() - start
-                postfix = {"loss": f"{np.mean(read['loss'][-1]):.4f}",
-                           "img/s": f"{np.sum(read['count']) / seconds:,.0f}"}
-                if "accuracy" in read:
-                    postfix["acc"] = f"{np.mean(read['accuracy'][-1]):.3f}"
-                bar.set_postfix(postfix, refresh=False)
-                bar.update(len(fetched))
-        bar.close()
+        try:
+            for step, batch in enumerate(self.data.epoch(epoch)):
+                if self.pmap:
+                    state, metrics = self.step(state, split_for_pmap(batch, devices))
+                    metrics = unreplicate(metrics)
+                else:
+                    state, metrics = self.step(state, batch)
+                if not self.compiled:
+                    jax.block_until_ready(metrics)
+                    first_step_seconds = time.perf_counter() - start
+                    self.compiled = True
+                pending.append(metrics)
+                if step + 1 < num_batches:  # after the last step, the epoch ends and is checkpointed first
+                    self.stop_if_asked(epoch + 1, step + 1)
+                if len(pending) == _SYNC_EVERY or step + 1 == num_batches:
+                    fetched = jax.device_get(pending)
+                    pending = []
+                    for name in fetched[0]:
+                        read.setdefault(name, []).extend(np.asarray(m[name], np.float64) for m in fetched)
+                    _check_finite(np.asarray(read["loss"]), description)
+                    seconds = time.perf_counter() - start
+                    postfix = {"loss": f"{np.mean(read['loss'][-1]):.4f}",
+                               "img/s": f"{np.sum(read['count']) / seconds:,.0f}"}
+                    if "accuracy" in read:
+                        postfix["acc"] = f"{np.mean(read['accuracy'][-1]):.3f}"
+                    bar.set_postfix(postfix, refresh=False)
+                    bar.update(len(fetched))
+        finally:
+            bar.close()
         if first_step_seconds is not None:
             read["first_step_seconds"] = first_step_seconds
         return state, read
