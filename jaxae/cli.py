@@ -157,7 +157,7 @@ def _bench(args) -> None:
         from jaxae.bench import startup
 
         results = {}
-        for model in args.models_to_start:
+        for model in args.models_to_start or _trained_alone():
             results[model] = startup.measure(model, args.repeats)
             print(f"{model}: " + ", ".join(f"{kind} {r['first_step']:.1f} s" for kind, r in results[model].items()),
                   flush=True)
@@ -227,6 +227,13 @@ def _model_and_batch(text: str) -> tuple[str, int]:
     if not batch.isdigit() or int(batch) < 1:
         raise argparse.ArgumentTypeError(f"expected MODEL:BATCH with a positive batch, got {text!r}")
     return model, int(batch)
+
+
+def _trained_alone() -> list[str]:
+    """The models with a recipe of their own: all but the VAEs."""
+    from jaxae import models
+
+    return [name for name in models.names() if not models.spec(name).is_variational]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -361,8 +368,7 @@ def _parser() -> argparse.ArgumentParser:
     cpu_path.add_argument("--repeats", type=_positive, default=7)
     cpu_path.add_argument("--output", help="also write the results and the environment as JSON")
     startup = parts.add_parser("startup", help="a new process's imports and first train step, cold and warm, beside PyTorch")
-    trained_alone = [name for name in models.names() if not models.spec(name).is_variational]
-    startup.add_argument("models_to_start", nargs="*", choices=trained_alone, metavar="MODEL", default=trained_alone,
+    startup.add_argument("models_to_start", nargs="*", choices=_trained_alone(), metavar="MODEL",
                          help="seed models (default: all but the VAEs)")
     startup.add_argument("--repeats", type=_positive, default=1, help="rounds, medians reported (default: 1)")
     startup.add_argument("--output", help="also write the results and the environment as JSON")

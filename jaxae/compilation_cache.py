@@ -34,8 +34,9 @@ ENVIRONMENT_VARIABLE = "JAXAE_COMPILATION_CACHE"
 OFF = ("off", "0", "false", "no", "none")
 MAX_BYTES = 2 * 1024**3
 """The cache's size bound, unless ``jax_compilation_cache_max_size`` was set."""
-MIN_COMPILE_SECONDS = 0.5
-"""Programs that compile faster than this are not worth a file (JAX's default is 1 s)."""
+MIN_COMPILE_SECONDS = 0.0
+"""Every program is kept (JAX's default keeps those that compile in over 1 s): a model's
+initialisation compiles many small programs, which together took half of a warm first step."""
 
 
 def default_directory() -> Path | None:

@@ -11,7 +11,7 @@ os.environ["XLA_FLAGS"] = " ".join(
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxae", "tests-compilation")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 # Scripts that the tests run in subprocesses: not test modules, and they read sys.argv on import.
 collect_ignore_glob = ["_*_worker.py"]

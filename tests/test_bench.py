@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from jaxae import bench, cli, models
-from jaxae.bench import chunks, conv_layers, cpu_path, hardware, profile, seeds, suite
+from jaxae.bench import chunks, conv_layers, cpu_path, hardware, profile, seeds, startup, suite
 from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
@@ -156,6 +156,18 @@ def test_cpu_path_undoes_only_the_choices_that_apply_to_the_model():
     assert all(rate > 0 for rate in rates.values())
     with pytest.raises(ValueError, match="unknown model"):
         cpu_path.measure("mnist_vae", 8)
+
+
+def test_startup_times_fresh_processes_cold_warm_and_pytorchs():
+    results = startup.measure("mnist_pca_ae")
+    assert list(results) == list(startup.KINDS)
+    for kind, numbers in results.items():
+        assert set(numbers) == {"import", "first_step", "process"}, kind
+        assert 0 < numbers["first_step"] < numbers["process"] and numbers["import"] > 0
+    row = startup.report({"mnist_pca_ae": results}).splitlines()[-1]
+    assert row.startswith("| mnist_pca_ae | ") and row.count("|") == 8
+    with pytest.raises(ValueError, match="unknown model"):
+        startup.measure("mnist_vae")
 
 
 def test_chunks_measures_each_chunk_size_and_names_the_default():

@@ -11,6 +11,7 @@ FIGURES = {
     "e1_mlp_vs_cnn": ["samples", "train_loss", "train_accuracy", "test_accuracy"],
     "e2_conv_autoencoder": ["reconstructions", "interpolation", "loss"],
     "e3_latent_2d": ["latent_scatter", "latent_grid", "chosen_point", "reconstructions", "train_loss"],
+    "e3_nnx": ["latent_scatter", "latent_grid", "chosen_point", "reconstructions", "train_loss"],
     "e4_dense_autoencoders": ["reconstructions", "interpolation_1_7", "interpolation_4_8", "train_loss"],
     "e5_transfer": ["train_loss", "test_accuracy", "kernels_autoencoder", "kernels_classifier", "class_accuracy"],
     "data_parallel": [],

@@ -20,6 +20,14 @@ def test_the_engine_imports_and_shuffles_without_tensorflow():
     assert done.stdout.strip() == "False"
 
 
+def test_the_models_and_the_trainer_import_no_plotting_scipy_or_tensorflow():
+    code = ("import sys\nimport jaxae, jaxae.models, jaxae.train, jaxae.nnx\n"
+            "print([m for m in ('matplotlib', 'scipy', 'tensorflow', 'tensorflow_datasets') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_offline_import_prints_its_two_lines_and_nothing_else(tmp_path):
     command = [sys.executable, "-m", "jaxae", "data", "import", "mnist", "--from", str(Path(__file__).parent / "data" / "mnist"),
                "--data-dir", str(tmp_path), "--subset"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 
-from jaxae.bench.suite import recipe_stages
+from jaxae.bench.suite import recipe_stage
 from jaxae.bench.throughput import jaxae_step_runner, median_images_per_second, time_interleaved, torch_runner
 from jaxae.errors import InputError
 
@@ -27,12 +27,9 @@ def measure(model: str, batch_size: int, sizes: list[int | None], repeats: int =
     Keys: ``"microbatch whole"``, ``"microbatch 32"``, ``"microbatch default (32)"``, ...,
     and ``"torch_eager"``.
     """
-    stages = recipe_stages()
-    if model not in stages:
-        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
+    stage = recipe_stage(model)
     if batch_size < 1 or repeats < 1 or any(size is not None and size < 0 for size in sizes):
         raise InputError("batch size and repeats must be positive, chunk sizes >= 0")
-    stage = stages[model]
     steps = max(1, 4000 // batch_size)
     runners = {}
     for size in sizes:

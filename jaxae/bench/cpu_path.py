@@ -21,7 +21,7 @@ import importlib.util
 from unittest import mock
 
 from jaxae import models
-from jaxae.bench.suite import recipe_stages
+from jaxae.bench.suite import recipe_stage
 from jaxae.bench.throughput import jaxae_step_runner, median_images_per_second, time_interleaved, torch_runner
 from jaxae.cpu import xla_options
 from jaxae.errors import InputError
@@ -32,12 +32,9 @@ DEFAULT_RUNS = (("cifar10_cnn", 128), ("cifar10_conv_ae", 128), ("mnist_conv_ae_
 
 def measure(model: str, batch_size: int, repeats: int = 7) -> dict[str, float]:
     """Images/s of ``model``'s step at ``batch_size``: as jaxae builds it, with each choice undone, and PyTorch eager."""
-    stages = recipe_stages()
-    if model not in stages:
-        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
+    stage = recipe_stage(model)
     if batch_size < 1 or repeats < 1:
         raise InputError("batch size and repeats must be positive")
-    stage = stages[model]
     config = dataclasses.replace(stage.config, batch_size=batch_size)
     steps = max(1, 4000 // batch_size)
     runners = {"jaxae": jaxae_step_runner(config, stage.transform, batch_size, steps)}

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import jax
 
-from jaxae.bench.suite import recipe_stages
+from jaxae.bench.suite import recipe_stage
 from jaxae.bench.throughput import jaxae_step_runner, time_interleaved
-from jaxae.errors import InputError
 
 _INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%(\S+) = (\S+) (.*)$", re.MULTILINE)
 _OP_NAME = re.compile(r"op_name=\"([^\"]+)\"")
@@ -116,10 +115,7 @@ def profile(model: str, batch_size: int | None = None, steps: int = 20) -> dict:
     Returns the model, the batch size, the median step time (ms, untraced) and ``ops``: per op
     ``(Op, ran, span)`` in ms per step (see :func:`op_times`), longest span first.
     """
-    stages = recipe_stages()
-    if model not in stages:
-        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
-    stage = stages[model]
+    stage = recipe_stage(model)
     batch_size = batch_size or stage.config.batch_size
     runner = jaxae_step_runner(stage.config, stage.transform, batch_size, steps)
     step_seconds = time_interleaved({runner.name: runner}, 1, steps)[runner.name]

@@ -16,7 +16,7 @@ import statistics
 import jax
 import numpy as np
 
-from jaxae.bench.suite import recipe_stages
+from jaxae.bench.suite import recipe_stage
 from jaxae.bench.throughput import build_runner, synthetic_images, time_interleaved
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.errors import InputError
@@ -25,12 +25,9 @@ from jaxae.train import Trainer, compile_seeds_train_step, compile_train_step, s
 
 def measure(model: str, seeds: int = 3, repeats: int = 5) -> dict[str, float]:
     """``{"apart": images/s, "together": images/s}`` of ``seeds`` seeds of ``model`` at its recipe batch."""
-    stages = recipe_stages()
-    if model not in stages:
-        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
+    stage = recipe_stage(model)
     if seeds < 2 or repeats < 1:
         raise InputError("seeds must be at least 2 and repeats positive")
-    stage = stages[model]
     batch_size = stage.config.batch_size
     trainers = [Trainer.create(dataclasses.replace(stage.config, seed=seed)) for seed in range(seeds)]
     images, labels = synthetic_images(stage.config, batch_size, seeds)

@@ -23,17 +23,14 @@ import sys
 import tempfile
 import time
 
-from jaxae.errors import InputError
-
 KINDS = ("jax cold", "jax warm", "torch")
 
 
 def measure(model: str, repeats: int = 1) -> dict[str, dict[str, float]]:
     """``{kind: {"import": s, "first_step": s, "process": s}}`` for ``model``, medians over ``repeats`` rounds."""
-    from jaxae.bench.suite import recipe_stages
+    from jaxae.bench.suite import recipe_stage
 
-    if model not in recipe_stages():
-        raise InputError(f"unknown model {model!r}; one of {sorted(recipe_stages())}")
+    recipe_stage(model)  # an unknown model's error before any process starts
     rounds = {kind: [] for kind in KINDS}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="jaxae-startup-") as cache:
@@ -61,36 +58,33 @@ def _process(framework: str, model: str, cache: str | None) -> dict[str, float]:
     if cache is not None:
         env["JAXAE_COMPILATION_CACHE"] = cache
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", __name__, framework, model], env=env, check=False,
-                          capture_output=True, text=True)
+    imports = "torch" if framework == "torch" else "jaxae.models, jaxae.train"
+    code = _WORKER.format(imports=imports, framework=framework, model=model)
+    done = subprocess.run([sys.executable, "-c", code], env=env, check=False, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"the {framework} start-up process of {model} failed:\n{done.stderr[-3000:]}")
     return {**json.loads(done.stdout.splitlines()[-1]), "process": seconds}
 
 
-def _first_step(framework: str, model: str) -> dict[str, float]:
-    """Run in a fresh process: the imports, then one step of ``model`` at its recipe batch."""
-    start = time.perf_counter()
-    if framework == "torch":
-        import torch  # noqa: F401 -- its import is PyTorch's; jaxae's below are not
+# A fresh interpreter times its imports first (torch's, or what a jaxae trainer needs), then the step.
+_WORKER = """import json, time
+start = time.perf_counter()
+import {imports}
+imported = time.perf_counter()
+from jaxae.bench.startup import first_step
+print(json.dumps({{"import": imported - start, "first_step": first_step("{framework}", "{model}")}}))
+"""
 
-        imported = time.perf_counter()
+
+def first_step(framework: str, model: str) -> float:
+    """Seconds from here to the end of one optimiser step of ``model`` at its recipe batch, building included."""
     from jaxae import compilation_cache
     from jaxae.bench import suite, throughput
 
-    if framework != "torch":
-        imported = time.perf_counter()
-    ready = time.perf_counter()
+    start = time.perf_counter()
     compilation_cache.enable()
-    stage = suite.recipe_stages()[model]
-    batch_size = stage.config.batch_size
-    if framework == "torch":
-        throughput.torch_runner(stage.config, stage.transform, batch_size, steps=1)
-    else:
-        throughput.jaxae_step_runner(stage.config, stage.transform, batch_size, steps=1)
-    return {"import": imported - start, "first_step": time.perf_counter() - ready}
-
-
-if __name__ == "__main__":
-    print(json.dumps(_first_step(*sys.argv[1:3])))
+    stage = suite.recipe_stage(model)
+    runner = throughput.torch_runner if framework == "torch" else throughput.jaxae_step_runner
+    runner(stage.config, stage.transform, stage.config.batch_size, steps=1)
+    return time.perf_counter() - start

@@ -51,6 +51,14 @@ def recipe_stages() -> dict[str, Stage]:
     return stages
 
 
+def recipe_stage(model: str) -> Stage:
+    """``model``'s entry of :func:`recipe_stages`; an :class:`InputError` naming the choices for another name."""
+    stages = recipe_stages()
+    if model not in stages:
+        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
+    return stages[model]
+
+
 def device_slug() -> str:
     """The device kind as a file name: "cpu", "nvidia-h100-80gb-hbm3", ..."""
     return re.sub(r"[^a-z0-9]+", "-", jax.devices()[0].device_kind.lower()).strip("-")

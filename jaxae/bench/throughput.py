@@ -182,12 +182,20 @@ def torch_runner(config: TrainConfig, transform: str, batch_size: int, steps: in
 
 
 def time_interleaved(runners: Mapping[str, Runner], steps: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds of ``run(steps)`` per runner, ``repeats`` rounds; within a round the runners take turns."""
+    """Seconds of ``run(steps)`` per runner, ``repeats`` rounds; within a round the runners take turns.
+
+    Each round starts one runner later than the one before, so that every runner takes every
+    place in the order equally often: on two cores, with the order fixed, whichever runner was
+    timed right after PyTorch's ran up to 20 % slower (likely PyTorch's OpenMP threads, which
+    spin for a while after each call).
+    """
     seconds = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, runner in runners.items():
+    names = list(runners)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            runner.run(steps)
+            runners[name].run(steps)
             seconds[name].append(time.perf_counter() - start)
     return seconds
 
