@@ -111,12 +111,13 @@ def _probe(args) -> None:
             print(f"wrote {path}" if path else f"{pair}: no figure, a finished run of each is needed")
 
 
-def _write_json(path: str | None, results) -> None:
+def _write_json(path: str | None, results, benchmark: str) -> None:
     if path:
         from jaxae.bench.environment import describe
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps({"environment": describe(), "results": results}, indent=1) + "\n")
+        record = {"benchmark": benchmark, "environment": describe(), "results": results}
+        Path(path).write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {path}")
 
 
@@ -136,7 +137,7 @@ def _bench(args) -> None:
 
         rows = conv_layers.compare(args.model, args.batch_sizes, args.lowerings, args.repeats)
         print(conv_layers.report(rows))
-        _write_json(args.output, rows)
+        _write_json(args.output, rows, args.bench_command)
     elif args.bench_command == "profile":
         from jaxae.bench import profile
 
@@ -152,7 +153,7 @@ def _bench(args) -> None:
                 rates = cpu_path.measure(model, batch, args.repeats)
             results[f"{model}:{batch}"] = rates
             print(f"{model}:{batch}", "  ".join(f"{name} {rate:,}" for name, rate in rates.items()), "images/s", flush=True)
-        _write_json(args.output, results)
+        _write_json(args.output, results, args.bench_command)
     elif args.bench_command == "startup":
         from jaxae.bench import startup
 
@@ -162,7 +163,7 @@ def _bench(args) -> None:
             print(f"{model}: " + ", ".join(f"{kind} {r['first_step']:.1f} s" for kind, r in results[model].items()),
                   flush=True)
         print(startup.report(results))
-        _write_json(args.output, results)
+        _write_json(args.output, results, args.bench_command)
     elif args.bench_command == "seeds":
         from jaxae.bench import seeds
 
@@ -172,7 +173,7 @@ def _bench(args) -> None:
             results[model] = rates
             print(f"{model}: {args.seeds} seeds apart {rates['apart']:,.0f}, together {rates['together']:,.0f} images/s "
                   f"({rates['together'] / rates['apart']:.2f}x)", flush=True)
-        _write_json(args.output, results)
+        _write_json(args.output, results, args.bench_command)
     elif args.bench_command == "data":
         from jaxae.bench import data
 
@@ -181,7 +182,7 @@ def _bench(args) -> None:
             print(f"import {name}: {seconds:.1f} s")
         for mode, numbers in results["pipelines"].items():
             print(f"{mode}: set-up {numbers['setup_seconds']:.1f} s, median {numbers['median_images_per_s']:,.0f} images/s")
-        _write_json(args.output, results)
+        _write_json(args.output, results, args.bench_command)
     else:
         from jaxae.bench.suite import device_slug
 

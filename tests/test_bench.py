@@ -55,7 +55,12 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     assert set(e2e["frameworks"]) == {"jax", "torch"} and e2e["train_images"] == 256
     assert all(0 <= v["test_accuracy"] <= 1 and v["seconds"] > 0 for v in e2e["frameworks"].values())
 
+    timings = {kind: {"import": 1.0, "first_step": 2.0, "process": 4.0} for kind in startup.KINDS}
+    startups = {"benchmark": "startup", "environment": results["environment"], "results": {"mnist_pca_ae": timings}}
+    (output.parent / "startup-cpu.json").write_text(json.dumps(startups))
     markdown = bench.render(output.parent, tmp_path / "BENCHMARKS.md", tmp_path / "speedup.png")
+    assert "## Start-up, cpu (startup-cpu.json)" in markdown
+    assert "| mnist_pca_ae | 2.0 s | 2.0 s | 2.0 s | 1.00 | 1.0, 1.0 s | 4.0 s |" in markdown
     assert ("Freed host memory kept" in markdown) is results["environment"]["host_memory_retained"]
     assert "| mnist_pca_ae | 128 (recipe) |" in markdown and "| mnist_pca_ae | 4 |" in markdown
     assert "End to end, E1/cnn (1 epochs on 256 images" in markdown and "PyTorch eager" in markdown

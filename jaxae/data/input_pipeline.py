@@ -17,12 +17,9 @@ so both modes give identical batches for the same seed.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines say nothing about jaxae's work
 
 import jax
 import numpy as np

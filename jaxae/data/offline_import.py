@@ -10,12 +10,9 @@ failed or interrupted import leaves nothing behind and can be rerun.
 
 from __future__ import annotations
 
-import os
 import struct
 import tempfile
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines say nothing about jaxae's work
 
 import tensorflow_datasets as tfds
 
