@@ -237,13 +237,9 @@ def _trained_alone() -> list[str]:
     return [name for name in models.names() if not models.spec(name).is_variational]
 
 
-def _parser() -> argparse.ArgumentParser:
-    from jaxae import models
-    from jaxae.bench.chunks import DEFAULT_RUNS
-    from jaxae.bench.cpu_path import DEFAULT_RUNS as CPU_PATH_RUNS
-    from jaxae.bench.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
-    from jaxae.experiments.runner import RAW_DATA_ENV
-    from jaxae.models.convolution import CONV2D_LOWERINGS
+def _parser(with_bench_arguments: bool) -> argparse.ArgumentParser:
+    """The whole command line; ``bench``'s options (whose defaults import the benchmark code) only if asked."""
+    from jaxae.data.raw_archives import RAW_DATA_ENV
 
     parser = argparse.ArgumentParser(prog="jaxae", description=__doc__.split("\n")[0])
     cache = parser.add_mutually_exclusive_group()
@@ -325,6 +321,19 @@ def _parser() -> argparse.ArgumentParser:
         "against the measured matmul peak; E1's CNN end to end. Writes <results-dir>/<device>.json and renders "
         "BENCHMARKS.md beside the results folder.",
     )
+    if with_bench_arguments:
+        _add_bench_arguments(bench)
+    return parser
+
+
+def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
+    from jaxae import models
+    from jaxae.bench.chunks import DEFAULT_RUNS
+    from jaxae.bench.cpu_path import DEFAULT_RUNS as CPU_PATH_RUNS
+    from jaxae.bench.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
+    from jaxae.data.raw_archives import RAW_DATA_ENV
+    from jaxae.models.convolution import CONV2D_LOWERINGS
+
     bench.add_argument("--models", nargs="+", choices=models.names(), metavar="MODEL", help="seed models (default: all)")
     bench.add_argument("--batch-sizes", nargs="+", type=_batch_size, default=["recipe", LARGE_BATCH],
                        help=f"ints or 'recipe' (default: recipe {LARGE_BATCH})")
@@ -385,12 +394,12 @@ def _parser() -> argparse.ArgumentParser:
     data_bench.add_argument("--epochs", type=_positive, default=5, help="timed epochs per mode, after a warm-up epoch")
     data_bench.add_argument("--output", help="also write the results and the environment as JSON")
     parts.add_parser("render", help="only render BENCHMARKS.md and speedup.png from the results folder")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(with_bench_arguments="bench" in argv)
+    args = parser.parse_args(argv)
     from jaxae import compilation_cache
     from jaxae.errors import JaxaeError, JaxaeWarning, TrainingDivergedError, TrainingInterrupted
 

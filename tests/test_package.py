@@ -28,6 +28,16 @@ def test_the_models_and_the_trainer_import_no_plotting_scipy_or_tensorflow():
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("command", [["--help"], ["models"], ["reproduce", "--help"]])
+def test_the_command_line_answers_without_the_benchmark_plotting_or_tensorflow_code(command):
+    code = ("import contextlib, io, sys\nfrom jaxae import cli\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    with contextlib.suppress(SystemExit): cli.main({command!r})\n"
+            "print([m for m in ('jaxae.bench', 'matplotlib', 'scipy', 'tensorflow') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_offline_import_prints_its_two_lines_and_nothing_else(tmp_path):
     command = [sys.executable, "-m", "jaxae", "data", "import", "mnist", "--from", str(Path(__file__).parent / "data" / "mnist"),
                "--data-dir", str(tmp_path), "--subset"]

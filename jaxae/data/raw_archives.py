@@ -20,6 +20,9 @@ import numpy as np
 
 from jaxae.errors import InputError
 
+RAW_DATA_ENV = "JAXAE_RAW_DATA"
+"""The environment variable that names a folder of raw archives (``DIR/mnist``, ``DIR/cifar10``)."""
+
 MNIST_FILES = {
     "train_data": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",

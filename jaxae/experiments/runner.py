@@ -21,14 +21,13 @@ import numpy as np
 
 from jaxae import figures, latent
 from jaxae.data.batches import DeviceResidentPipeline
-from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES
+from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, RAW_DATA_ENV
 from jaxae.errors import DatasetNotAvailableError, InputError
 from jaxae.experiments.recipe import Stage
 from jaxae.train import Checkpoints, fit, fit_seeds
 
 FRAMEWORKS = ("jax", "torch")
 SEEDS_MODES = ("auto", "together", "apart")
-RAW_DATA_ENV = "JAXAE_RAW_DATA"
 _RAW_FILES = {"mnist": tuple(MNIST_FILES.values()), "cifar10": (CIFAR10_ARCHIVE,)}
 
 
