@@ -111,13 +111,15 @@ def _probe(args) -> None:
             print(f"wrote {path}" if path else f"{pair}: no figure, a finished run of each is needed")
 
 
-def _write_json(path: str | None, results, benchmark: str) -> None:
-    if path:
+def _write_json(args, results) -> None:
+    """``results`` of the ``jaxae bench`` subcommand in ``args``, with the environment, to ``args.output`` if given."""
+    if args.output:
         from jaxae.bench.environment import describe
 
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        record = {"benchmark": benchmark, "environment": describe(), "results": results}
-        Path(path).write_text(json.dumps(record, indent=1) + "\n")
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"benchmark": args.bench_command, "environment": describe(), "results": results}
+        path.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {path}")
 
 
@@ -137,7 +139,7 @@ def _bench(args) -> None:
 
         rows = conv_layers.compare(args.model, args.batch_sizes, args.lowerings, args.repeats)
         print(conv_layers.report(rows))
-        _write_json(args.output, rows, args.bench_command)
+        _write_json(args, rows)
     elif args.bench_command == "profile":
         from jaxae.bench import profile
 
@@ -153,7 +155,7 @@ def _bench(args) -> None:
                 rates = cpu_path.measure(model, batch, args.repeats)
             results[f"{model}:{batch}"] = rates
             print(f"{model}:{batch}", "  ".join(f"{name} {rate:,}" for name, rate in rates.items()), "images/s", flush=True)
-        _write_json(args.output, results, args.bench_command)
+        _write_json(args, results)
     elif args.bench_command == "startup":
         from jaxae.bench import startup
 
@@ -163,7 +165,7 @@ def _bench(args) -> None:
             print(f"{model}: " + ", ".join(f"{kind} {r['first_step']:.1f} s" for kind, r in results[model].items()),
                   flush=True)
         print(startup.report(results))
-        _write_json(args.output, results, args.bench_command)
+        _write_json(args, results)
     elif args.bench_command == "seeds":
         from jaxae.bench import seeds
 
@@ -173,7 +175,7 @@ def _bench(args) -> None:
             results[model] = rates
             print(f"{model}: {args.seeds} seeds apart {rates['apart']:,.0f}, together {rates['together']:,.0f} images/s "
                   f"({rates['together'] / rates['apart']:.2f}x)", flush=True)
-        _write_json(args.output, results, args.bench_command)
+        _write_json(args, results)
     elif args.bench_command == "data":
         from jaxae.bench import data
 
@@ -182,7 +184,7 @@ def _bench(args) -> None:
             print(f"import {name}: {seconds:.1f} s")
         for mode, numbers in results["pipelines"].items():
             print(f"{mode}: set-up {numbers['setup_seconds']:.1f} s, median {numbers['median_images_per_s']:,.0f} images/s")
-        _write_json(args.output, results, args.bench_command)
+        _write_json(args, results)
     else:
         from jaxae.bench.suite import device_slug
 
