@@ -1,4 +1,4 @@
-"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``probe``, ``bench``.
+"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``probe``, ``explore``, ``bench``.
 
 Errors a user can fix (:class:`jaxae.errors.JaxaeError`: a bad argument, a
 missing dataset, a busy work dir, a diverged run) print as one line; any
@@ -166,6 +166,12 @@ def _bench(args) -> None:
                   flush=True)
         print(startup.report(results))
         _write_json(args, results)
+    elif args.bench_command == "explore":
+        from jaxae.bench import explore
+
+        results = explore.measure(args.requests)
+        print(explore.report(results))
+        _write_json(args, results)
     elif args.bench_command == "seeds":
         from jaxae.bench import seeds
 
@@ -210,6 +216,12 @@ def _render(results_dir: Path) -> None:
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number in [0, 65535], got {text!r}")
     return int(text)
 
 
@@ -315,6 +327,17 @@ def _parser(with_bench_arguments: bool) -> argparse.ArgumentParser:
     probe.add_argument("--output", help="also write the accuracies per seed to this JSON file")
     probe.add_argument("--figures", help="also draw each autoencoder beside its VAE into this folder")
 
+    explore = commands.add_parser(
+        "explore", help="the trained latent spaces in the browser: decode points of E3's plane, blend two images",
+        description="Serves a local page (127.0.0.1 only) with E3's 2-D latent plane beside its VAE's, decoded "
+        "live under the pointer, and the interpolation between two test images for E2, E2-VAE and E4. "
+        "Shows the weights and test images shipped with jaxae unless --workdir or --data-dir say otherwise.",
+    )
+    explore.add_argument("--port", type=_port, default=8800, help="port to listen on (default: %(default)s; 0: any free one)")
+    explore.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    explore.add_argument("--workdir", help="show the finished runs of this `jaxae reproduce` work dir instead")
+    explore.add_argument("--data-dir", help="a TFDS data dir: its whole test sets instead of the shipped samples")
+
     bench = commands.add_parser(
         "bench", parents=[memory],
         help="speed: the suite (every seed model, jaxae vs PyTorch), or one of its parts",
@@ -356,7 +379,7 @@ def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--inline-dispatch", action="store_true",
                        help="run XLA:CPU computations on the calling thread (jaxae.cpu.execute_on_calling_thread): "
                        "faster for steps with temporaries over 64 MiB, slower for small ones")
-    parts = bench.add_subparsers(dest="bench_command", metavar="{layers,profile,chunks,seeds,data,render}")
+    parts = bench.add_subparsers(dest="bench_command", metavar="{layers,profile,chunks,cpu-path,startup,explore,seeds,data,render}")
     layers = parts.add_parser("layers", help="each convolution of a model alone, per lowering, against PyTorch's layer")
     layers.add_argument("model", choices=[n for n in models.names() if models.spec(n).has_convolutions])
     layers.add_argument("--batch-sizes", type=_positive, nargs="+", default=[32, 128])
@@ -384,6 +407,9 @@ def _add_bench_arguments(bench: argparse.ArgumentParser) -> None:
                          help="seed models (default: all but the VAEs)")
     startup.add_argument("--repeats", type=_positive, default=1, help="rounds, medians reported (default: 1)")
     startup.add_argument("--output", help="also write the results and the environment as JSON")
+    explore = parts.add_parser("explore", help="how long `jaxae explore` takes to answer each kind of request")
+    explore.add_argument("--requests", type=_positive, default=200, help="timed requests per kind (default: 200)")
+    explore.add_argument("--output", help="also write the results and the environment as JSON")
     seeds = parts.add_parser("seeds", help="several seeds' train steps one after the other, or vmapped as one")
     seeds.add_argument("models_to_seed", nargs="+", choices=models.names(), metavar="MODEL")
     seeds.add_argument("--seeds", type=_positive, default=3)
@@ -428,6 +454,10 @@ def main(argv: list[str] | None = None) -> None:
             _bench(args)
         elif args.command == "probe":
             _probe(args)
+        elif args.command == "explore":
+            from jaxae import explore
+
+            explore.serve(args.port, not args.no_browser, args.workdir, args.data_dir)
         else:
             _report(args)
     except TrainingDivergedError as error:

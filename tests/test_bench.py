@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from jaxae import bench, cli, models
-from jaxae.bench import chunks, conv_layers, cpu_path, hardware, profile, seeds, startup, suite
+from jaxae.bench import chunks, conv_layers, cpu_path, explore, hardware, profile, seeds, startup, suite
 from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
@@ -173,6 +173,13 @@ def test_startup_times_fresh_processes_cold_warm_and_pytorchs():
     assert row.startswith("| mnist_pca_ae | ") and row.count("|") == 8
     with pytest.raises(ValueError, match="unknown model"):
         startup.measure("mnist_vae")
+
+
+def test_explore_times_each_kind_of_request_over_http():
+    results = explore.measure(requests=3)
+    assert list(results) == list(explore.REQUESTS)
+    assert all(0 < r["median_ms"] <= r["p95_ms"] for r in results.values())
+    assert explore.report(results).splitlines()[2].startswith("| decode E3 | ")
 
 
 def test_chunks_measures_each_chunk_size_and_names_the_default():

@@ -1,8 +1,11 @@
 """What importing jaxae does and does not do, and how the command line reports errors."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,8 +23,8 @@ def test_the_engine_imports_and_shuffles_without_tensorflow():
     assert done.stdout.strip() == "False"
 
 
-def test_the_models_and_the_trainer_import_no_plotting_scipy_or_tensorflow():
-    code = ("import sys\nimport jaxae, jaxae.models, jaxae.train, jaxae.nnx\n"
+def test_the_models_the_trainer_and_the_explorer_import_no_plotting_scipy_or_tensorflow():
+    code = ("import sys\nimport jaxae, jaxae.models, jaxae.train, jaxae.nnx, jaxae.pretrained, jaxae.explore\n"
             "print([m for m in ('matplotlib', 'scipy', 'tensorflow', 'tensorflow_datasets') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -94,6 +97,22 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
         "--target-seconds", "0.001", "--e2e-epochs", "0", "--peak-size", "256", "--results-dir", "mine/results",
         cwd=user, env=env)
     assert len(list((user / "mine" / "results").glob("*.json"))) == 1 and (user / "mine" / "BENCHMARKS.md").is_file()
+
+    # The explorer from the wheel alone: shipped weights and test images, no dataset, no training.
+    assert wheel.stat().st_size < 10 * 2**20
+    explorer = subprocess.Popen([*jaxae, "explore", "--port", "0", "--no-browser"], cwd=user, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = explorer.stdout.readline()
+        assert "serving http://127.0.0.1:" in line, explorer.stderr.read() if explorer.poll() is not None else line
+        url = line.split("serving ")[1].split()[0]
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert "<title>jaxae explorer" in page.read().decode()
+        with urllib.request.urlopen(url + "api/decode?model=E3-VAE&z=0,0", timeout=30) as answer:
+            assert json.loads(answer.read())["image"]["shape"] == [28, 28, 1]
+    finally:
+        explorer.send_signal(signal.SIGINT)
+    assert explorer.wait(timeout=30) == 0 and explorer.stdout.read().strip() == "jaxae explore: stopped"
     written = {path.relative_to(user).parts[0] for path in user.rglob("*") if path.is_file()}
     assert written == {"script.py", "tfds", "runs", "mine"}
     assert not any(site.glob("results")) and not any(site.glob("benchmarks"))

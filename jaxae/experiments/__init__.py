@@ -29,6 +29,7 @@ from jaxae.experiments.runner import (
     SEEDS_MODES,
     Context,
     ensure_dataset,
+    evaluate_stage,
     seeds_together,
     train_seeds_together,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "against_published",
     "comparison_table",
     "ensure_dataset",
+    "evaluate_stage",
     "get",
     "load_summaries",
     "names",

@@ -127,7 +127,7 @@ def _with_test_split(stage: Stage, quick: bool) -> Stage:
     return dataclasses.replace(stage, test_split=f"test[:{QUICK_TEST_EXAMPLES}]" if quick else "test")
 
 
-def _finished_runs(workdir, encoder: Encoder, quick: bool):
+def finished_runs(workdir, encoder: Encoder, quick: bool):
     """``(seed, stage, params)`` of each finished jaxae run of ``encoder`` in ``workdir``, by seed."""
     for seed_dir in sorted((Path(workdir) / encoder.experiment / "jax").glob("seed*"), key=lambda d: int(d.name[4:])):
         stage = _with_test_split(encoder.recipe_stage(quick).with_seed(int(seed_dir.name[4:])), quick)
@@ -213,7 +213,7 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
     """
     rows, dims, cache = [], {}, ScoreCache(workdir)
     for encoder in tqdm(encoders, desc="probing", disable=not progress, unit="autoencoder"):
-        for seed, stage, params in _finished_runs(workdir, encoder, quick):
+        for seed, stage, params in finished_runs(workdir, encoder, quick):
             dim = int(np.prod(stage.config.create_model().latent_shape))
             if not rows or rows[-1]["representation"] != encoder.label:
                 rows.append({"representation": encoder.label, "model": stage.config.model, "dataset": stage.dataset,
@@ -289,7 +289,7 @@ def comparison_figures(workdir: str | Path, data_dir: str | None, out: Path, qui
     for dataset, encoders in pairs.items():
         pair = " / ".join(encoder.label for encoder in encoders)
         trained = [(encoder, *first) for encoder in encoders
-                   if (first := next(_finished_runs(workdir, encoder, quick), None)) is not None]
+                   if (first := next(finished_runs(workdir, encoder, quick), None)) is not None]
         if len(trained) < 2:
             written[pair] = None
             continue

@@ -24,7 +24,8 @@ from jaxae.data.batches import DeviceResidentPipeline
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, RAW_DATA_ENV
 from jaxae.errors import DatasetNotAvailableError, InputError
 from jaxae.experiments.recipe import Stage
-from jaxae.train import Checkpoints, fit, fit_seeds
+from jaxae.train import Checkpoints, Trainer, fit, fit_seeds
+from jaxae.train.loop import evaluate
 
 FRAMEWORKS = ("jax", "torch")
 SEEDS_MODES = ("auto", "together", "apart")
@@ -219,6 +220,14 @@ def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, 
     if trained.restored_epochs:  # its wall time covers only the epochs after them
         context.timings["restored_epochs"] += trained.restored_epochs
     return trained
+
+
+def evaluate_stage(stage: Stage, params, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """``params``' test numbers on ``images`` (uint8) and ``labels``, as a run of ``stage`` evaluates after its
+    last epoch (same batches, same dropout seed): ``test_loss`` (per image) and, for a classifier, ``test_accuracy``."""
+    pipeline = DeviceResidentPipeline(images, labels, stage.test_batches(), stage.transform)
+    result = evaluate(Trainer.create(stage.config), params, pipeline, stage.config.epochs - 1, seed=stage.config.seed)
+    return {f"test_{key}": result[key] for key in ("loss", "accuracy") if key in result}
 
 
 def seeds_together(stage: Stage, context: Context, seeds: tuple[int, ...]) -> bool:

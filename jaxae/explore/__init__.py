@@ -1,0 +1,47 @@
+"""``jaxae explore``: the trained latent spaces in the browser.
+
+A local page (served on 127.0.0.1 only) with two views:
+
+- **The 2-D plane** of E3's autoencoder beside its VAE: the codes of the MNIST
+  test images scattered by class, and the digit that the point under the
+  pointer decodes to, decoded live.
+- **Interpolation** between two test images for E2, E2-VAE and E4's four
+  autoencoders: the pixels blended against the codes blended and decoded, with
+  a slider for the mixing weight α.
+
+By default it shows the shipped weights and test samples (:mod:`jaxae.pretrained`):
+no training and no dataset needed. ``workdir`` and ``data_dir`` show the runs of a
+``jaxae reproduce`` work dir and the whole test sets of a TFDS data dir instead.
+"""
+
+from __future__ import annotations
+
+import time
+import webbrowser
+from pathlib import Path
+
+from jaxae.explore.server import make_server
+from jaxae.explore.spaces import INTERPOLATIONS, PLANES, LatentSpaces
+
+__all__ = ["INTERPOLATIONS", "PLANES", "LatentSpaces", "make_server", "serve"]
+
+
+def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | None = None,
+          data_dir: str | None = None) -> None:
+    """Serves the explorer until Ctrl-C; opens it in the default browser unless ``open_browser`` is False."""
+    start = time.perf_counter()
+    spaces = LatentSpaces(workdir, data_dir)
+    spaces.warm_up()
+    server = make_server(spaces, port)
+    host, port = server.server_address[:2]
+    url = f"http://{host}:{port}/"
+    print(f"jaxae explore: {len(spaces.spaces)} models ready in {time.perf_counter() - start:.1f} s; "
+          f"serving {url} (Ctrl-C stops)", flush=True)
+    if open_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\njaxae explore: stopped")
+    finally:
+        server.server_close()
