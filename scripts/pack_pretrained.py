@@ -118,7 +118,8 @@ def pack(workdir: Path, data_dir: str | None, quick: bool, out: Path, subset_dir
     np.savez_compressed(buffer, **samples)
     (out / pretrained.TEST_SAMPLES.name).write_bytes(buffer.getvalue())
     print(table(manifest))
-    print(f"wrote {out}: {sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.suffix != ".py"):,} bytes of package data")
+    size = sum(path.stat().st_size for path in out.iterdir() if path.is_file() and path.suffix != ".py")
+    print(f"wrote {out}: {size:,} bytes of package data")
 
 
 def main() -> None:

@@ -31,15 +31,15 @@ def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | Non
     """Serves the explorer until Ctrl-C; opens it in the default browser unless ``open_browser`` is False."""
     start = time.perf_counter()
     spaces = LatentSpaces(workdir, data_dir)
-    spaces.warm_up()
-    server = make_server(spaces, port)
-    host, port = server.server_address[:2]
-    url = f"http://{host}:{port}/"
-    print(f"jaxae explore: {len(spaces.spaces)} models ready in {time.perf_counter() - start:.1f} s; "
-          f"serving {url} (Ctrl-C stops)", flush=True)
-    if open_browser:
-        webbrowser.open(url)
+    server = make_server(spaces, port)  # a port in use fails before the compiling
     try:
+        spaces.warm_up()
+        host, port = server.server_address[:2]
+        url = f"http://{host}:{port}/"
+        print(f"jaxae explore: {len(spaces.spaces)} models ready in {time.perf_counter() - start:.1f} s; "
+              f"serving {url} (Ctrl-C stops)", flush=True)
+        if open_browser:
+            webbrowser.open(url)
         server.serve_forever()
     except KeyboardInterrupt:
         print("\njaxae explore: stopped")
