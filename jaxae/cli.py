@@ -335,7 +335,8 @@ def _parser(with_bench_arguments: bool) -> argparse.ArgumentParser:
     )
     explore.add_argument("--port", type=_port, default=8800, help="port to listen on (default: %(default)s; 0: any free one)")
     explore.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
-    explore.add_argument("--workdir", help="show the finished runs of this `jaxae reproduce` work dir instead")
+    explore.add_argument("--workdir", help="show the finished runs of this `jaxae reproduce` work dir instead (with "
+                         "--data-dir, its planes scatter the whole test set, else the 300 shipped images)")
     explore.add_argument("--data-dir", help="a TFDS data dir: its whole test sets instead of the shipped samples")
 
     bench = commands.add_parser(

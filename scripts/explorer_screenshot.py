@@ -55,6 +55,7 @@ def main() -> None:
     finally:
         browser.quit()
         server.shutdown()
+        server.server_close()
 
 
 if __name__ == "__main__":

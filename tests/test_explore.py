@@ -127,9 +127,19 @@ def test_a_bug_answers_500_prints_its_traceback_and_the_server_goes_on(url, spac
 
     monkeypatch.setattr(spaces, "plane", broken)
     status, answer = get(url, "/api/plane?model=E3")
-    assert status == 500 and answer == {"error": "internal error: RuntimeError: a bug in plane"}
-    assert "Traceback" in capsys.readouterr().err
+    assert status == 500 and answer == {"error": "internal error; its traceback is on the server's console"}
+    assert "RuntimeError: a bug in plane" in capsys.readouterr().err
     assert get(url, "/api/decode?model=E3&z=0,0")[0] == 200
+
+
+def test_requests_for_another_host_are_refused(url):
+    port = url.rsplit(":", 1)[1]
+    for host in ("attacker.example", f"attacker.example:{port}", "127.0.0.1:1"):
+        request = urllib.request.Request(url + "/api/catalogue", headers={"Host": host})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403
+    assert get(url.replace("127.0.0.1", "localhost"), "/api/catalogue")[0] == 200
 
 
 def test_only_get_is_answered(url):

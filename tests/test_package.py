@@ -2,6 +2,7 @@
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -100,19 +101,25 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
 
     # The explorer from the wheel alone: shipped weights and test images, no dataset, no training.
     assert wheel.stat().st_size < 10 * 2**20
-    explorer = subprocess.Popen([*jaxae, "explore", "--port", "0", "--no-browser"], cwd=user, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = tmp_path / "explore-stderr.txt"
+    with errors.open("w") as stderr:
+        explorer = subprocess.Popen([*jaxae, "explore", "--port", "0", "--no-browser"], cwd=user, env=env,
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
-        line = explorer.stdout.readline()
-        assert "serving http://127.0.0.1:" in line, explorer.stderr.read() if explorer.poll() is not None else line
+        ready, _, _ = select.select([explorer.stdout], [], [], 120)
+        line = explorer.stdout.readline() if ready else ""
+        assert "serving http://127.0.0.1:" in line, errors.read_text()[-3000:]
         url = line.split("serving ")[1].split()[0]
         with urllib.request.urlopen(url, timeout=30) as page:
             assert "<title>jaxae explorer" in page.read().decode()
         with urllib.request.urlopen(url + "api/decode?model=E3-VAE&z=0,0", timeout=30) as answer:
             assert json.loads(answer.read())["image"]["shape"] == [28, 28, 1]
-    finally:
         explorer.send_signal(signal.SIGINT)
-    assert explorer.wait(timeout=30) == 0 and explorer.stdout.read().strip() == "jaxae explore: stopped"
+        assert explorer.wait(timeout=30) == 0 and explorer.stdout.read().strip() == "jaxae explore: stopped"
+    finally:
+        if explorer.poll() is None:
+            explorer.kill()
+            explorer.wait()
     written = {path.relative_to(user).parts[0] for path in user.rglob("*") if path.is_file()}
     assert written == {"script.py", "tfds", "runs", "mine"}
     assert not any(site.glob("results")) and not any(site.glob("benchmarks"))

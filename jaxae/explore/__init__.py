@@ -30,9 +30,10 @@ def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | Non
           data_dir: str | None = None) -> None:
     """Serves the explorer until Ctrl-C; opens it in the default browser unless ``open_browser`` is False."""
     start = time.perf_counter()
-    spaces = LatentSpaces(workdir, data_dir)
-    server = make_server(spaces, port)  # a port in use fails before the compiling
+    server = None
     try:
+        spaces = LatentSpaces(workdir, data_dir)
+        server = make_server(spaces, port)  # a port in use fails before the decoders compile
         spaces.warm_up()
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}/"
@@ -44,4 +45,5 @@ def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | Non
     except KeyboardInterrupt:
         print("\njaxae explore: stopped")
     finally:
-        server.server_close()
+        if server is not None:
+            server.server_close()

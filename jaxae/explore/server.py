@@ -2,17 +2,17 @@
 
 Bound to 127.0.0.1 only; Python's standard ``http.server``, one thread per request.
 
-==========================================  ==================================================
-``GET /api/catalogue``                      the planes, the interpolation models, the sources
-``GET /api/plane?model=E3``                 the test codes of a 2-D plane, their labels, bounds
-``GET /api/decode?model=E3&z=0.5,-1.2``     the image a point of the plane decodes to
-``GET /api/images?dataset=mnist``           the test images to pick from
-``GET /api/interpolate?model=E2&a=0&b=1&alpha=0.3``  pixel and latent blends, reconstructions
-==========================================  ==================================================
+- ``GET /api/catalogue``: the planes, the interpolation models, the sources.
+- ``GET /api/plane?model=E3``: the test codes of a 2-D plane, their labels, bounds.
+- ``GET /api/decode?model=E3&z=0.5,-1.2``: the image a point of the plane decodes to.
+- ``GET /api/images?dataset=mnist``: the test images to pick from.
+- ``GET /api/interpolate?model=E2&a=0&b=1&alpha=0.3``: pixel and latent blends, reconstructions.
 
 Images travel as ``{"shape": [H, W, C], "pixels": base64 of uint8}``. A bad
-request gets a 4xx and one line of JSON, ``{"error": ...}``; an unexpected
-error in a handler answers 500 and prints its traceback, and the server goes on.
+request gets a 4xx and one line of JSON, ``{"error": ...}``; so does a request
+whose ``Host`` is not this server's own address (a page elsewhere reaching it
+through a rebound DNS name). A bug in a handler answers 500 and prints its
+traceback on the console, and the server goes on.
 """
 
 from __future__ import annotations
@@ -118,19 +118,25 @@ def make_handler(spaces: LatentSpaces) -> type[http.server.BaseHTTPRequestHandle
 
         def do_GET(self):
             try:
+                self._check_host()
                 status, content_type, body = 200, *self._answer(urllib.parse.urlsplit(self.path))
             except HttpError as error:
                 status, content_type, body = error.status, *_error_body(str(error))
-            except Exception as error:  # noqa: BLE001 (a bug: its traceback on the console, the server goes on)
+            except Exception:  # noqa: BLE001 (a bug: its traceback on the console, the server goes on)
                 traceback.print_exc()
-                status, content_type, body = 500, *_error_body(f"internal error: {type(error).__name__}: {error}")
+                status, content_type, body = 500, *_error_body("internal error; its traceback is on the server's console")
             self._send(status, content_type, body)
+
+        def _check_host(self):
+            port = self.server.server_address[1]
+            if self.headers.get("Host") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                raise HttpError(403, f"the explorer answers requests for 127.0.0.1:{port} or localhost:{port} only")
 
         def _answer(self, url) -> tuple[str, bytes]:
             if url.path in endpoints:
                 query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
                 try:
-                    return "application/json", json.dumps(endpoints[url.path](query)).encode()
+                    return "application/json", json.dumps(endpoints[url.path](query), allow_nan=False).encode()
                 except InputError as error:
                     raise HttpError(400, str(error)) from None
             name = url.path.lstrip("/") or "index.html"
@@ -155,7 +161,7 @@ def make_handler(spaces: LatentSpaces) -> type[http.server.BaseHTTPRequestHandle
             except ConnectionError:  # the page went away (reloaded, closed) before its answer
                 pass
 
-        def log_message(self, format, *args):  # requests are not logged; errors print where they happen
+        def log_request(self, code="-", size="-"):  # answered requests are not logged; malformed ones are
             pass
 
     return Handler

@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxae import latent, models, pretrained
 from jaxae.data import class_names
+from jaxae.data.batches import PIXEL_TABLES
 from jaxae.errors import InputError
 
 PLANES = ("E3", "E3-VAE")
@@ -38,6 +39,7 @@ TITLES = {
     "E4/ae3": "E4: 3-layer autoencoder [64, 32, 16]",
 }
 DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG stand-in)"}
+_TRANSFORMS = {(0.0, 1.0): "to_tensor", (-1.0, 1.0): "normalize"}  # a model's value range: the recipes' transform
 
 
 def to_uint8(images, value_range: tuple[float, float]) -> np.ndarray:
@@ -63,9 +65,8 @@ class Space:
     source: str
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
-        """uint8 images as the model sees them."""
-        low, high = self.value_range
-        return images.astype(np.float32) / 255 * (high - low) + low
+        """uint8 images as the model sees them, converted as its recipe converts them."""
+        return PIXEL_TABLES[_TRANSFORMS[self.value_range]][images]
 
     def decode(self, codes) -> np.ndarray:
         """uint8 images decoded from ``codes`` (N, *latent_shape)."""
@@ -73,7 +74,7 @@ class Space:
 
 
 def _from_workdir(name: str, workdir: Path) -> Space | None:
-    """Set ``name``'s first finished run in ``workdir`` (a full run before a ``--quick`` one), if any."""
+    """The first finished run of set ``name`` in ``workdir`` (a full run before a ``--quick`` one), if any."""
     from jaxae.experiments.representations import Encoder, finished_runs
 
     entry = pretrained.info(name)
@@ -133,7 +134,7 @@ class LatentSpaces:
         self.spaces = _shipped_spaces() if workdir is None else _workdir_spaces(Path(workdir))
         self.images_source = f"TFDS data dir {data_dir}" if data_dir else "test images shipped with jaxae"
         test_sets = {dataset: _test_set(dataset, data_dir) for dataset in {s.dataset for s in self.spaces.values()}}
-        self.test_images = {dataset: (images[:PICKER_IMAGES], labels[:PICKER_IMAGES])
+        self.test_images = {dataset: (images[:PICKER_IMAGES].copy(), labels[:PICKER_IMAGES].copy())
                             for dataset, (images, labels) in sorted(test_sets.items())}
         self.codes = {}
         for name in PLANES:
@@ -179,7 +180,7 @@ class LatentSpaces:
         """The test codes of plane ``name``, their labels, and bounds that frame them with a margin."""
         codes, labels = self.codes[self.space(name, PLANES).name]
         low, high = np.percentile(codes, 0.5, axis=0), np.percentile(codes, 99.5, axis=0)
-        margin = 0.1 * (high - low)
+        margin = np.maximum(0.1 * (high - low), 1e-3)  # codes collapsed onto a line still get a plane
         return {"codes": np.round(codes.astype(np.float64), 4).tolist(), "labels": labels.tolist(),
                 "bounds": [*(low - margin).tolist(), *(high + margin).tolist()]}
 

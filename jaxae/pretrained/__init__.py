@@ -5,7 +5,8 @@ msgpack format. ``manifest.json`` records beside each: the run's training
 recipe (its :class:`~jaxae.train.TrainConfig`), the seed, the command that
 trained it, its final numbers on the full test set and on the 100 test images
 of jaxae's test data (the first 100 of each raw test file), the versions it was
-trained with, and the file's SHA-256, checked on every load. E5's two models (7 million parameters, 28 MB) are not shipped.
+trained with, and the file's SHA-256, checked on every load. E5's two models
+(7 million parameters, 28 MB) are not shipped.
 
 The package also ships what :mod:`jaxae.explore` shows without a dataset on
 disk: 300 MNIST and 200 CIFAR-10 test images (from the JPEG stand-in the CIFAR-10
@@ -28,6 +29,7 @@ The same weights in PyTorch, as a state_dict of the seed code's module:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -130,8 +132,6 @@ def evaluate(name: str, images, labels) -> dict[str, float]:
 
     On the test split of jaxae's test data (``tests/data`` imported) they are ``info(name)["subset_numbers"]``.
     """
-    import dataclasses
-
     from jaxae import experiments
 
     entry = info(name)

@@ -41,7 +41,8 @@ function drawImage(canvas, image) {
   drawPixels(canvas, bytesOf(image.pixels), image.shape);
 }
 
-// Runs `request(value)` for the latest value only: while one is in flight, newer values replace each other.
+// Runs `request(value)` for the latest value only: while one is in flight, newer values replace each
+// other, and the last one runs when it ends. A failure shows on the page; the next success hides it.
 function latestOnly(request) {
   let busy = false;
   let waiting = null;
@@ -50,12 +51,13 @@ function latestOnly(request) {
     busy = true;
     try {
       await request(value);
+      document.getElementById("status").hidden = true;
     } catch (error) {
       showError(error);
     } finally {
       busy = false;
-      if (waiting) { const next = waiting.value; waiting = null; ask(next); }
     }
+    if (waiting) { const next = waiting.value; waiting = null; await ask(next); }
   };
 }
 
@@ -139,10 +141,12 @@ async function addPlane(container, entry) {
   panel.id = `plane-${entry.name}`;
   panel.innerHTML = `<h3></h3><p class="source"></p>
     <div class="plot"><canvas class="scatter"></canvas><canvas class="overlay"></canvas></div>
-    <div class="decoded"><canvas class="image" id="decoded-${entry.name}" data-state="idle"></canvas>
-      <output id="z-${entry.name}">point at the plane</output></div>`;
+    <div class="decoded"><canvas class="image" data-state="idle"></canvas><output>point at the plane</output></div>`;
   panel.querySelector("h3").textContent = entry.title;
   panel.querySelector(".source").textContent = entry.source;
+  const decoded = panel.querySelector(".decoded canvas");
+  const label = panel.querySelector(".decoded output");
+  decoded.id = `decoded-${entry.name}`;
   container.append(panel);
   const plane = await getJson("/api/plane", { model: entry.name });
   const axes = planeAxes(plane.bounds);
@@ -152,16 +156,17 @@ async function addPlane(container, entry) {
   // Where the axes are, for scripts that point at a code: the plot's box in canvas pixels, its bounds in z.
   overlay.dataset.box = [PLOT.left, PLOT.top, axes.width, axes.height].join(",");
   overlay.dataset.bounds = plane.bounds.join(",");
-  const decoded = document.getElementById(`decoded-${entry.name}`);
-  const label = document.getElementById(`z-${entry.name}`);
 
   const decode = latestOnly(async (z) => {
     decoded.dataset.state = "busy";
-    const answer = await getJson("/api/decode", { model: entry.name, z: z.join(",") });
-    drawImage(decoded, answer.image);
-    decoded.dataset.z = answer.z.join(",");
-    label.textContent = `z = (${answer.z[0].toFixed(2)}, ${answer.z[1].toFixed(2)})`;
-    decoded.dataset.state = "idle";
+    try {
+      const answer = await getJson("/api/decode", { model: entry.name, z: z.join(",") });
+      drawImage(decoded, answer.image);
+      decoded.dataset.z = answer.z.join(",");
+      label.textContent = `z = (${answer.z[0].toFixed(2)}, ${answer.z[1].toFixed(2)})`;
+    } finally {
+      decoded.dataset.state = "idle";
+    }
   });
   overlay.addEventListener("pointermove", (event) => {
     const rect = overlay.getBoundingClientRect();
@@ -213,6 +218,7 @@ const blend = latestOnly(async () => {
 async function showPicker(entries) {
   const entry = entries.find((e) => e.name === interpolationModel());
   const images = await datasetImages(entry.dataset);
+  if (entry.name !== interpolationModel()) return;  // another model was chosen while the images loaded
   const pixels = bytesOf(images.pixels);
   const size = images.shape.reduce((a, b) => a * b, 1);
   const image = (i) => pixels.subarray(i * size, (i + 1) * size);
