@@ -12,6 +12,7 @@ the numbers the tests check. ~2 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -44,6 +45,7 @@ SETS = {  # shipped name: (experiment, stage, seed); the first seed each experim
 }
 PLANES = ("E3", "E3-VAE")
 TEST_DATA = Path(__file__).parent.parent / "tests" / "data"
+read_split = functools.cache(load_split)  # each split is read once, though several sets evaluate on it
 SHIPPED_TEST_IMAGES = {"mnist": 300, "cifar10": 200}
 
 
@@ -89,13 +91,13 @@ def pack(workdir: Path, data_dir: str | None, quick: bool, out: Path, subset_dir
         if params is None:
             sys.exit(f"{name}: no finished run in {run_dir}")
         params = jax.device_get(params)
-        test_images, test_labels = load_split(stage.dataset, stage.test_split or "test", data_dir)
+        test_images, test_labels = read_split(stage.dataset, stage.test_split or "test", data_dir)
         numbers = evaluate_stage(stage, params, test_images, test_labels)
         last = _last_record(run_dir)
         for key, value in numbers.items():
             if key in last and not np.isclose(last[key], value, rtol=1e-5):
                 sys.exit(f"{name}: {key} {value} now, {last[key]} when it trained: not the run's params")
-        subset = evaluate_stage(stage, params, *load_split(stage.dataset, "test", subset_dir))
+        subset = evaluate_stage(stage, params, *read_split(stage.dataset, "test", subset_dir))
         data = serialization.msgpack_serialize(params)
         (out / pretrained.file_name(name)).write_bytes(data)
         manifest[name] = {
@@ -108,7 +110,7 @@ def pack(workdir: Path, data_dir: str | None, quick: bool, out: Path, subset_dir
             "file": pretrained.file_name(name), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
         }
         if name in PLANES:  # the codes of the whole test set, also after a --quick run
-            images, labels = load_split(stage.dataset, "test", data_dir)
+            images, labels = read_split(stage.dataset, "test", data_dir)
             model = stage.config.create_model()
             samples[f"{name}/test_codes"] = latent.encode(model, params, PIXEL_TABLES[stage.transform][images])
             samples[f"{stage.dataset}/test_labels"] = labels.astype(np.uint8)

@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 
@@ -14,7 +13,7 @@ import pytest
 
 from jaxae import pretrained
 from jaxae.errors import InputError
-from jaxae.explore import INTERPOLATIONS, PLANES, LatentSpaces, make_server
+from jaxae.explore import INTERPOLATIONS, PLANES, LatentSpaces, running
 from jaxae.explore.spaces import to_uint8
 
 
@@ -25,12 +24,8 @@ def spaces():
 
 @pytest.fixture(scope="module")
 def url(spaces):
-    server = make_server(spaces, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with running(spaces) as address:
+        yield address
 
 
 def get(url, path, method="GET"):

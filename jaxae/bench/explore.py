@@ -9,7 +9,6 @@ images and α, from sending to the last byte of the answer; the medians and the
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.request
 
@@ -25,16 +24,13 @@ REQUESTS = {  # kind: (model, what a random request asks for)
 
 def measure(requests: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:
     """``{kind: {"median_ms": ..., "p95_ms": ...}}`` of each kind of :data:`REQUESTS`."""
-    from jaxae.explore import LatentSpaces, make_server
+    from jaxae.explore import LatentSpaces, running
 
     spaces = LatentSpaces()
     spaces.warm_up()
-    server = make_server(spaces, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
     rng = np.random.default_rng(seed)
     results = {}
-    try:
+    with running(spaces) as base:
         for kind, (model, what) in REQUESTS.items():
             if what == "plane":
                 x_low, y_low, x_high, y_high = spaces.plane(model)["bounds"]
@@ -51,9 +47,6 @@ def measure(requests: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:
                     answer.read()
                 milliseconds.append(1000 * (time.perf_counter() - start))
             results[kind] = {"median_ms": float(np.median(milliseconds)), "p95_ms": float(np.percentile(milliseconds, 95))}
-    finally:
-        server.shutdown()
-        server.server_close()
     return results
 
 

@@ -20,10 +20,10 @@ import time
 import webbrowser
 from pathlib import Path
 
-from jaxae.explore.server import make_server
+from jaxae.explore.server import make_server, running
 from jaxae.explore.spaces import INTERPOLATIONS, PLANES, LatentSpaces
 
-__all__ = ["INTERPOLATIONS", "PLANES", "LatentSpaces", "make_server", "serve"]
+__all__ = ["INTERPOLATIONS", "PLANES", "LatentSpaces", "make_server", "running", "serve"]
 
 
 def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | None = None,

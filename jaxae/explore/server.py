@@ -18,11 +18,14 @@ traceback on the console, and the server goes on.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import math
+import threading
 import traceback
 import urllib.parse
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -165,6 +168,21 @@ def make_handler(spaces: LatentSpaces) -> type[http.server.BaseHTTPRequestHandle
             pass
 
     return Handler
+
+
+@contextlib.contextmanager
+def running(spaces: LatentSpaces) -> Iterator[str]:
+    """The server on a free port, answering from a background thread while the block runs; yields its address.
+
+    For scripts and tests that drive the page or the API in the same process.
+    """
+    server = make_server(spaces, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def make_server(spaces: LatentSpaces, port: int = 0) -> http.server.ThreadingHTTPServer:
