@@ -49,3 +49,18 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, message: str, signal_name: str):
         super().__init__(message)
         self.signal = signal_name
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The root cause's type and the first line of its message, at most ``limit`` characters of it.
+
+    For errors raised deep inside a library (TensorStore under Orbax, a user's
+    module under ``jax.eval_shape``), whose wrappers add many lines.
+
+    >>> first_line(ValueError("shapes differ" + chr(10) + "more detail"))
+    'ValueError: shapes differ'
+    """
+    while error.__cause__ is not None:
+        error = error.__cause__
+    line = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {line[:limit]}{'...' if len(line) > limit else ''}"

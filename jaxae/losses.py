@@ -61,4 +61,35 @@ per_example = {
     "sum_squared_error": sum_squared_error,
     "sse_plus_kl": sse_plus_kl,
 }
-"""The losses by the names a :class:`~jaxae.train.TrainConfig` gives."""
+"""The losses by the names a :class:`~jaxae.train.TrainConfig` gives: the seeds', then those :func:`register` adds."""
+
+_SEED_LOSSES = frozenset(per_example)
+
+
+def register(name: str, loss, *, replace: bool = False) -> None:
+    """Makes ``loss(outputs, targets) -> (B,)`` a loss that ``TrainConfig(loss=name)`` trains with.
+
+    ``outputs`` is what the model returns, ``targets`` the images (an
+    autoencoder) or the integer labels (a classifier). It must give one value
+    per example: the trainer sums them over the real examples of a batch and
+    divides by their number. Register it again in any process that resumes a run of it.
+
+    >>> register("mae", lambda y, t: jnp.mean(jnp.abs(y - t), axis=(1, 2, 3)))
+    >>> per_example["mae"](jnp.ones((2, 2, 2, 1)), jnp.zeros((2, 2, 2, 1))).tolist()
+    [1.0, 1.0]
+    >>> unregister("mae")
+    """
+    from jaxae.errors import InputError
+
+    if not isinstance(name, str) or not name or not callable(loss):
+        raise InputError(f"register a loss as a name and a function, got {name!r} and {loss!r}")
+    if name in _SEED_LOSSES or (name in per_example and not replace):
+        raise InputError(f"loss {name!r} is already registered; choose another name"
+                         + ("" if name in _SEED_LOSSES else " or pass replace=True"))
+    per_example[name] = loss
+
+
+def unregister(name: str) -> None:
+    """Removes a loss of your own (the seeds' stay)."""
+    if name in per_example and name not in _SEED_LOSSES:
+        del per_example[name]

@@ -1,4 +1,4 @@
-"""The seed models as Flax NNX modules: objects that own their weights, called as ``model(images)``.
+"""Every registered model as a Flax NNX module: an object that owns its weights, called as ``model(images)``.
 
 >>> from flax import nnx
 >>> from jaxae import nnx as jaxae_nnx
@@ -6,18 +6,24 @@
 >>> model.encode(jnp.zeros((4, 28, 28, 1))).shape
 (4, 2)
 
-Each NNX model wraps the registry's Linen model with Flax's own bridge
-(``flax.nnx.bridge.ToNNX``) instead of re-declaring its layers as NNX layers:
-the Linen layers are the ones tested against PyTorch (initialisation, padding,
-the CPU convolution lowerings), and one definition of each network cannot drift
-from a second. The weights live in the NNX module as ``nnx.Param`` under the
-Linen names, so :func:`linen_variables` and :func:`load_linen_variables` move
-them between the two faces, and :mod:`jaxae.torch_port` on to PyTorch.
+A model registered as a Linen module (the seeds', or yours) comes wrapped with
+Flax's own bridge (``flax.nnx.bridge.ToNNX``) instead of re-declared as NNX
+layers: the Linen layers are the ones tested against PyTorch (initialisation,
+padding, the CPU convolution lowerings), and one definition of each network
+cannot drift from a second. A model you registered as an NNX class comes as
+that class. Either way the weights are ``nnx.Param`` under the names of the
+trainer's parameter tree, so :func:`linen_variables` and :func:`load_params`
+move them between an NNX module and :func:`jaxae.train.fit`'s states and
+checkpoints, and :mod:`jaxae.torch_port` on to PyTorch.
 
 Modes follow NNX: a new model is in evaluation mode (dropout off, a VAE decodes
 its mean); ``model.train()`` switches dropout and a VAE's sampling on, drawing
 from the ``dropout`` and ``latent`` streams of the ``rngs`` it was created with;
 ``model.eval()`` switches them off again.
+
+The module is named ``jaxae.nnx``, beside ``flax.nnx``, because it is the NNX
+face of ``jaxae.models``; import it as ``from jaxae import nnx as jaxae_nnx``
+where ``flax.nnx`` is in use too.
 """
 
 from __future__ import annotations
@@ -29,13 +35,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxae import models
+from jaxae.errors import InputError
 from jaxae.models.variational import LATENT_RNG
 
-__all__ = ["AutoencoderModule", "SeedModule", "create", "linen_variables", "load_linen_variables"]
+__all__ = ["AutoencoderModule", "SeedModule", "create", "linen_variables", "load_linen_variables", "load_params"]
 
 
 class SeedModule(nnx.Module):
-    """A seed model as an ``nnx.Module``; build it with :func:`create`.
+    """A model registered as a Linen module, as an ``nnx.Module``; build it with :func:`create`.
 
     ``model(images)`` gives what the Linen model's ``apply`` gives: logits, a
     reconstruction, or a VAE's ``VaeOutput``.
@@ -56,7 +63,7 @@ class SeedModule(nnx.Module):
         self.network.lazy_init(jnp.zeros((1, *models.spec(name).image_shape), jnp.float32))
 
     def __call__(self, images):
-        if self.deterministic:
+        if self.deterministic or not models.spec(self.model_name).takes_train:
             return self.network(images)
         return self.network(images, train=True)
 
@@ -83,41 +90,75 @@ class AutoencoderModule(SeedModule):
         return self.network.reconstruct(images)
 
 
-def create(name: str, *, rngs: nnx.Rngs, **options: Any) -> SeedModule:
-    """The seed model ``name`` as an NNX module, initialised at once (PyTorch's default init).
+def create(name: str, *, rngs: nnx.Rngs | None = None, params=None, **options: Any) -> nnx.Module:
+    """The registered model ``name`` as an NNX module, initialised at once.
 
     ``options`` are :func:`jaxae.models.create`'s (``hidden_sizes``,
-    ``align_corners``, ``init_scheme``, ``conv_lowering``, ...). ``rngs`` seeds the
-    weights (its ``params`` stream) and, in training mode, dropout and a VAE's
-    sampling (its ``dropout`` and ``latent`` streams; each falls back to ``default``).
+    ``align_corners``, ``init_scheme``, ``conv_lowering``, ...; a model of your
+    own takes its constructor's). ``rngs`` seeds the weights (its ``params``
+    stream) and, in training mode, dropout and a VAE's sampling (its
+    ``dropout`` and ``latent`` streams; each falls back to ``default``).
+    ``params``, a parameter tree of the trainer (``state.params`` from
+    :func:`jaxae.train.fit`, or :func:`jaxae.train.load_params`), replace
+    the initial weights: a trained model comes back as an NNX module.
+
+    >>> from jaxae.train import Trainer, TrainConfig
+    >>> config = TrainConfig("mnist_pca_ae", "mse", "adam", 1e-3, epochs=1, batch_size=8)
+    >>> state = Trainer.create(config).init_state()
+    >>> model = create("mnist_pca_ae", params=state.params)
+    >>> same = jax.tree.map(jnp.array_equal, linen_variables(model)["params"], state.params)
+    >>> all(jax.tree.leaves(same))
+    True
     """
-    module = AutoencoderModule if models.spec(name).is_autoencoder else SeedModule
-    return module(name, rngs, **options)
+    rngs = nnx.Rngs(0) if rngs is None else rngs
+    spec = models.spec(name)
+    if spec.is_nnx:
+        models.create(name, **options)  # checks the options against the constructor's arguments
+        model = spec.cls(**{**spec.defaults, **options}, rngs=rngs)
+        model.eval()
+    else:
+        module = AutoencoderModule if spec.is_autoencoder else SeedModule
+        model = module(name, rngs, **options)
+    if params is not None:
+        load_params(model, params)
+    return model
 
 
-def linen_variables(model: SeedModule) -> dict[str, Any]:
-    """A copy of the model's weights as the Linen model's variables, ``{"params": ...}``: for
-    ``apply``, :class:`jaxae.train.Trainer` or :func:`jaxae.torch_port.params_to_torch`."""
-    return {"params": jax.tree.map(jnp.array, nnx.to_pure_dict(nnx.state(model.network, nnx.Param)))}
+def _params_state(model: nnx.Module):
+    """The ``nnx.Param`` state holding the trainer's parameter tree: the bridged network's, or the module's own."""
+    return nnx.state(model.network if isinstance(model, SeedModule) else model, nnx.Param)
 
 
-def load_linen_variables(model: SeedModule, variables: dict[str, Any]) -> None:
-    """Puts Linen variables (``{"params": ...}``, or the params alone) of the same model into ``model``, in place.
+def _model_name(model: nnx.Module) -> str:
+    return getattr(model, "model_name", type(model).__name__)
+
+
+def linen_variables(model: nnx.Module) -> dict[str, Any]:
+    """A copy of the model's weights as the trainer's variables, ``{"params": ...}``: for
+    ``apply``, :class:`jaxae.train.Trainer`, ``fit(initial_params=...)`` or
+    :func:`jaxae.torch_port.params_to_torch`."""
+    return {"params": jax.tree.map(jnp.array, nnx.to_pure_dict(_params_state(model)))}
+
+
+def load_params(model: nnx.Module, params) -> None:
+    """Puts a parameter tree of the same model (``{"params": ...}``, or the params alone) into ``model``, in place.
 
     Raises:
-      InputError: the variables are of another model (the message names the first difference).
+      InputError: the parameters are of another model (the message names the first difference).
     """
-    from jaxae.errors import InputError
-
-    state = nnx.state(model.network, nnx.Param)
+    state = _params_state(model)
     expected = {jax.tree_util.keystr(path): jnp.shape(leaf)
                 for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.to_pure_dict(state))}
-    params = variables.get("params", variables)
+    params = params.get("params", params) if isinstance(params, dict) else params
     given = {jax.tree_util.keystr(path): jnp.shape(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
     if given != expected:
         differing = sorted(key for key in {*expected, *given} if expected.get(key) != given.get(key))
-        raise InputError(f"{model.model_name}: these variables are of another model; first difference "
+        raise InputError(f"{_model_name(model)}: these variables are of another model; first difference "
                          f"{differing[0]}: model {expected.get(differing[0])}, given {given.get(differing[0])}")
     # Copies: a jitted Linen step donates its state's buffers, and the caller may go on with them.
     nnx.replace_by_pure_dict(state, jax.tree.map(jnp.array, params))
-    nnx.update(model.network, state)
+    nnx.update(model.network if isinstance(model, SeedModule) else model, state)
+
+
+load_linen_variables = load_params
+"""The name :func:`load_params` had first; the same function."""

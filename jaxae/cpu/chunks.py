@@ -24,8 +24,10 @@ _MOST_CHUNKS = 8
 
 
 @functools.lru_cache
-def activation_bytes_per_example(model) -> int:
+def activation_bytes_per_example(model, image_shape: tuple[int, ...] | None = None) -> int:
     """Bytes of every module's output for one example (nested modules' included), by ``jax.eval_shape``.
+
+    ``image_shape`` (one example's) defaults to the model's ``image_shape`` attribute.
 
     >>> from jaxae import models
     >>> activation_bytes_per_example(models.create("cifar10_conv_ae"))
@@ -33,14 +35,16 @@ def activation_bytes_per_example(model) -> int:
     """
 
     def module_outputs(x):
-        variables = model.init(jax.random.key(0), x)
+        key = jax.random.key(0)
+        variables = model.init({"params": key, "dropout": key}, x)
         return model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])[1]
 
-    example = jax.ShapeDtypeStruct((1, *model.image_shape), jnp.float32)
+    example = jax.ShapeDtypeStruct((1, *(image_shape or model.image_shape)), jnp.float32)
     return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(jax.eval_shape(module_outputs, example)))
 
 
-def default_microbatch_size(model, batch_size: int, backend: str | None = None) -> int:
+def default_microbatch_size(model, batch_size: int, backend: str | None = None,
+                            image_shape: tuple[int, ...] | None = None) -> int:
     """Examples per gradient chunk by default for ``model`` at ``batch_size`` on ``backend``.
 
     On CPU, as many as keep a chunk's activations (:func:`activation_bytes_per_example`)
@@ -57,5 +61,5 @@ def default_microbatch_size(model, batch_size: int, backend: str | None = None) 
     """
     if (backend or jax.default_backend()) != "cpu":
         return batch_size
-    fitting = _CHUNK_ACTIVATION_BYTES // activation_bytes_per_example(model)
+    fitting = _CHUNK_ACTIVATION_BYTES // max(1, activation_bytes_per_example(model, image_shape))
     return min(batch_size, _LARGEST, max(_SMALLEST, fitting, -(-batch_size // _MOST_CHUNKS)))

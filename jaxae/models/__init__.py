@@ -1,4 +1,4 @@
-"""The seed models in Flax, with PyTorch's semantics, created by name.
+"""The seed models in Flax, with PyTorch's semantics, created by name; and yours, once registered.
 
 >>> import jax, jax.numpy as jnp
 >>> from jaxae import models
@@ -19,10 +19,11 @@ from jaxae.models.conv_autoencoders import (
     classifier_from_autoencoder,
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
-from jaxae.models.registry import ModelSpec, create, names, spec
+from jaxae.models.registry import TASKS, ModelSpec, create, names, register, spec, unregister
 from jaxae.models.variational import CifarConvVae, MnistConvVae, VaeOutput, VariationalAutoencoder
 
 __all__ = [
+    "TASKS",
     "Autoencoder",
     "BasicConvNet",
     "CifarConvAutoencoder",
@@ -40,5 +41,7 @@ __all__ = [
     "classifier_from_autoencoder",
     "create",
     "names",
+    "register",
     "spec",
+    "unregister",
 ]

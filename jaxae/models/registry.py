@@ -1,13 +1,34 @@
-"""The seed models by name: what each is, what it takes, how to build it."""
+"""Models by name: the seeds' and your own, what each takes, and how to build it.
+
+Every model the trainer trains is registered here under a name that a
+:class:`~jaxae.train.TrainConfig` gives, so that a config stays plain data a
+checkpoint can compare. The seed models are registered when jaxae is imported;
+:func:`register` adds a Linen or NNX module class of your own through the same door:
+
+>>> import flax.linen as nn
+>>> class TinyAutoencoder(nn.Module):
+...     code: int = 3
+...     @nn.compact
+...     def __call__(self, images, train: bool = False):
+...         flat = images.reshape(images.shape[0], -1)
+...         return nn.Dense(784)(nn.Dense(self.code)(flat)).reshape(images.shape)
+>>> spec = register("tiny_ae", TinyAutoencoder, image_shape=(28, 28, 1))
+>>> create("tiny_ae", code=2).code
+2
+>>> unregister("tiny_ae")
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
+import flax.linen as nn
+
 from jaxae.errors import InputError
-from jaxae.models._base import SeedModel
 from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
 from jaxae.models.conv_autoencoders import (
     CifarConvAutoencoder,
@@ -18,36 +39,52 @@ from jaxae.models.conv_autoencoders import (
 from jaxae.models.dense_autoencoders import DenseAutoencoder
 from jaxae.models.variational import CifarConvVae, MnistConvVae, VariationalAutoencoder
 
+TASKS = ("autoencoder", "classifier")
+"""What a model learns: to give back its input (the loss compares with the images) or to label it."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """A seed model: its class, the seed's settings, and what data it expects.
+    """A registered model: its module class, what it takes and what it learns.
 
     Attributes:
       name: registry name.
-      cls: the Flax module class.
-      defaults: constructor arguments that make the seed's model.
-      experiment: the experiment it belongs to (``docs/experiments.md``); the
-        variational autoencoders belong to the variational versions of E2 and E3.
-      dataset: TFDS name of its data.
-      value_range: the pixel range the recipe feeds it ([0, 1] after ``ToTensor``,
+      cls: the Flax module class: a ``flax.linen.Module`` (a seed model's, or
+        yours), or a ``flax.nnx.Module`` (trained through
+        :class:`~jaxae.models.nnx_adapter.NnxAsLinen`).
+      image_shape: one input image, ``(height, width, channels)`` (NHWC).
+      task: "autoencoder" (the loss compares outputs with the images) or
+        "classifier" (with integer labels; accuracy is logged too).
+      value_range: the pixel range it is fed ([0, 1] after ``ToTensor``,
         [-1, 1] after ``Normalize(0.5, 0.5)``).
+      defaults: constructor arguments that every :func:`create` starts from.
+      experiment: the seed experiment it belongs to (``docs/experiments.md``);
+        ``None`` for a model of your own.
+      dataset: TFDS name of its data, where it has one.
     """
 
     name: str
-    cls: type[SeedModel]
-    defaults: dict[str, Any]
-    experiment: str
-    dataset: str
+    cls: type
+    image_shape: tuple[int, int, int]
+    task: str = "autoencoder"
     value_range: tuple[float, float] = (0.0, 1.0)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.cls.image_shape
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    experiment: str | None = None
+    dataset: str | None = None
 
     @property
     def is_autoencoder(self) -> bool:
-        return hasattr(self.cls, "encode")
+        return self.task == "autoencoder"
+
+    @property
+    def is_nnx(self) -> bool:
+        """Whether the module class is an NNX one (not a Linen one)."""
+        return not issubclass(self.cls, nn.Module)
+
+    @property
+    def is_seed(self) -> bool:
+        """Whether it is one of jaxae's own models (the materials' and their VAEs)."""
+        return self.experiment is not None
 
     @property
     def is_variational(self) -> bool:
@@ -57,60 +94,156 @@ class ModelSpec:
     @property
     def has_convolutions(self) -> bool:
         """Whether the model has convolutions, and so a ``conv_lowering`` argument."""
-        return "conv_lowering" in {f.name for f in dataclasses.fields(self.cls)}
+        return "conv_lowering" in self.arguments()
+
+    @property
+    def takes_train(self) -> bool:
+        """Whether the module's ``__call__`` takes ``train`` (dropout, a VAE's sampling)."""
+        return self.is_nnx or "train" in inspect.signature(self.cls.__call__).parameters
+
+    def arguments(self) -> set[str]:
+        """The constructor arguments :func:`create` accepts for this model."""
+        if self.is_nnx:
+            return set(inspect.signature(self.cls.__init__).parameters) - {"self", "rngs"}
+        return {f.name for f in dataclasses.fields(self.cls)} - {"parent", "name"}
 
 
-_SPECS = {
-    spec.name: spec
-    for spec in (
-        ModelSpec("cifar10_mlp", MultilayerPerceptron, {}, "E1", "cifar10"),
-        ModelSpec("cifar10_cnn", BasicConvNet, {}, "E1", "cifar10"),
-        ModelSpec("cifar10_conv_ae", CifarConvAutoencoder, {}, "E2", "cifar10"),
-        ModelSpec("mnist_conv_ae_2d", MnistConvAutoencoder, {}, "E3", "mnist"),
-        ModelSpec("mnist_pca_ae", DenseAutoencoder, {"hidden_sizes": (16,)}, "E4", "mnist", (-1.0, 1.0)),
-        ModelSpec("mnist_ae2", DenseAutoencoder, {"hidden_sizes": (32, 16)}, "E4", "mnist", (-1.0, 1.0)),
-        ModelSpec("mnist_ae3", DenseAutoencoder, {"hidden_sizes": (64, 32, 16)}, "E4", "mnist", (-1.0, 1.0)),
-        ModelSpec("cifar10_fc_conv_ae", FcConvAutoencoder, {}, "E5", "cifar10"),
-        ModelSpec("cifar10_fc_conv_classifier", FcConvClassifier, {}, "E5", "cifar10"),
-        ModelSpec("mnist_conv_vae_2d", MnistConvVae, {}, "E3-VAE", "mnist"),
-        ModelSpec("cifar10_conv_vae", CifarConvVae, {}, "E2-VAE", "cifar10"),
-    )
-}
+_SPECS: dict[str, ModelSpec] = {}
+
+
+def register(
+    name: str,
+    cls: type,
+    *,
+    image_shape: tuple[int, int, int],
+    task: str = "autoencoder",
+    value_range: tuple[float, float] = (0.0, 1.0),
+    defaults: Mapping[str, Any] | None = None,
+    replace: bool = False,
+) -> ModelSpec:
+    """Registers a module class of your own under ``name``, so that ``TrainConfig(name, ...)`` trains it.
+
+    Args:
+      name: the name configs, checkpoints and the command line give; register
+        it again (the same call) in any process that resumes one of its runs.
+      cls: a ``flax.linen.Module`` or ``flax.nnx.Module`` class. A Linen
+        module is called as ``module.apply(variables, images, train=...)``
+        (``train`` only if its ``__call__`` takes it); an NNX module is built
+        as ``cls(**arguments, rngs=nnx.Rngs(...))`` and called as
+        ``module(images)``, in ``module.train()`` or ``module.eval()`` mode.
+        The only variables trained are its parameters (no batch statistics).
+      image_shape: one input image, ``(height, width, channels)``.
+      task: "autoencoder" or "classifier" (see :class:`ModelSpec`).
+      value_range: the pixel range it is fed: (0, 1) or (-1, 1).
+      defaults: constructor arguments that ``TrainConfig.model_args`` override.
+      replace: allow replacing a model of your own registered before under
+        this name (the seed models cannot be replaced).
+
+    Returns:
+      The model's :class:`ModelSpec`.
+    """
+    if not isinstance(name, str) or not name:
+        raise InputError(f"a model's name must be a non-empty string, got {name!r}")
+    if name in _SPECS and (_SPECS[name].is_seed or not replace):
+        what = "a seed model" if _SPECS[name].is_seed else "already registered (replace=True replaces it)"
+        raise InputError(f"model {name!r} is {what}; register yours under another name")
+    if not _is_module_class(cls):
+        raise InputError(f"{name}: register a flax.linen.Module or flax.nnx.Module class, got {cls!r}")
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else ()
+    if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise InputError(f"{name}: image_shape must be (height, width, channels) of positive ints, got {image_shape!r}")
+    if task not in TASKS:
+        raise InputError(f"{name}: task must be one of {TASKS}, got {task!r}")
+    if tuple(value_range) not in ((0.0, 1.0), (-1.0, 1.0)):
+        raise InputError(f"{name}: value_range must be (0, 1) or (-1, 1), got {value_range!r}")
+    model_spec = ModelSpec(name, cls, shape, task, (float(value_range[0]), float(value_range[1])), dict(defaults or {}))
+    _check_arguments(model_spec, model_spec.defaults)
+    _SPECS[name] = model_spec
+    return model_spec
+
+
+def unregister(name: str) -> None:
+    """Removes a model of your own from the registry (the seed models stay)."""
+    if spec(name).is_seed:
+        raise InputError(f"{name} is a seed model: it cannot be unregistered")
+    del _SPECS[name]
 
 
 def names() -> list[str]:
-    """Names of the seed models, in the order of the experiments."""
+    """Names of the registered models: the seed models in the order of the experiments, then yours."""
     return list(_SPECS)
 
 
 def spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of a model; a ``ValueError`` for an unknown name."""
+    """The :class:`ModelSpec` of a model; an ``InputError`` for an unknown name."""
     try:
         return _SPECS[name]
     except (KeyError, TypeError):
         close = difflib.get_close_matches(str(name), _SPECS, n=1)
         suggestion = f" Did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"unknown model {name!r}; known models: {', '.join(_SPECS)}.{suggestion}") from None
+        raise InputError(
+            f"unknown model {name!r}; known models: {', '.join(_SPECS)}.{suggestion} A model of your own must be "
+            "registered with jaxae.models.register(...) in this process, also before resuming its run"
+        ) from None
 
 
-def create(name: str, **overrides) -> SeedModel:
-    """Builds the Flax module of a seed model.
+def create(name: str, **overrides):
+    """Builds the Flax (Linen) module of a registered model.
 
     Args:
       name: one of :func:`names`.
-      **overrides: constructor arguments that replace the seed's, e.g.
+      **overrides: constructor arguments that replace the defaults, e.g.
         ``hidden_sizes=(128, 16)`` for ``mnist_ae2``, ``align_corners=True`` for
-        ``cifar10_fc_conv_ae`` or ``init_scheme="flax"`` for any model.
+        ``cifar10_fc_conv_ae`` or ``init_scheme="flax"`` for any seed model.
+
+    An NNX model comes as its Linen face (:class:`~jaxae.models.nnx_adapter.NnxAsLinen`),
+    which the trainer and :mod:`jaxae.latent` apply like any Linen module.
 
     >>> model = create("mnist_ae2", hidden_sizes=(128, 16))
     >>> model.latent_shape
     (16,)
     """
     model_spec = spec(name)
-    allowed = {f.name for f in dataclasses.fields(model_spec.cls)} - {"parent", "name"}
-    unknown = sorted(set(overrides) - allowed)
-    if unknown:
-        raise InputError(f"{name}: unknown argument(s) {unknown}; this model takes {sorted(allowed)}")
+    _check_arguments(model_spec, overrides)
     kwargs = {**model_spec.defaults, **overrides}
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    if model_spec.is_nnx:
+        from jaxae.models.nnx_adapter import NnxAsLinen
+
+        return NnxAsLinen.of(model_spec.cls, kwargs, name=name)
     return model_spec.cls(**kwargs, name=name)
+
+
+def _check_arguments(model_spec: ModelSpec, given: Mapping[str, Any]) -> None:
+    allowed = model_spec.arguments()
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise InputError(f"{model_spec.name}: unknown argument(s) {unknown}; this model takes {sorted(allowed)}")
+
+
+def _is_module_class(cls) -> bool:
+    if not isinstance(cls, type):
+        return False
+    if issubclass(cls, nn.Module):
+        return True
+    from flax import nnx  # imported only for a class that is not a Linen module
+
+    return issubclass(cls, nnx.Module)
+
+
+def _register_seed(name, cls, experiment, dataset, defaults=None, value_range=(0.0, 1.0)) -> None:
+    task = "autoencoder" if hasattr(cls, "encode") else "classifier"
+    _SPECS[name] = ModelSpec(name, cls, cls.image_shape, task, value_range, defaults or {}, experiment, dataset)
+
+
+_register_seed("cifar10_mlp", MultilayerPerceptron, "E1", "cifar10")
+_register_seed("cifar10_cnn", BasicConvNet, "E1", "cifar10")
+_register_seed("cifar10_conv_ae", CifarConvAutoencoder, "E2", "cifar10")
+_register_seed("mnist_conv_ae_2d", MnistConvAutoencoder, "E3", "mnist")
+_register_seed("mnist_pca_ae", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (16,)}, (-1.0, 1.0))
+_register_seed("mnist_ae2", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (32, 16)}, (-1.0, 1.0))
+_register_seed("mnist_ae3", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (64, 32, 16)}, (-1.0, 1.0))
+_register_seed("cifar10_fc_conv_ae", FcConvAutoencoder, "E5", "cifar10")
+_register_seed("cifar10_fc_conv_classifier", FcConvClassifier, "E5", "cifar10")
+_register_seed("mnist_conv_vae_2d", MnistConvVae, "E3-VAE", "mnist")
+_register_seed("cifar10_conv_vae", CifarConvVae, "E2-VAE", "cifar10")

@@ -24,10 +24,11 @@ from jaxae.train.checkpoint import (
     DamagedCheckpointWarning,
 )
 from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, TrainConfig, make_optimizer
-from jaxae.train.loop import PARALLEL, default_fused, epoch_summary, evaluate, fit, fit_seeds
+from jaxae.train.loop import PARALLEL, default_fused, epoch_summary, evaluate, fit, fit_seeds, load_params
 from jaxae.train.steps import (
     Trainer,
     TrainState,
+    check_trainable,
     compile_pmap_train_step,
     compile_seeds_train_step,
     compile_train_epoch,
@@ -55,6 +56,7 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "WorkdirInUseError",
+    "check_trainable",
     "compile_pmap_train_step",
     "compile_seeds_train_step",
     "compile_train_epoch",
@@ -65,6 +67,7 @@ __all__ = [
     "exclusive_workdir",
     "fit",
     "fit_seeds",
+    "load_params",
     "make_optimizer",
     "microbatch_count",
     "replicate",

@@ -32,7 +32,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from jaxae.errors import InputError, JaxaeError, JaxaeWarning
+from jaxae.errors import InputError, JaxaeError, JaxaeWarning, first_line
 
 
 class CheckpointMismatchError(InputError):
@@ -108,7 +108,7 @@ class Checkpoints:
         log = self._log(f"saving checkpoint {epoch}", error)
         if _is_disk_full(error):
             return self._no_space(epoch, shutil.disk_usage(self.directory).free, log)
-        return CheckpointSaveError(f"could not save checkpoint {epoch} to {self.directory}: {_first_line(error)}; "
+        return CheckpointSaveError(f"could not save checkpoint {epoch} to {self.directory}: {first_line(error)}; "
                                    f"{self._last_complete()}: run the same command to resume{log}")
 
     def _no_space(self, epoch: int, free: int, log: str = "") -> CheckpointSaveError:
@@ -211,7 +211,7 @@ class Checkpoints:
 
     def _unreadable(self, epoch: int, error: BaseException) -> CorruptCheckpointError:
         log = self._log(f"reading checkpoint {epoch}", error)
-        return CorruptCheckpointError(f"checkpoint {epoch} in {self.directory} cannot be read: {_first_line(error)}{log}")
+        return CorruptCheckpointError(f"checkpoint {epoch} in {self.directory} cannot be read: {first_line(error)}{log}")
 
     def _set_aside(self, epoch: int) -> Path:
         aside = self.directory.with_name(self.directory.name + "-damaged") / f"{epoch}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -247,17 +247,6 @@ def _is_disk_full(error: BaseException | None) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
-
-
-def _first_line(error: BaseException, limit: int = 300) -> str:
-    """The root cause's type and the first line of its message, at most ``limit`` characters of it.
-
-    TensorStore's own error is the root; the errors Orbax wraps it in add a spec of many lines.
-    """
-    while error.__cause__ is not None:
-        error = error.__cause__
-    line = (str(error).strip().splitlines() or [""])[0]
-    return f"{type(error).__name__}: {line[:limit]}{'...' if len(line) > limit else ''}"
 
 
 def _bytes_needed(state) -> int:

@@ -21,9 +21,11 @@ class TrainConfig:
     """What a training run is: everything a checkpoint must match to resume.
 
     Attributes:
-      model: registry name; ``model_args`` override its arguments.
+      model: a registered model's name (:func:`jaxae.models.register` adds
+        yours); ``model_args`` override its arguments.
       loss: a key of :data:`jaxae.losses.per_example` ("cross_entropy",
-        "mse", "sum_squared_error"); classifiers compare with labels,
+        "mse", "sum_squared_error", "sse_plus_kl", or one of your own,
+        :func:`jaxae.losses.register`); classifiers compare with labels,
         autoencoders with their input.
       optimizer: "sgd" (``momentum``, ``nesterov``) or "adam"; ``weight_decay``
         is PyTorch's coupled L2 (added to the gradient), not AdamW.
@@ -64,7 +66,8 @@ class TrainConfig:
     def __post_init__(self):
         models.spec(self.model)  # a clear error for an unknown name
         if self.loss not in losses.per_example:
-            raise InputError(f"unknown loss {self.loss!r}; choose from {sorted(losses.per_example)}")
+            raise InputError(f"unknown loss {self.loss!r}; choose from {sorted(losses.per_example)}, "
+                             "or register your own with jaxae.losses.register(name, fn)")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
         for name in ("epochs", "batch_size"):
@@ -82,7 +85,8 @@ class TrainConfig:
         """This config with the backend's default ``microbatch_size`` filled in (see the attribute)."""
         if self.microbatch_size is not None:
             return self
-        size = cpu.default_microbatch_size(self.create_model(), self.batch_size, backend)
+        image_shape = models.spec(self.model).image_shape
+        size = cpu.default_microbatch_size(self.create_model(), self.batch_size, backend, image_shape=image_shape)
         return dataclasses.replace(self, microbatch_size=size)
 
     def batch_spec(self, shuffle: bool = True, drop_remainder: bool = False) -> BatchSpec:

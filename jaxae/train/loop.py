@@ -32,6 +32,7 @@ from jaxae.train.config import TrainConfig
 from jaxae.train.interrupts import StopRequest, TrainingInterrupted, stop_requests
 from jaxae.train.steps import (
     Trainer,
+    check_trainable,
     compile_pmap_train_step,
     compile_seeds_train_step,
     compile_train_epoch,
@@ -159,8 +160,9 @@ def fit(
     if retain_host_memory and jax.default_backend() == "cpu":
         cpu.retain_freed_memory()
 
+    check_trainable(config)
+    trainer = Trainer.create(config, learning_rate)
     with exclusive_workdir(workdir) as folder, stop_requests() as stop:
-        trainer = Trainer.create(config, learning_rate)
         run = _Run(trainer, folder, keep, best_metric, initial_params)
         epoch_runner = _EpochRunner(trainer, train_data, progress, fused=fused, mesh=mesh, pmap=parallel == "pmap",
                                     stop=stop)
@@ -225,6 +227,7 @@ def fit_seeds(
         raise InputError(f"fit_seeds trains one config under several seeds; these also differ: {differing}")
     for config, data in zip(configs, train_data):
         _check_batching(config, data)
+    check_trainable(configs[0])
     eval_data = [None] * len(configs) if eval_data is None else list(eval_data)
     initial_params = [None] * len(configs) if initial_params is None else list(initial_params)
     compilation_cache.enable()
@@ -256,6 +259,20 @@ def fit_seeds(
             except _Stopped as stopped:
                 raise runs[0].interrupted(stop, stopped, seeds=len(runs)) from None
     return [(jax.tree.map(lambda leaf, k=k: leaf[k], state), run.history) for k, run in enumerate(runs)]
+
+
+def load_params(config: TrainConfig, workdir: str | Path, epoch: int | None = None):
+    """The parameters of ``config``'s run in ``workdir``, from checkpoint ``epoch`` (default the latest).
+
+    For :func:`jaxae.nnx.load_params`, ``model.apply`` or another run's
+    ``initial_params``. The checkpoint must be of ``config`` (as when resuming).
+    """
+    checkpoints, trainer = Checkpoints(Path(workdir) / "checkpoints"), Trainer.create(config)
+    try:
+        state, _ = checkpoints.restore(trainer.init_state(), epoch, config=trainer.config.to_json())
+    finally:
+        checkpoints.close()
+    return state.params
 
 
 def _check_batching(config: TrainConfig, train_data) -> None:
@@ -405,6 +422,7 @@ class _EpochRunner:
         start = time.perf_counter()
         description = f"epoch {epoch + 1}/{self.trainer.config.epochs}"
         if self.fused:
+            _check_images(self.trainer, self.data.images)
             indices, mask = self.data.epoch_plan(epoch)
             state, metrics = self.step(state, self.data.images, self.data.labels, indices, mask)
             metrics = jax.device_get(metrics)
@@ -435,6 +453,8 @@ class _EpochRunner:
         bar = tqdm(total=num_batches, desc=description, disable=not self.progress, unit="batch", leave=False)
         try:
             for step, batch in enumerate(self.data.epoch(epoch)):
+                if step == 0:
+                    _check_images(self.trainer, batch["image"])
                 if self.pmap:
                     state, metrics = self.step(state, split_for_pmap(batch, devices))
                     metrics = unreplicate(metrics)
@@ -465,6 +485,14 @@ class _EpochRunner:
         if first_step_seconds is not None:
             read["first_step_seconds"] = first_step_seconds
         return state, read
+
+
+def _check_images(trainer: Trainer, images) -> None:
+    """Refuses a pipeline whose images are not of the shape the model is registered with."""
+    spec = trainer.spec
+    if tuple(images.shape[-3:]) != spec.image_shape:
+        raise InputError(f"{spec.name}: the training pipeline gives images of shape {tuple(images.shape[-3:])}, "
+                         f"the model takes {spec.image_shape}: train it on its dataset or register it with that shape")
 
 
 def _check_finite(step_losses, description: str) -> None:

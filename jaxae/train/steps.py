@@ -25,6 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxae import losses, models
 from jaxae.cpu import jit_with_cpu_options
 from jaxae.data.batches import gather_batch
+from jaxae.errors import InputError, first_line
 from jaxae.models.variational import LATENT_RNG
 from jaxae.train.config import TrainConfig, make_optimizer
 
@@ -70,24 +71,35 @@ class Trainer:
         """The trainer of ``config``; ``learning_rate`` may be an optax schedule replacing the config's."""
         return cls(config, config.create_model(), make_optimizer(config, learning_rate))
 
+    @functools.cached_property
+    def spec(self) -> models.ModelSpec:
+        """The registered model's spec: its input shape and task."""
+        return models.spec(self.config.model)
+
     @property
     def is_classifier(self) -> bool:
-        return not models.spec(self.config.model).is_autoencoder
+        return not self.spec.is_autoencoder
 
     def init_state(self, params=None) -> TrainState:
         """The initial state; the same seed gives the same state. ``params`` replace the seeded init."""
         init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
-        if params is None:
-            dummy = jnp.zeros((1, *self.model.image_shape), jnp.float32)
-            params = jax.jit(self.model.init)(init_key, dummy)["params"]
-        else:  # a copy: training donates the state's buffers, and the caller may still hold these
-            params = jax.tree.map(jnp.copy, params)
+        # A copy of given params: training donates the state's buffers, and the caller may still hold these.
+        params = jax.jit(self.init_params)(init_key) if params is None else jax.tree.map(jnp.copy, params)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
             opt_state=self.optimizer.init(params),
             rng=jax.random.key_data(train_key),
         )
+
+    def init_params(self, key):
+        """The model's parameters initialised from ``key`` (its ``params`` stream; dropout's too, for NNX layers)."""
+        images = jnp.zeros((1, *self.spec.image_shape), jnp.float32)
+        variables = self.model.init({"params": key, "dropout": key, LATENT_RNG: key}, images, **self._mode(False))
+        return variables["params"]
+
+    def _mode(self, train: bool) -> dict[str, bool]:
+        return {"train": train} if self.spec.takes_train else {}
 
     def _sums(self, params, batch, rng, train: bool, per_class: bool = False):
         """Summed per-example loss over the real examples, and summed metrics (per class on request).
@@ -96,7 +108,7 @@ class Trainer:
         """
         images = batch["image"].astype(self.config.compute_dtype)
         rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
-        outputs = self.model.apply({"params": params}, images, train=train, rngs=rngs)
+        outputs = self.model.apply({"params": params}, images, rngs=rngs, **self._mode(train))
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
         targets = batch["label"] if self.is_classifier else batch["image"]
         mask = batch["mask"].astype(jnp.float32)
@@ -172,6 +184,45 @@ class Trainer:
             return self.train_step(state, batch)
 
         return jax.lax.scan(body, state, (indices, mask))
+
+
+def check_trainable(config: TrainConfig) -> None:
+    """Refuses, in one line, a model and loss that cannot train together: before anything is compiled.
+
+    Abstractly evaluated (nothing computed): the model must take images of its
+    registered shape, have parameters as its only variables, and its loss must
+    give one value per example of its outputs.
+    """
+    spec, model = models.spec(config.model), config.create_model()
+    name, loss = config.model, config.loss
+    mode = {"train": False} if spec.takes_train else {}
+    images = jax.ShapeDtypeStruct((2, *spec.image_shape), jnp.float32)
+    key = jax.random.key(0)
+    try:
+        variables = jax.eval_shape(
+            lambda x: model.init({"params": key, "dropout": key, LATENT_RNG: key}, x, **mode), images)
+    except Exception as error:  # noqa: BLE001 (the user's module failing: said in one line)
+        raise InputError(f"{name}: the model fails on images of its registered shape {images.shape}: "
+                         f"{first_line(error)}; register it with the image_shape it takes") from None
+    extra = sorted(set(variables) - {"params"})
+    if extra:
+        raise InputError(f"{name}: the trainer trains parameters only, but the model also has {extra} "
+                         "(e.g. BatchNorm's batch statistics): use a layer without state")
+    targets = images if spec.is_autoencoder else jax.ShapeDtypeStruct((2,), jnp.int32)
+
+    def per_example(params, x, t):
+        outputs = model.apply({"params": params}, x, rngs={"dropout": key, LATENT_RNG: key}, **dict.fromkeys(mode, True))
+        return losses.per_example[loss](jax.tree.map(lambda o: o.astype(jnp.float32), outputs), t)
+
+    try:
+        values = jax.eval_shape(per_example, variables["params"], images, targets)
+    except Exception as error:  # noqa: BLE001
+        raise InputError(f"{name}: its outputs do not fit loss {loss!r}: {first_line(error)}; "
+                         f"choose a loss for a {spec.task}'s outputs") from None
+    if getattr(values, "shape", None) != (2,):
+        raise InputError(f"{name}: loss {loss!r} gives shape {getattr(values, 'shape', type(values).__name__)} "
+                         "for a batch of 2; a loss gives one value per example (shape (batch,)): "
+                         "reduce over every axis but the first")
 
 
 def _step_metrics(sums):
