@@ -8,10 +8,13 @@ from pathlib import Path
 from jaxae import compilation_cache
 
 
-def parse(name: str, description: str, **switches: str) -> argparse.Namespace:
-    """``--quick``, ``--data-dir``, ``--workdir`` (default ``runs/examples/<name>``, created), and
-    an on/off ``--switch-name`` per keyword ``switch_name="its help"``."""
+def parse(name: str, description: str, *, epochs: int | None = None, **switches: str) -> argparse.Namespace:
+    """``--quick``, ``--data-dir``, ``--workdir`` (default ``runs/examples/<name>``, created), an
+    on/off ``--switch-name`` per keyword ``switch_name="its help"``, and with ``epochs`` an
+    ``--epochs N`` of that default (1 with ``--quick``)."""
     parser = argparse.ArgumentParser(description=description)
+    if epochs is not None:
+        parser.add_argument("--epochs", type=int, help=f"how many epochs (default: {epochs}; 1 with --quick)")
     for switch, help_text in switches.items():
         parser.add_argument(f"--{switch.replace('_', '-')}", action="store_true", help=help_text)
     parser.add_argument("--quick", action="store_true", help="one epoch on a few hundred images (a smoke run)")
@@ -19,6 +22,8 @@ def parse(name: str, description: str, **switches: str) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=Path("runs/examples") / name,
                         help="where checkpoints, metrics and figures go (default: %(default)s)")
     args, _ = parser.parse_known_args()  # a notebook kernel passes arguments of its own
+    if epochs is not None and args.epochs is None:
+        args.epochs = 1 if args.quick else epochs
     args.workdir.mkdir(parents=True, exist_ok=True)
     compilation_cache.enable()  # a rerun reads its compiled steps back instead of compiling them again
     return args

@@ -15,6 +15,7 @@ FIGURES = {
     "e4_dense_autoencoders": ["reconstructions", "interpolation_1_7", "interpolation_4_8", "train_loss"],
     "e5_transfer": ["train_loss", "test_accuracy", "kernels_autoencoder", "kernels_classifier", "class_accuracy"],
     "data_parallel": [],
+    "your_own_model": ["reconstructions", "train_loss"],
 }
 
 
@@ -28,6 +29,8 @@ def test_example_runs_quick_and_draws_its_figures(name, data_dir, tmp_path, monk
     printed = capsys.readouterr().out
     if name == "data_parallel":
         assert "mesh: " in printed and "pmap: " in printed
+    elif name == "your_own_model":
+        assert "| e3_code3_linen | 3 | 1 |" in printed and "| e3_code3_nnx | 3 | 1 |" in printed
     else:
         assert "| number | published (meaning) | comparable | this run | agrees |" in printed
 
