@@ -99,6 +99,16 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
         cwd=user, env=env)
     assert len(list((user / "mine" / "results").glob("*.json"))) == 1 and (user / "mine" / "BENCHMARKS.md").is_file()
 
+    # A user's own NNX model, from a script outside the repository: stopped by SIGINT in one line, then resumed.
+    (user / "own").mkdir()
+    for script in ("_own_models.py", "_own_model_worker.py"):
+        (user / "own" / script).write_text((Path(__file__).parent / script).read_text())
+    worker = [sys.executable, "own/_own_model_worker.py", "own_nnx_ae", "own/run"]
+    stopped = subprocess.run([*worker, "1"], cwd=user, env=env, check=False, capture_output=True, text=True)
+    assert stopped.returncode == 130 and stopped.stderr.splitlines()[-1].startswith("interrupted by SIGINT at epoch 2/3")
+    run(*worker, cwd=user, env=env)
+    assert (user / "own" / "run" / "final.npz").is_file()
+
     # The explorer from the wheel alone: shipped weights and test images, no dataset, no training.
     assert wheel.stat().st_size < 10 * 2**20
     errors = tmp_path / "explore-stderr.txt"
@@ -121,5 +131,5 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
             explorer.kill()
             explorer.wait()
     written = {path.relative_to(user).parts[0] for path in user.rglob("*") if path.is_file()}
-    assert written == {"script.py", "tfds", "runs", "mine"}
+    assert written == {"script.py", "tfds", "runs", "mine", "own"}
     assert not any(site.glob("results")) and not any(site.glob("benchmarks"))

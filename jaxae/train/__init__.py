@@ -4,7 +4,11 @@
 * :mod:`jaxae.train.steps`: :class:`TrainState`, :class:`Trainer` with the pure
   ``train_step`` / ``eval_step``, and their compiled forms: jit (over a device
   mesh) and pmap.
-* :mod:`jaxae.train.loop`: :func:`fit`, :func:`evaluate`, the metrics log and progress.
+* :mod:`jaxae.train.loop`: :func:`fit` and :func:`fit_seeds` (one loop), :func:`evaluate`,
+  :func:`process_settings` (every process-wide setting training makes).
+* :mod:`jaxae.train.epochs`: how an epoch trains, one object per kind of step (jit, mesh,
+  pmap, seeds, fused).
+* :mod:`jaxae.train.run_dir`: a run's folder: its history, metrics log and checkpoints.
 * :mod:`jaxae.train.checkpoint`: Orbax checkpoints that refuse another run's config.
 * :mod:`jaxae.train.workdir`: one process per work dir.
 
@@ -24,7 +28,8 @@ from jaxae.train.checkpoint import (
     DamagedCheckpointWarning,
 )
 from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, TrainConfig, make_optimizer
-from jaxae.train.loop import PARALLEL, default_fused, epoch_summary, evaluate, fit, fit_seeds, load_params
+from jaxae.train.loop import PARALLEL, default_fused, evaluate, fit, fit_seeds, load_params, process_settings
+from jaxae.train.run_dir import epoch_summary
 from jaxae.train.steps import (
     Trainer,
     TrainState,
@@ -70,6 +75,7 @@ __all__ = [
     "load_params",
     "make_optimizer",
     "microbatch_count",
+    "process_settings",
     "replicate",
     "split_for_pmap",
     "stack_seeds",

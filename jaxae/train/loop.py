@@ -1,19 +1,19 @@
 """``fit``: the training loop, per-epoch evaluation, the metrics log, checkpoints and progress.
 
-Each epoch trains (a loop of jitted steps, or one fused ``lax.scan``),
-evaluates, appends the epoch's record to ``workdir/metrics.jsonl`` and
-saves a checkpoint; a run resumes from its latest checkpoint, so stopping
-(even with SIGKILL) and starting again gives the parameters and history of
-a run that never stopped. :func:`fit_seeds` trains several seeds of one
-config as one program (the step ``vmap``-ed over stacked states), each seed
-with its own work dir, history and checkpoints, as if trained alone.
+Each epoch trains (:mod:`jaxae.train.epochs`: a loop of compiled steps, or one
+fused ``lax.scan``), evaluates, appends the epoch's record to
+``workdir/metrics.jsonl`` and saves a checkpoint (:mod:`jaxae.train.run_dir`);
+a run resumes from its latest checkpoint, so stopping (even with SIGKILL) and
+starting again gives the parameters and history of a run that never stopped.
+:func:`fit_seeds` trains several seeds of one config as one program (the step
+``vmap``-ed over stacked states), each seed with its own work dir, history and
+checkpoints, as if trained alone. Both run the one loop, :func:`_train`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,26 +22,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from tqdm.auto import tqdm
+from jax.sharding import Mesh
 
-from jaxae import compilation_cache, cpu
+from jaxae import compilation_cache as persistent_cache
+from jaxae import cpu
 from jaxae.errors import InputError, TrainingDivergedError
+from jaxae.train import epochs as epoch_kinds
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.config import TrainConfig
-from jaxae.train.interrupts import StopRequest, TrainingInterrupted, stop_requests
-from jaxae.train.steps import (
-    Trainer,
-    check_trainable,
-    compile_pmap_train_step,
-    compile_seeds_train_step,
-    compile_train_epoch,
-    compile_train_step,
-    replicate,
-    split_for_pmap,
-    stack_seeds,
-    unreplicate,
-)
+from jaxae.train.interrupts import stop_requests
+from jaxae.train.run_dir import RunDir
+from jaxae.train.steps import Trainer, check_trainable
 from jaxae.train.workdir import exclusive_workdir
 
 PARALLEL = ("jit", "pmap")
@@ -55,6 +46,25 @@ def default_fused(backend: str | None = None) -> bool:
     (docs/performance.md); on accelerators it saves a dispatch per step.
     """
     return (backend or jax.default_backend()) != "cpu"
+
+
+def process_settings(retain_host_memory: bool = True, compilation_cache: bool = True) -> None:
+    """The process-wide settings training makes, all here; ``fit`` and ``fit_seeds`` call it, the CLI too.
+
+    * ``compilation_cache``: keep compiled steps in JAX's persistent
+      compilation cache (:func:`jaxae.compilation_cache.enable`), so that the
+      next process reads them back instead of compiling.
+    * ``retain_host_memory``: on CPU, keep the host memory XLA frees for reuse
+      (:func:`jaxae.cpu.retain_freed_memory`); it does nothing elsewhere.
+
+    Each is idempotent; ``False`` leaves that part of the process alone.
+    Compiler options are not process-wide: each step is compiled with them
+    (:func:`jaxae.cpu.jit_with_cpu_options`).
+    """
+    if compilation_cache:
+        persistent_cache.enable()
+    if retain_host_memory and jax.default_backend() == "cpu":
+        cpu.retain_freed_memory()
 
 
 def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | None = None) -> dict[str, Any]:
@@ -97,6 +107,7 @@ def fit(
     learning_rate=None,
     initial_params=None,
     retain_host_memory: bool = True,
+    compilation_cache: bool = True,
 ):
     """Trains ``config`` on ``train_data`` (a pipeline), resuming from ``workdir`` if it holds a checkpoint.
 
@@ -131,11 +142,8 @@ def fit(
       learning_rate: an optax schedule in place of ``config.learning_rate``.
       initial_params: replace the seeded initialisation (E5's classifier
         starts from the trained encoder); a checkpoint in ``workdir`` wins.
-      retain_host_memory: on CPU, keep the host memory XLA frees for reuse
-        (:func:`jaxae.cpu.retain_freed_memory`, process-wide).
-
-    The compiled steps are kept in JAX's persistent compilation cache
-    (:func:`jaxae.compilation_cache.enable`), so the next process reads them back.
+      retain_host_memory, compilation_cache: the two process-wide settings
+        ``fit`` makes (:func:`process_settings`); ``False`` declines each.
 
     Returns:
       ``(state, history)``: the final state and one dict of metrics per epoch.
@@ -149,38 +157,23 @@ def fit(
     _check_batching(config, train_data)
     if fused is None:  # fused where the backend prefers it and the run allows it
         fused = default_fused() and parallel == "jit" and hasattr(train_data, "epoch_plan")
-    if fused and not hasattr(train_data, "epoch_plan"):
-        raise InputError("a fused epoch needs a device-resident pipeline (mode='device')")
     if parallel == "pmap" and (fused or mesh is not None):
         raise InputError("parallel='pmap' runs a step loop over all local devices: no fused epochs, no mesh")
-    devices = jax.local_device_count()
-    if parallel == "pmap" and config.batch_size % devices:
-        raise InputError(f"batch_size {config.batch_size} does not split over {devices} devices for pmap")
-    compilation_cache.enable()
-    if retain_host_memory and jax.default_backend() == "cpu":
-        cpu.retain_freed_memory()
-
     check_trainable(config)
+    process_settings(retain_host_memory, compilation_cache)
     trainer = Trainer.create(config, learning_rate)
-    with exclusive_workdir(workdir) as folder, stop_requests() as stop:
-        run = _Run(trainer, folder, keep, best_metric, initial_params)
-        epoch_runner = _EpochRunner(trainer, train_data, progress, fused=fused, mesh=mesh, pmap=parallel == "pmap",
-                                    stop=stop)
-        state = epoch_runner.place(run.state)
-        end = config.epochs if stop_after_epochs is None else min(config.epochs, run.start + stop_after_epochs)
-        try:
-            for epoch in range(run.start, end):
-                state, (train_metrics,) = epoch_runner.train(state, epoch)
-                run.end_epoch(epoch, epoch_runner.single(state), train_metrics, eval_data, eval_every,
-                              checkpoint_every, progress)
-                epoch_runner.stop_if_asked(epoch + 1)
-        except TrainingDivergedError as error:
-            raise run.diverged(error) from None
-        except _Stopped as stopped:
-            raise run.interrupted(stop, stopped) from None
-        finally:
-            run.close()
-    return epoch_runner.single(state), run.history
+    if fused:
+        kind = epoch_kinds.fused(trainer, train_data, mesh)
+    elif parallel == "pmap":
+        kind = epoch_kinds.with_pmap(trainer, train_data)
+    elif mesh is not None:
+        kind = epoch_kinds.over_mesh(trainer, train_data, mesh)
+    else:
+        kind = epoch_kinds.single_device(trainer, train_data)
+    ((state, history),) = _train(kind, [trainer], [workdir], [eval_data], [initial_params], eval_every=eval_every,
+                                 checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
+                                 stop_after_epochs=stop_after_epochs, progress=progress)
+    return state, history
 
 
 def fit_seeds(
@@ -196,6 +189,7 @@ def fit_seeds(
     progress: bool = True,
     initial_params: Sequence | None = None,
     retain_host_memory: bool = True,
+    compilation_cache: bool = True,
 ):
     """Trains one config under several seeds as one program: :func:`fit`'s results, seed by seed.
 
@@ -213,7 +207,8 @@ def fit_seeds(
       train_data, eval_data: a pipeline per seed, each built as its config says.
       workdirs: a folder per seed, as for :func:`fit`.
       initial_params: per seed, parameters replacing its seeded initialisation.
-      eval_every, checkpoint_every, keep, best_metric, progress, retain_host_memory: as for :func:`fit`.
+      eval_every, checkpoint_every, keep, best_metric, progress, retain_host_memory, compilation_cache:
+        as for :func:`fit`.
 
     Returns:
       ``[(state, history), ...]``, one per seed.
@@ -228,37 +223,61 @@ def fit_seeds(
     for config, data in zip(configs, train_data):
         _check_batching(config, data)
     check_trainable(configs[0])
-    eval_data = [None] * len(configs) if eval_data is None else list(eval_data)
-    initial_params = [None] * len(configs) if initial_params is None else list(initial_params)
-    compilation_cache.enable()
-    if retain_host_memory and jax.default_backend() == "cpu":
-        cpu.retain_freed_memory()
+    process_settings(retain_host_memory, compilation_cache)
+    trainers = [Trainer.create(config) for config in configs]
+    return _train(epoch_kinds.over_seeds(trainers[0], train_data), trainers, workdirs,
+                  [None] * len(configs) if eval_data is None else list(eval_data),
+                  [None] * len(configs) if initial_params is None else list(initial_params),
+                  eval_every=eval_every, checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
+                  progress=progress)
 
+
+def _train(kind, trainers: list[Trainer], workdirs, eval_data: list, initial_params: list, *, eval_every: int,
+           checkpoint_every: int, keep: int, best_metric: str | None, progress: bool,
+           stop_after_epochs: int | None = None) -> list[tuple[Any, list[dict]]]:
+    """The loop: each run's folder held and resumed, then per epoch train, evaluate, checkpoint, log.
+
+    ``kind`` is an epoch kind of :mod:`jaxae.train.epochs`; one trainer, work dir, evaluation
+    pipeline and initial params per seed (one without seeds).
+    """
+    seeds, epochs = len(trainers), trainers[0].config.epochs
     with contextlib.ExitStack() as stack:
         folders = [stack.enter_context(exclusive_workdir(workdir)) for workdir in workdirs]
         stop = stack.enter_context(stop_requests())
-        trainers = [Trainer.create(config) for config in configs]
-        runs = [_Run(t, folder, keep, best_metric, p) for t, folder, p in zip(trainers, folders, initial_params)]
-        for run in runs:
-            stack.callback(run.close)
+        runs = []
+        for trainer, folder, params in zip(trainers, folders, initial_params):
+            runs.append(RunDir(trainer, folder, keep, best_metric, params))
+            stack.callback(runs[-1].close)
         if len({run.start for run in runs}) > 1:
-            epochs = {str(folder): run.start for folder, run in zip(folders, runs)}
-            raise InputError(f"the seeds' checkpoints stand at different epochs ({epochs}): resume them apart")
-        epoch_runner = _EpochRunner(trainers[0], _StackedPipelines(train_data), progress, seeds=len(configs), stop=stop)
-        state = stack_seeds([run.state for run in runs])
-        for epoch in range(runs[0].start, configs[0].epochs):
-            try:
-                state, train_metrics = epoch_runner.train(state, epoch)
+            at = {str(folder): run.start for folder, run in zip(folders, runs)}
+            raise InputError(f"the seeds' checkpoints stand at different epochs ({at}): resume them apart")
+        start = runs[0].start
+        end = epochs if stop_after_epochs is None else min(epochs, start + stop_after_epochs)
+        state = kind.place([run.state for run in runs])
+        try:
+            for epoch in range(start, end):
+                state, train_metrics = kind.train(state, epoch, stop, progress)
+                last = epoch + 1 == epochs
                 for k, (run, metrics, data) in enumerate(zip(runs, train_metrics, eval_data)):
-                    seed_state = jax.tree.map(lambda leaf, k=k: leaf[k], state)
-                    run.end_epoch(epoch, seed_state, metrics, data, eval_every, checkpoint_every, progress,
-                                  evaluator=trainers[0])
-                epoch_runner.stop_if_asked(epoch + 1)
-            except TrainingDivergedError as error:
-                raise TrainingDivergedError(f"{error}; each seed's last good checkpoint stays in its work dir") from None
-            except _Stopped as stopped:
-                raise runs[0].interrupted(stop, stopped, seeds=len(runs)) from None
-    return [(jax.tree.map(lambda leaf, k=k: leaf[k], state), run.history) for k, run in enumerate(runs)]
+                    seed_state = kind.state_of(state, k)
+                    evaluation = None
+                    if data is not None and ((epoch + 1) % eval_every == 0 or last):
+                        evaluation = _timed_evaluation(trainers[0], seed_state.params, data, epoch, run.trainer.config.seed)
+                    run.end_epoch(epoch, seed_state, metrics, evaluation, (epoch + 1) % checkpoint_every == 0 or last,
+                                  progress)
+                if stop:
+                    raise epoch_kinds.Stopped(epoch + 1)
+        except TrainingDivergedError as error:
+            raise runs[0].diverged(error, seeds) from None
+        except epoch_kinds.Stopped as stopped:
+            raise runs[0].interrupted(stop, stopped.epoch, stopped.step, seeds) from None
+        return [(kind.state_of(state, k), run.history) for k, run in enumerate(runs)]
+
+
+def _timed_evaluation(trainer: Trainer, params, data, epoch: int, seed: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    evaluation = {f"test_{k}": v for k, v in evaluate(trainer, params, data, epoch, seed=seed).items()}
+    return {**evaluation, "eval_seconds": time.perf_counter() - started}
 
 
 def load_params(config: TrainConfig, workdir: str | Path, epoch: int | None = None):
@@ -287,220 +306,3 @@ def _check_batching(config: TrainConfig, train_data) -> None:
             f"the training pipeline shuffles with seed {spec.seed} but config.seed is {config.seed}: "
             "build its BatchSpec with config.batch_spec()"
         )
-
-
-def epoch_summary(record: dict[str, Any], epochs: int) -> str:
-    """One line per epoch: its losses, accuracies and time."""
-    parts = [f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"]
-    if "train_accuracy" in record:
-        parts.append(f"acc {record['train_accuracy']:.4f}")
-    if "test_loss" in record:
-        parts.append(f"test loss {record['test_loss']:.4f}")
-    if "test_accuracy" in record:
-        parts.append(f"acc {record['test_accuracy']:.4f}")
-    return ", ".join(parts) + f" ({record['train_seconds']:.1f} s)"
-
-
-class _Run:
-    """One run's folder: its state to start from, its history, metrics log and checkpoints."""
-
-    def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params):
-        self.trainer, self.workdir = trainer, workdir
-        best_mode = "max" if best_metric and "accuracy" in best_metric else "min"
-        self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric, best_mode=best_mode)
-        self.state, self.history, self.start = trainer.init_state(initial_params), [], 0
-        restored = self.checkpoints.restore_intact(self.state, config=trainer.config.to_json())
-        if restored is not None:
-            self.state, meta = restored
-            self.history, self.start = meta["history"], meta["epoch"]
-        # The log restarts from the checkpoint's history: epochs lost to a crash are not listed twice.
-        (workdir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in self.history))
-
-    def end_epoch(self, epoch, state, train_metrics, eval_data, eval_every, checkpoint_every, progress,
-                  evaluator: Trainer | None = None) -> None:
-        """Evaluates, checkpoints and logs epoch ``epoch`` (0-based), trained to ``state``."""
-        config = self.trainer.config
-        record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_metrics.items()}}
-        if eval_data is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == config.epochs):
-            started = time.perf_counter()
-            evaluation = evaluate(evaluator or self.trainer, state.params, eval_data, epoch, seed=config.seed)
-            record.update({f"test_{k}": v for k, v in evaluation.items()})
-            record["eval_seconds"] = time.perf_counter() - started
-        if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs:
-            started = time.perf_counter()
-            scalars = {k: v for k, v in record.items() if isinstance(v, float)}
-            meta = {"epoch": epoch + 1, "history": [*self.history, record], "config": config.to_json()}
-            self.checkpoints.save(epoch + 1, state, meta, scalars)
-            record["checkpoint_seconds"] = time.perf_counter() - started
-        self.history.append(record)
-        if progress:
-            print(epoch_summary(record, config.epochs))
-        with open(self.workdir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def interrupted(self, stop: StopRequest, stopped: _Stopped, seeds: int = 1) -> TrainingInterrupted:
-        """The exception that ends a run stopped by ``stop``'s signal; the message says how to resume."""
-        epochs = self.trainer.config.epochs
-        where = (f"after epoch {stopped.epoch}/{epochs}" if stopped.step is None
-                 else f"at epoch {stopped.epoch}/{epochs}, step {stopped.step}")
-        last = self.checkpoints.latest()
-        kept = (f"checkpoint {last} in {self.workdir / 'checkpoints'}" + (" (and each seed's)" if seeds > 1 else "")
-                + " is intact: the same command resumes from it") if last else "no checkpoint yet: the same command starts again"
-        return TrainingInterrupted(f"interrupted by {stop.signal} {where}; {kept}", stop.signal)
-
-    def diverged(self, error: TrainingDivergedError) -> TrainingDivergedError:
-        last = self.checkpoints.latest()
-        kept = f"checkpoint {last} in {self.workdir / 'checkpoints'} is the last good state" if last else "no checkpoint yet"
-        return TrainingDivergedError(f"{error}; {kept}")
-
-    def close(self) -> None:
-        self.checkpoints.close()
-
-
-class _StackedPipelines:
-    """Several seeds' pipelines as one: each batch's arrays stacked on a new leading (seed) axis."""
-
-    def __init__(self, pipelines: Sequence):
-        self.pipelines = list(pipelines)
-        if len({p.num_batches for p in self.pipelines}) > 1:
-            raise InputError("the seeds' pipelines must make the same number of batches")
-        self.num_batches = self.pipelines[0].num_batches
-
-    def epoch(self, epoch: int):
-        for batches in zip(*(p.epoch(epoch) for p in self.pipelines)):
-            yield stack_seeds(batches)
-
-
-class _Stopped(Exception):
-    """A stop request honoured at ``epoch`` (1-based), after ``step`` of it (None: after the whole epoch)."""
-
-    def __init__(self, epoch: int, step: int | None = None):
-        super().__init__(epoch, step)
-        self.epoch, self.step = epoch, step
-
-
-_SYNC_EVERY = 50  # steps between reads of the metrics: reading each step would stall the dispatch queue
-
-
-class _EpochRunner:
-    """Trains one epoch the chosen way: a fused scan, or a loop of jitted, pmapped or seed-vmapped steps."""
-
-    def __init__(self, trainer: Trainer, train_data, progress: bool, *, fused: bool = False,
-                 mesh: Mesh | None = None, pmap: bool = False, seeds: int | None = None, stop: StopRequest | None = None):
-        self.trainer, self.data, self.progress = trainer, train_data, progress
-        self.fused, self.mesh, self.pmap = fused, mesh, pmap
-        self.stop = StopRequest() if stop is None else stop
-        self.compiled = False  # whether a step has run yet: the first one compiles
-        if seeds is not None:
-            self.step = compile_seeds_train_step(trainer)
-        elif fused:
-            self.step = compile_train_epoch(trainer, train_data.transform, mesh)
-        elif pmap:
-            self.step = compile_pmap_train_step(trainer)
-        else:
-            self.step = compile_train_step(trainer, mesh)
-
-    def place(self, state):
-        """The state where the steps want it: replicated over the mesh or the pmap devices."""
-        if self.pmap:
-            return replicate(state)
-        if self.mesh is not None:
-            return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
-        return state
-
-    def stop_if_asked(self, epoch: int, step: int | None = None) -> None:
-        """Ends training (:class:`_Stopped`) if a signal asked for it; ``epoch`` is 1-based."""
-        if self.stop:
-            raise _Stopped(epoch, step)
-
-    def single(self, state):
-        """One copy of the state (for evaluation and checkpoints)."""
-        return unreplicate(state) if self.pmap else state
-
-    def train(self, state, epoch: int):
-        """Trains epoch ``epoch``; returns the state and, per seed (one without seeds), its train metrics."""
-        start = time.perf_counter()
-        description = f"epoch {epoch + 1}/{self.trainer.config.epochs}"
-        if self.fused:
-            _check_images(self.trainer, self.data.images)
-            indices, mask = self.data.epoch_plan(epoch)
-            state, metrics = self.step(state, self.data.images, self.data.labels, indices, mask)
-            metrics = jax.device_get(metrics)
-        else:
-            state, metrics = self._step_loop(state, epoch, description, start)
-        # Per step, or per step and seed: one column per seed.
-        columns = {name: np.asarray(metrics[name], np.float64).reshape(len(metrics["loss"]), -1)
-                   for name in ("loss", "accuracy") if name in metrics}
-        _check_finite(columns["loss"], description)
-        seconds = time.perf_counter() - start
-        results = []
-        for k in range(columns["loss"].shape[1]):
-            result = {"loss": float(columns["loss"][:, k].mean()), "seconds": seconds,
-                      "step_loss": columns["loss"][:, k].tolist()}
-            if "first_step_seconds" in metrics:
-                result["first_step_seconds"] = metrics["first_step_seconds"]
-            if "accuracy" in columns:
-                result.update(accuracy=float(columns["accuracy"][:, k].mean()),
-                              step_accuracy=columns["accuracy"][:, k].tolist())
-            results.append(result)
-        return state, results
-
-    def _step_loop(self, state, epoch, description, start):
-        """One dispatch per batch; metrics are read every ``_SYNC_EVERY`` steps for the bar and the NaN check."""
-        pending, read, first_step_seconds = [], {}, None
-        num_batches = self.data.num_batches
-        devices = jax.local_device_count()
-        bar = tqdm(total=num_batches, desc=description, disable=not self.progress, unit="batch", leave=False)
-        try:
-            for step, batch in enumerate(self.data.epoch(epoch)):
-                if step == 0:
-                    _check_images(self.trainer, batch["image"])
-                if self.pmap:
-                    state, metrics = self.step(state, split_for_pmap(batch, devices))
-                    metrics = unreplicate(metrics)
-                else:
-                    state, metrics = self.step(state, batch)
-                if not self.compiled:
-                    jax.block_until_ready(metrics)
-                    first_step_seconds = time.perf_counter() - start
-                    self.compiled = True
-                pending.append(metrics)
-                if step + 1 < num_batches:  # after the last step, the epoch ends and is checkpointed first
-                    self.stop_if_asked(epoch + 1, step + 1)
-                if len(pending) == _SYNC_EVERY or step + 1 == num_batches:
-                    fetched = jax.device_get(pending)
-                    pending = []
-                    for name in fetched[0]:
-                        read.setdefault(name, []).extend(np.asarray(m[name], np.float64) for m in fetched)
-                    _check_finite(np.asarray(read["loss"]), description)
-                    seconds = time.perf_counter() - start
-                    postfix = {"loss": f"{np.mean(read['loss'][-1]):.4f}",
-                               "img/s": f"{np.sum(read['count']) / seconds:,.0f}"}
-                    if "accuracy" in read:
-                        postfix["acc"] = f"{np.mean(read['accuracy'][-1]):.3f}"
-                    bar.set_postfix(postfix, refresh=False)
-                    bar.update(len(fetched))
-        finally:
-            bar.close()
-        if first_step_seconds is not None:
-            read["first_step_seconds"] = first_step_seconds
-        return state, read
-
-
-def _check_images(trainer: Trainer, images) -> None:
-    """Refuses a pipeline whose images are not of the shape the model is registered with."""
-    spec = trainer.spec
-    if tuple(images.shape[-3:]) != spec.image_shape:
-        raise InputError(f"{spec.name}: the training pipeline gives images of shape {tuple(images.shape[-3:])}, "
-                         f"the model takes {spec.image_shape}: train it on its dataset or register it with that shape")
-
-
-def _check_finite(step_losses, description: str) -> None:
-    """A :class:`TrainingDivergedError` naming the first step (and seed) whose loss is not finite."""
-    losses = np.asarray(step_losses, np.float64)
-    per_seed = losses.reshape(len(losses), -1)
-    bad = np.argwhere(~np.isfinite(per_seed))
-    if len(bad):
-        step, seed = bad[0]
-        of_seed = f", seed {seed + 1} of {per_seed.shape[1]}" if per_seed.shape[1] > 1 else ""
-        raise TrainingDivergedError(f"the loss became {per_seed[step, seed]} at {description}, step {step + 1}{of_seed}")
