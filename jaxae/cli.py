@@ -23,7 +23,6 @@ _BENCHMARKS = _REPOSITORY / "benchmarks" if (_REPOSITORY / "benchmarks" / "resul
 
 def _models_table() -> str:
     import jax
-    import jax.numpy as jnp
 
     from jaxae import models
 
@@ -31,9 +30,7 @@ def _models_table() -> str:
     for name in models.names():
         spec = models.spec(name)
         model = models.create(name)
-        dummy = jax.ShapeDtypeStruct((1, *spec.image_shape), jnp.float32)
-        variables = jax.eval_shape(model.init, jax.random.key(0), dummy)
-        count = sum(leaf.size for leaf in jax.tree.leaves(variables))
+        count = sum(leaf.size for leaf in jax.tree.leaves(models.abstract_params(model)))
         latent = "×".join(map(str, model.latent_shape)) if spec.is_autoencoder else "—"
         low, high = spec.value_range
         rows.append(

@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxae import models
+from jaxae import models, trees
+from jaxae.errors import InputError
 from jaxae.models.variational import LATENT_RNG
 
 __all__ = ["AutoencoderModule", "SeedModule", "create", "linen_variables", "load_linen_variables"]
@@ -53,7 +54,7 @@ class SeedModule(nnx.Module):
         self.deterministic = True
         streams = nnx.Rngs(params=rngs.params(), dropout=rngs.dropout(), **{LATENT_RNG: getattr(rngs, LATENT_RNG)()})
         self.network = nnx.bridge.ToNNX(linen_model, rngs=streams)
-        self.network.lazy_init(jnp.zeros((1, *models.spec(name).image_shape), jnp.float32))
+        self.network.lazy_init(models.example_input(linen_model))
 
     def __call__(self, images):
         if self.deterministic:
@@ -107,17 +108,12 @@ def load_linen_variables(model: SeedModule, variables: dict[str, Any]) -> None:
     Raises:
       InputError: the variables are of another model (the message names the first difference).
     """
-    from jaxae.errors import InputError
-
     state = nnx.state(model.network, nnx.Param)
-    expected = {jax.tree_util.keystr(path): jnp.shape(leaf)
-                for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.to_pure_dict(state))}
     params = variables.get("params", variables)
-    given = {jax.tree_util.keystr(path): jnp.shape(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
-    if given != expected:
-        differing = sorted(key for key in {*expected, *given} if expected.get(key) != given.get(key))
-        raise InputError(f"{model.model_name}: these variables are of another model; first difference "
-                         f"{differing[0]}: model {expected.get(differing[0])}, given {given.get(differing[0])}")
+    difference = trees.first_difference(trees.leaf_shapes(nnx.to_pure_dict(state)), trees.leaf_shapes(params),
+                                        names=("model", "given"))
+    if difference:
+        raise InputError(f"{model.model_name}: these variables are of another model; first difference {difference}")
     # Copies: a jitted Linen step donates its state's buffers, and the caller may go on with them.
     nnx.replace_by_pure_dict(state, jax.tree.map(jnp.array, params))
     nnx.update(model.network, state)

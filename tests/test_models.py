@@ -34,7 +34,7 @@ def _count(variables):
 
 def _init(name, **overrides):
     model = models.create(name, **overrides)
-    return model, jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, *model.image_shape)))
+    return model, jax.jit(model.init)(jax.random.key(0), models.example_input(model))
 
 
 def _jit_apply(model):

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxae import models
+from jaxae import models, trees
 from jaxae.errors import InputError
 
 FOLDER = Path(__file__).parent
@@ -107,11 +107,10 @@ def _read(name: str, sha256: str) -> dict[str, Any]:
         raise InputError(f"{path} is missing or does not match its recorded SHA-256; reinstall jaxae")
     params = serialization.msgpack_restore(data)
     module = model(name)
-    expected = jax.eval_shape(module.init, jax.random.key(0), np.zeros((1, *module.image_shape), np.float32))["params"]
-    if jax.tree.structure(expected) != jax.tree.structure(params) or any(
-        a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params))
-    ):
-        raise InputError(f"{path} does not hold {module.model_name}'s params; reinstall jaxae")
+    difference = trees.first_difference(trees.leaf_shapes(models.abstract_params(module)), trees.leaf_shapes(params),
+                                        names=("model", "file"))
+    if difference:
+        raise InputError(f"{path} does not hold {module.model_name}'s params ({difference}); reinstall jaxae")
     for leaf in jax.tree.leaves(params):
         leaf.flags.writeable = False  # one cached copy serves every caller
     return params

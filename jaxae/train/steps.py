@@ -78,8 +78,7 @@ class Trainer:
         """The initial state; the same seed gives the same state. ``params`` replace the seeded init."""
         init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
         if params is None:
-            dummy = jnp.zeros((1, *self.model.image_shape), jnp.float32)
-            params = jax.jit(self.model.init)(init_key, dummy)["params"]
+            params = jax.jit(self.model.init)(init_key, models.example_input(self.model))["params"]
         else:  # a copy: training donates the state's buffers, and the caller may still hold these
             params = jax.tree.map(jnp.copy, params)
         return TrainState(
