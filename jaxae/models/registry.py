@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 from typing import Any
 
+from jaxae.data.batches import VALUE_RANGES
 from jaxae.errors import InputError
 from jaxae.models._base import SeedModel
 from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
@@ -30,8 +31,9 @@ class ModelSpec:
       experiment: the experiment it belongs to (``docs/experiments.md``); the
         variational autoencoders belong to the variational versions of E2 and E3.
       dataset: TFDS name of its data.
-      value_range: the pixel range the recipe feeds it ([0, 1] after ``ToTensor``,
-        [-1, 1] after ``Normalize(0.5, 0.5)``).
+      transform: how its recipe turns uint8 pixels into its input: "to_tensor"
+        (``ToTensor``, [0, 1]) or "normalize" (then ``Normalize(0.5, 0.5)``, [-1, 1]);
+        :mod:`jaxae.data`'s ``TRANSFORMS``.
     """
 
     name: str
@@ -39,7 +41,12 @@ class ModelSpec:
     defaults: dict[str, Any]
     experiment: str
     dataset: str
-    value_range: tuple[float, float] = (0.0, 1.0)
+    transform: str = "to_tensor"
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range of the pixels it sees, from its ``transform``."""
+        return VALUE_RANGES[self.transform]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -67,9 +74,9 @@ _SPECS = {
         ModelSpec("cifar10_cnn", BasicConvNet, {}, "E1", "cifar10"),
         ModelSpec("cifar10_conv_ae", CifarConvAutoencoder, {}, "E2", "cifar10"),
         ModelSpec("mnist_conv_ae_2d", MnistConvAutoencoder, {}, "E3", "mnist"),
-        ModelSpec("mnist_pca_ae", DenseAutoencoder, {"hidden_sizes": (16,)}, "E4", "mnist", (-1.0, 1.0)),
-        ModelSpec("mnist_ae2", DenseAutoencoder, {"hidden_sizes": (32, 16)}, "E4", "mnist", (-1.0, 1.0)),
-        ModelSpec("mnist_ae3", DenseAutoencoder, {"hidden_sizes": (64, 32, 16)}, "E4", "mnist", (-1.0, 1.0)),
+        ModelSpec("mnist_pca_ae", DenseAutoencoder, {"hidden_sizes": (16,)}, "E4", "mnist", "normalize"),
+        ModelSpec("mnist_ae2", DenseAutoencoder, {"hidden_sizes": (32, 16)}, "E4", "mnist", "normalize"),
+        ModelSpec("mnist_ae3", DenseAutoencoder, {"hidden_sizes": (64, 32, 16)}, "E4", "mnist", "normalize"),
         ModelSpec("cifar10_fc_conv_ae", FcConvAutoencoder, {}, "E5", "cifar10"),
         ModelSpec("cifar10_fc_conv_classifier", FcConvClassifier, {}, "E5", "cifar10"),
         ModelSpec("mnist_conv_vae_2d", MnistConvVae, {}, "E3-VAE", "mnist"),
