@@ -18,6 +18,14 @@ Modes follow NNX: a new model is in evaluation mode (dropout off, a VAE decodes
 its mean); ``model.train()`` switches dropout and a VAE's sampling on, drawing
 from the ``dropout`` and ``latent`` streams of the ``rngs`` it was created with;
 ``model.eval()`` switches them off again.
+
+Why the module is named like ``flax.nnx``: jaxae's models follow Flax's two APIs,
+and each face is named after the API it follows: :mod:`jaxae.models` holds
+``flax.linen`` modules, this module the same models as ``flax.nnx`` modules, with
+the same ``create(name, ...)``. A caller of this module also needs Flax's own
+(``nnx.Rngs``, ``nnx.Optimizer``), so it is imported under another name
+(``from jaxae import nnx as jaxae_nnx``) or used qualified (``jaxae.nnx.create``
+after ``import jaxae.nnx``).
 """
 
 from __future__ import annotations
