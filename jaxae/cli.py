@@ -58,7 +58,7 @@ def _reproduce(args) -> None:
         for framework in frameworks:
             context = experiments.Context(
                 args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory,
-                seeds_mode=args.seeds_mode,
+                seeds_together=args.seeds_mode == "together",
             )
             experiments.reproduce(
                 name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs, microbatch_size=args.microbatch_size
