@@ -1,10 +1,13 @@
 """Comparing parameter trees: the first difference, named, wherever weights are loaded."""
 
 import json
+import re
 
 import numpy as np
+import pytest
 
 from jaxae import models
+from jaxae.train import CheckpointMismatchError, Checkpoints
 from jaxae.trees import first_difference, leaf_shapes
 
 
@@ -29,3 +32,14 @@ def test_a_path_one_tree_lacks_is_absent_there():
     pruned = {"encoder": {"kernel": np.zeros((2, 3))}}
     assert first_difference(leaf_shapes(tree), leaf_shapes(pruned)) == "['encoder']['bias']: expected (3,), given absent"
     assert first_difference(leaf_shapes(pruned), leaf_shapes(tree)) == "['encoder']['bias']: expected absent, given (3,)"
+
+
+def test_a_checkpoint_of_another_shape_is_refused_with_the_first_difference(tmp_path):
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    try:
+        checkpoints.save(1, {"w": np.zeros(2), "b": np.zeros(1)}, {"epoch": 1, "config": {}})
+        with pytest.raises(CheckpointMismatchError, match=re.escape("checkpoint 1 does not fit this model's state: "
+                                                                    "['w']: model (3,), checkpoint (2,)")):
+            checkpoints.restore({"w": np.zeros(3), "b": np.zeros(1)})
+    finally:
+        checkpoints.close()
