@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from jaxae import compilation_cache
+from jaxae.experiments.recipe import quick_config
+from jaxae.train import TrainConfig
 
 
 def parse(name: str, description: str, *, epochs: int | None = None, **switches: str) -> argparse.Namespace:
@@ -32,3 +34,9 @@ def parse(name: str, description: str, *, epochs: int | None = None, **switches:
 def split(name: str, quick: bool, examples: int = 256) -> str:
     """A TFDS split, or its first ``examples`` images for ``--quick``."""
     return f"{name}[:{examples}]" if quick else name
+
+
+def as_run(config: TrainConfig, quick: bool) -> TrainConfig:
+    """``config`` as this run trains it: whole, or for ``--quick`` one epoch of batches of at most 64
+    (what ``jaxae reproduce --quick`` makes of a recipe)."""
+    return quick_config(config) if quick else config

@@ -11,7 +11,7 @@
 # %%
 import jax
 import numpy as np
-from _options import parse, split
+from _options import as_run, parse, split
 
 from jaxae import cpu, experiments, figures
 from jaxae.data import BatchSpec, class_names, make_pipeline
@@ -41,8 +41,8 @@ figures.image_grid(np.asarray(batch["image"][:32]), np.asarray(batch["label"][:3
 
 # %%
 configs = {
-    name: TrainConfig(model, loss="cross_entropy", optimizer="sgd", learning_rate=1e-2, momentum=0.9,
-                      epochs=1 if args.quick else 10, batch_size=128, seed=0, dropout_at_eval=True)
+    name: as_run(TrainConfig(model, loss="cross_entropy", optimizer="sgd", learning_rate=1e-2, momentum=0.9,
+                             epochs=10, batch_size=128, seed=0, dropout_at_eval=True), args.quick)
     for name, model in (("MLP", "cifar10_mlp"), ("CNN", "cifar10_cnn"))
 }
 for name, config in configs.items():

@@ -13,7 +13,7 @@ import functools
 
 import jax
 import numpy as np
-from _options import parse, split
+from _options import as_run, parse, split
 
 from jaxae import experiments, figures, latent
 from jaxae.data import BatchSpec, make_pipeline
@@ -26,8 +26,8 @@ args = parse("e2", "E2: a CIFAR-10 convolutional autoencoder and latent interpol
 # `ToTensor` pixels in [0, 1]; the autoencoder's target is its input, so labels go unused.
 
 # %%
-config = TrainConfig("cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3,
-                     epochs=1 if args.quick else 48, batch_size=128, seed=0)
+config = as_run(TrainConfig("cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3,
+                            epochs=48, batch_size=128, seed=0), args.quick)
 train = make_pipeline("cifar10", split("train", args.quick), config.batch_spec(), data_dir=args.data_dir)
 test = make_pipeline("cifar10", split("test", args.quick, 100), BatchSpec(128, shuffle=False), data_dir=args.data_dir)
 images = np.asarray(next(test.epoch(0))["image"][:8])

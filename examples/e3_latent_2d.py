@@ -12,7 +12,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _options import parse, split
+from _options import as_run, parse, split
 
 from jaxae import experiments, figures, latent
 from jaxae.data import DeviceResidentPipeline, class_names, load_split, to_tensor
@@ -26,8 +26,8 @@ args = parse("e3", "E3: an MNIST convolutional autoencoder with a 2-D latent spa
 # notebook's `drop_last=True` drops nothing here (the quick run's 256 images make 8).
 
 # %%
-config = TrainConfig("mnist_conv_ae_2d", loss="mse", optimizer="adam", learning_rate=5e-4,
-                     epochs=1 if args.quick else 20, batch_size=32, seed=123)
+config = as_run(TrainConfig("mnist_conv_ae_2d", loss="mse", optimizer="adam", learning_rate=5e-4,
+                            epochs=20, batch_size=32, seed=123), args.quick)
 images, labels = load_split("mnist", split("train", args.quick), args.data_dir)
 print(images.shape, images.dtype, labels[:10])
 

@@ -16,15 +16,19 @@ import jax
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
-from _options import parse, split
+from _options import as_run, parse, split
 from flax import nnx
 
 from jaxae import cpu, experiments, figures, latent, losses, models
 from jaxae import nnx as jaxae_nnx
 from jaxae.data import BatchSpec, DeviceResidentPipeline, class_names, load_split, to_tensor
+from jaxae.train import TrainConfig
 
 args = parse("e3_nnx", "E3 in Flax NNX: an MNIST convolutional autoencoder with a 2-D latent space", epochs=20)
-epochs, batch_size, seed = args.epochs, 32, 123
+# E3's recipe, as the Linen example declares it; this loop reads its numbers from it (--epochs shortens it).
+config = as_run(TrainConfig("mnist_conv_ae_2d", loss="mse", optimizer="adam", learning_rate=5e-4,
+                            epochs=20, batch_size=32, seed=123), args.quick)
+epochs, batch_size, seed = args.epochs, config.batch_size, config.seed
 
 # %% [markdown]
 # ## The data
@@ -45,7 +49,7 @@ batches = DeviceResidentPipeline(images, labels, BatchSpec(batch_size, seed=seed
 # %%
 model = jaxae_nnx.create("mnist_conv_ae_2d", rngs=nnx.Rngs(seed))
 print(f"{sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param))):,} parameters")
-optimizer = nnx.Optimizer(model, optax.adam(5e-4), wrt=nnx.Param)
+optimizer = nnx.Optimizer(model, optax.adam(config.learning_rate), wrt=nnx.Param)
 
 # %% [markdown]
 # ## Training

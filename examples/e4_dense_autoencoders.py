@@ -12,7 +12,7 @@
 # %%
 import jax
 import numpy as np
-from _options import parse, split
+from _options import as_run, parse, split
 
 from jaxae import experiments, figures, latent
 from jaxae.data import BatchSpec, load_split, make_pipeline, normalize
@@ -42,8 +42,8 @@ models = {  # name: (registry model, its arguments, epochs)
     "ae3": ("mnist_ae3", (), 150),
 }
 configs = {
-    name: TrainConfig(model, loss="mse", optimizer="adam", learning_rate=1e-3, weight_decay=1e-5,
-                      epochs=1 if args.quick else epochs, batch_size=128, model_args=model_args)
+    name: as_run(TrainConfig(model, loss="mse", optimizer="adam", learning_rate=1e-3, weight_decay=1e-5,
+                             epochs=epochs, batch_size=128, model_args=model_args), args.quick)
     for name, (model, model_args, epochs) in models.items()
 }
 for name, config in configs.items():

@@ -15,7 +15,7 @@
 # %%
 import jax
 import numpy as np
-from _options import parse, split
+from _options import as_run, parse, split
 
 from jaxae import experiments, figures, models
 from jaxae.data import BatchSpec, class_names, make_pipeline
@@ -30,12 +30,13 @@ args = parse("e5", "E5: a CIFAR-10 autoencoder, then transfer to a classifier",
 # uses batches of 64).
 
 # %%
-batch_size, epochs = (64, 1) if args.quick else (2000, 5)
-adam = dict(optimizer="adam", learning_rate=1e-3, epochs=epochs, batch_size=batch_size, seed=0)
-pretrain = TrainConfig("cifar10_fc_conv_ae", loss="mse", model_args=(("align_corners", args.align_corners),), **adam)
-finetune = TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **adam)
+adam = dict(optimizer="adam", learning_rate=1e-3, epochs=5, batch_size=2000, seed=0)
+upsampling = (("align_corners", True),) if args.align_corners else ()
+pretrain = as_run(TrainConfig("cifar10_fc_conv_ae", loss="mse", model_args=upsampling, **adam), args.quick)
+finetune = as_run(TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **adam), args.quick)
 train = make_pipeline("cifar10", split("train", args.quick), pretrain.batch_spec(), data_dir=args.data_dir)
-test = make_pipeline("cifar10", split("test", args.quick, 100), BatchSpec(batch_size, shuffle=False), data_dir=args.data_dir)
+test = make_pipeline("cifar10", split("test", args.quick, 100), BatchSpec(finetune.batch_size, shuffle=False),
+                     data_dir=args.data_dir)
 
 # %% [markdown]
 # ## The autoencoder

@@ -83,13 +83,13 @@ class NnxCodeOf3(nnx.Module):
 # %% [markdown]
 # ## Registered, then trained like a seed model
 # The registration says what the engine cannot read off a module: the input shape, that it is
-# an autoencoder (its loss compares with the images), and the pixel range ([0, 1], `ToTensor`).
+# an autoencoder (its loss compares with the images), and its pixels (`ToTensor`'s, in [0, 1]).
 # A `TrainConfig` then names it like any seed model, and stays plain data that a checkpoint
 # compares on resume (register again before resuming in a new process).
 
 # %%
 for name, module in (("e3_code3_linen", LinenCodeOf3), ("e3_code3_nnx", NnxCodeOf3)):
-    models.register(name, module, image_shape=(28, 28, 1), task="autoencoder", value_range=(0, 1), replace=True)
+    models.register(name, module, image_shape=(28, 28, 1), task="autoencoder", transform="to_tensor", replace=True)
 
 histories, states = {}, {}
 for name in ("e3_code3_linen", "e3_code3_nnx"):

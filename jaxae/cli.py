@@ -23,7 +23,6 @@ _BENCHMARKS = _REPOSITORY / "benchmarks" if (_REPOSITORY / "benchmarks" / "resul
 
 def _models_table() -> str:
     import jax
-    import jax.numpy as jnp
 
     from jaxae import models
 
@@ -31,9 +30,7 @@ def _models_table() -> str:
     for name in models.names():
         spec = models.spec(name)
         model = models.create(name)
-        dummy = jax.ShapeDtypeStruct((1, *spec.image_shape), jnp.float32)
-        variables = jax.eval_shape(model.init, jax.random.key(0), dummy)
-        count = sum(leaf.size for leaf in jax.tree.leaves(variables))
+        count = sum(leaf.size for leaf in jax.tree.leaves(models.abstract_params(model)))
         latent = "×".join(map(str, model.latent_shape)) if spec.is_autoencoder else "—"
         low, high = spec.value_range
         rows.append(
@@ -61,7 +58,7 @@ def _reproduce(args) -> None:
         for framework in frameworks:
             context = experiments.Context(
                 args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory,
-                seeds_mode=args.seeds_mode,
+                seeds_together=args.seeds_mode == "together",
             )
             experiments.reproduce(
                 name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs, microbatch_size=args.microbatch_size

@@ -21,9 +21,13 @@ its mean); ``model.train()`` switches dropout and a VAE's sampling on, drawing
 from the ``dropout`` and ``latent`` streams of the ``rngs`` it was created with;
 ``model.eval()`` switches them off again.
 
-The module is named ``jaxae.nnx``, beside ``flax.nnx``, because it is the NNX
-face of ``jaxae.models``; import it as ``from jaxae import nnx as jaxae_nnx``
-where ``flax.nnx`` is in use too.
+Why the module is named like ``flax.nnx``: jaxae's models follow Flax's two APIs,
+and each face is named after the API it follows: :mod:`jaxae.models` holds
+``flax.linen`` modules, this module the same models as ``flax.nnx`` modules, with
+the same ``create(name, ...)``. A caller of this module also needs Flax's own
+(``nnx.Rngs``, ``nnx.Optimizer``), so it is imported under another name
+(``from jaxae import nnx as jaxae_nnx``) or used qualified (``jaxae.nnx.create``
+after ``import jaxae.nnx``).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxae import models
+from jaxae import models, trees
 from jaxae.errors import InputError
 from jaxae.models.variational import LATENT_RNG
 
@@ -60,7 +64,7 @@ class SeedModule(nnx.Module):
         self.deterministic = True
         streams = nnx.Rngs(params=rngs.params(), dropout=rngs.dropout(), **{LATENT_RNG: getattr(rngs, LATENT_RNG)()})
         self.network = nnx.bridge.ToNNX(linen_model, rngs=streams)
-        self.network.lazy_init(jnp.zeros((1, *models.spec(name).image_shape), jnp.float32))
+        self.network.lazy_init(models.example_input(linen_model))
 
     def __call__(self, images):
         if self.deterministic or not models.spec(self.model_name).takes_train:
@@ -147,14 +151,11 @@ def load_params(model: nnx.Module, params) -> None:
       InputError: the parameters are of another model (the message names the first difference).
     """
     state = _params_state(model)
-    expected = {jax.tree_util.keystr(path): jnp.shape(leaf)
-                for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.to_pure_dict(state))}
     params = params.get("params", params) if isinstance(params, dict) else params
-    given = {jax.tree_util.keystr(path): jnp.shape(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
-    if given != expected:
-        differing = sorted(key for key in {*expected, *given} if expected.get(key) != given.get(key))
-        raise InputError(f"{_model_name(model)}: these variables are of another model; first difference "
-                         f"{differing[0]}: model {expected.get(differing[0])}, given {given.get(differing[0])}")
+    difference = trees.first_difference(trees.leaf_shapes(nnx.to_pure_dict(state)), trees.leaf_shapes(params),
+                                        names=("model", "given"))
+    if difference:
+        raise InputError(f"{_model_name(model)}: these variables are of another model; first difference {difference}")
     # Copies: a jitted Linen step donates its state's buffers, and the caller may go on with them.
     nnx.replace_by_pure_dict(state, jax.tree.map(jnp.array, params))
     nnx.update(model.network if isinstance(model, SeedModule) else model, state)

@@ -19,11 +19,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxae import models
+from jaxae import models, trees
 from jaxae.errors import InputError
 from jaxae.models import (
     BasicConvNet,
@@ -236,11 +235,6 @@ def torch_reference(name: str, **overrides):
     return _build_torch(models.create(name, **overrides), _torch_modules)
 
 
-def _abstract_params(model) -> dict[str, Any]:
-    dummy = jax.ShapeDtypeStruct((1, *model.image_shape), jnp.float32)
-    return jax.eval_shape(model.init, jax.random.key(0), dummy)["params"]
-
-
 def _get(tree: Mapping, path: tuple[str, ...]):
     for key in path:
         tree = tree[key]
@@ -285,7 +279,7 @@ def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> 
     layers = _LAYERS[type(model)](model)
     state = {key: _to_numpy(value) for key, value in state_dict.items()}
     _check_keys(name, set(state), layers)
-    abstract = _abstract_params(model)
+    abstract = models.abstract_params(model)
     wrong_shapes = []
     for layer in layers:
         flax_layer = _get(abstract, layer.flax_path)
@@ -321,20 +315,16 @@ def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> Ord
     same way, gradients for instance.
 
     Raises:
-      ValueError: listing missing, unexpected or wrongly shaped params.
+      InputError: the params are not the model's (the message names the first differing path).
     """
     import torch
 
     model = models.create(name, **overrides)
     params = variables.get("params", variables)
-    expected = {jax.tree_util.keystr(p): leaf.shape for p, leaf in jax.tree_util.tree_leaves_with_path(_abstract_params(model))}
-    given = {jax.tree_util.keystr(p): np.shape(leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(params)}
-    if given != expected:
-        missing, unexpected = sorted(expected.keys() - given.keys()), sorted(given.keys() - expected.keys())
-        wrong = [f"{k}: got {given[k]}, expected {expected[k]}" for k in sorted(expected.keys() & given.keys()) if given[k] != expected[k]]
-        raise InputError(
-            f"{name}: the params do not fit: missing {missing}, unexpected {unexpected}, wrong shapes {wrong}"
-        )
+    difference = trees.first_difference(trees.leaf_shapes(models.abstract_params(model)), trees.leaf_shapes(params),
+                                        names=("model", "given"))
+    if difference:
+        raise InputError(f"{name}: the params do not fit the model; first difference {difference}")
     state = OrderedDict()
     for layer in _LAYERS[type(model)](model):
         flax_layer = _get(params, layer.flax_path)

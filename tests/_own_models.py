@@ -41,5 +41,5 @@ class NnxAutoencoder(nnx.Module):
 
 def register_both() -> None:
     """Registers both (again, when a test process already did) as ``own_linen_ae`` and ``own_nnx_ae``."""
-    models.register("own_linen_ae", LinenAutoencoder, image_shape=(28, 28, 1), value_range=(-1, 1), replace=True)
-    models.register("own_nnx_ae", NnxAutoencoder, image_shape=(28, 28, 1), value_range=(-1, 1), replace=True)
+    models.register("own_linen_ae", LinenAutoencoder, image_shape=(28, 28, 1), transform="normalize", replace=True)
+    models.register("own_nnx_ae", NnxAutoencoder, image_shape=(28, 28, 1), transform="normalize", replace=True)

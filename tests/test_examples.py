@@ -1,10 +1,14 @@
-"""Every example runs top to bottom with ``--quick`` on the tests' tiny datasets and draws its figures."""
+"""Every example runs top to bottom with ``--quick`` on the tests' tiny datasets, draws its figures,
+and trains with its experiment's recipe."""
 
+import dataclasses
 import runpy
 import sys
 from pathlib import Path
 
 import pytest
+
+from jaxae import experiments
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 FIGURES = {
@@ -17,13 +21,33 @@ FIGURES = {
     "data_parallel": [],
     "your_own_model": ["reconstructions", "train_loss"],
 }
+RECIPES = {  # the experiment whose recipe each example trains with
+    "e1_mlp_vs_cnn": "E1", "e2_conv_autoencoder": "E2", "e3_latent_2d": "E3", "e3_nnx": "E3",
+    "e4_dense_autoencoders": "E4", "e5_transfer": "E5",
+}
+
+
+def _recipe_configs(experiment: str) -> list:
+    """The experiment's training configs, each with the recipe's first seed (as the examples run)."""
+    recipe = experiments.get(experiment).recipe
+    return [dataclasses.replace(stage.config, seed=recipe.seeds[0]) for stage in recipe.stages]
 
 
 @pytest.mark.parametrize("name", FIGURES)
 def test_example_runs_quick_and_draws_its_figures(name, data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(EXAMPLES))
+    import _options
+
+    declared = []  # each config an example declares, before --quick shortens it
+
+    def as_run(config, quick):
+        declared.append(config)
+        return _options.quick_config(config) if quick else config
+
+    monkeypatch.setattr(_options, "as_run", as_run)
     monkeypatch.setattr(sys, "argv", [f"{name}.py", "--quick", "--data-dir", str(data_dir), "--workdir", str(tmp_path)])
     runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
+    assert declared == (_recipe_configs(RECIPES[name]) if name in RECIPES else [])
     for figure in FIGURES[name]:
         assert (tmp_path / f"{figure}.png").stat().st_size > 1000, figure
     printed = capsys.readouterr().out

@@ -27,6 +27,7 @@ def test_recipes_follow_the_spec():
     assert stage.train_batches().num_batches(60_000) == 1875
     assert [s.config.epochs for s in e4.stages] == [100, 100, 100, 150]
     assert all(s.transform == "normalize" and s.shuffle_test for s in e4.stages)
+    assert [s.transform for s in e1.stages + e2.stages + e3.stages + e5.stages] == ["to_tensor"] * 6
     assert dict(e4.stage("ae2_wide").config.model_args) == {"hidden_sizes": (128, 16)}
     assert [s.config.batch_size for s in e5.stages] == [2000, 2000]
     assert e2.seeds == e5.seeds == (0, 1, 2)
@@ -89,6 +90,18 @@ def test_a_resumed_seed_is_timed_on_the_epochs_it_ran(tmp_path):
     checkpoints.save(3, {"w": np.zeros(2)}, {"epoch": 3, "config": {}})
     checkpoints.close()
     assert restored_epochs(tmp_path) == 3
+
+
+def test_a_seed_run_takes_a_stage_trained_ahead_for_it_and_adds_up_its_times(tmp_path):
+    history = [{"epoch": 1, "train_seconds": 4.0, "eval_seconds": 1.0}, {"epoch": 2, "train_seconds": 2.0}]
+    ahead = Trained.timed({"w": 1.0}, history, 5.0, seeds=2)  # a share of a run of two seeds together
+    seed_run = experiments.SeedRun(experiments.Context(tmp_path, progress=False), "E2", 1, {"autoencoder": ahead})
+    assert seed_run.folder == tmp_path / "E2" / "jax" / "seed1"
+    stage = experiments.get("E2").recipe.stage("autoencoder")
+    assert seed_run.train(stage, data=None) is ahead  # nothing trained: no data needed
+    assert seed_run.timings == {"autoencoder/train_seconds": 3.0, "autoencoder/eval_seconds": 1.0,
+                                "autoencoder/setup_seconds": 1.0}
+    assert not (tmp_path / "E2").exists()
 
 
 @pytest.mark.parametrize("name, figures", [

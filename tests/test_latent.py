@@ -1,7 +1,6 @@
 """jaxae.latent: batched encode/decode against a direct apply, interpolation, latent grids, input checks."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -10,7 +9,7 @@ from jaxae.errors import InputError
 
 
 def _init(model):
-    return jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, *model.image_shape)))["params"]
+    return jax.jit(model.init)(jax.random.key(0), models.example_input(model))["params"]
 
 
 @pytest.fixture(scope="module")

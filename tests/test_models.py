@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxae import models
+from jaxae.data import PIXEL_TABLES
 
 NAMES = [
     "cifar10_mlp",
@@ -34,7 +35,7 @@ def _count(variables):
 
 def _init(name, **overrides):
     model = models.create(name, **overrides)
-    return model, jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, *model.image_shape)))
+    return model, jax.jit(model.init)(jax.random.key(0), models.example_input(model))
 
 
 def _jit_apply(model):
@@ -43,6 +44,14 @@ def _jit_apply(model):
 
 def test_names_are_the_nine_seed_models_and_the_two_vaes():
     assert models.names() == NAMES
+
+
+def test_each_model_sees_the_pixel_range_its_transform_gives():
+    for name in NAMES:
+        spec = models.spec(name)
+        table = PIXEL_TABLES[spec.transform]
+        assert (float(table.min()), float(table.max())) == spec.value_range, name
+    assert {name for name in NAMES if models.spec(name).transform == "normalize"} == {"mnist_pca_ae", "mnist_ae2", "mnist_ae3"}
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def allclose(a, b, **kwargs):
     (dict(cls=LinenAutoencoder(), image_shape=(28, 28, 1)), "register a flax.linen.Module or flax.nnx.Module class"),
     (dict(cls=LinenAutoencoder, image_shape=(784,)), "image_shape must be"),
     (dict(cls=LinenAutoencoder, image_shape=(28, 28, 1), task="regression"), "task must be one of"),
-    (dict(cls=LinenAutoencoder, image_shape=(28, 28, 1), value_range=(0, 255)), "value_range must be"),
+    (dict(cls=LinenAutoencoder, image_shape=(28, 28, 1), transform="minmax"), "transform must be one of"),
     (dict(cls=LinenAutoencoder, image_shape=(28, 28, 1), defaults={"width": 3}), r"unknown argument\(s\) \['width'\]"),
 ])
 def test_register_refuses_what_the_trainer_cannot_use_in_one_line(kwargs, message):
@@ -177,7 +177,7 @@ class _WithBatchNorm(nn.Module):
 ])
 def test_a_model_and_loss_that_cannot_train_are_refused_before_training(tmp_path, module, loss, message):
     losses.register("own_scalar", lambda y, t: jnp.mean((y - t) ** 2), replace=True)
-    models.register("own_bad", module, image_shape=(28, 28, 1), value_range=(-1, 1), replace=True)
+    models.register("own_bad", module, image_shape=(28, 28, 1), transform="normalize", replace=True)
     cfg = TrainConfig("own_bad", loss, "adam", 1e-3, epochs=1, batch_size=20)
     try:
         with pytest.raises(InputError, match=message) as raised:

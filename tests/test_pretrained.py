@@ -101,3 +101,20 @@ def test_shipped_weights_give_pytorch_the_same_decodes():
     with torch.no_grad():
         theirs = net.decoder(torch.from_numpy(z)).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(mine, theirs, atol=1e-5)
+
+
+def test_a_model_name_means_its_one_shipped_set():
+    assert pretrained.shipped_set("mnist_conv_ae_2d") == "E3" and pretrained.shipped_set("E3") == "E3"
+    assert pretrained.info("cifar10_cnn") == pretrained.info("E1/cnn")
+    assert pretrained.load("mnist_ae3") is pretrained.load("E4/ae3")
+    assert pretrained.model("mnist_conv_vae_2d") == pretrained.model("E3-VAE")
+    assert pretrained.test_codes("mnist_conv_ae_2d")[0] is pretrained.test_codes("E3")[0]
+
+
+def test_a_model_with_several_or_no_shipped_sets_is_refused_with_the_choices():
+    with pytest.raises(InputError, match=r"^mnist_ae2 has 2 shipped sets: E4/ae2, E4/ae2_wide; name one of them$"):
+        pretrained.load("mnist_ae2")
+    with pytest.raises(InputError, match=r"^no shipped weights for cifar10_fc_conv_ae \(E5's models are not shipped\)"):
+        pretrained.info("cifar10_fc_conv_ae")
+    with pytest.raises(InputError, match=r"Did you mean 'mnist_conv_ae_2d'\?"):
+        pretrained.model("mnist_conv_ae2d")

@@ -73,7 +73,7 @@ def conv_layers(model: nn.Module) -> list[ConvLayer]:
         return next_fun(*args, **kwargs)
 
     with nn.intercept_methods(record):
-        jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *model.image_shape)))
+        jax.eval_shape(model.init, jax.random.key(0), models.example_input(model))
     return found
 
 

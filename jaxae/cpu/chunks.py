@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
+
+from jaxae.models.shapes import example_input
 
 _CHUNK_ACTIVATION_BYTES = 2 << 20  # about one core's L2 cache on the machines measured
 _SMALLEST, _LARGEST = 32, 128
@@ -39,8 +40,8 @@ def activation_bytes_per_example(model, image_shape: tuple[int, ...] | None = No
         variables = model.init({"params": key, "dropout": key}, x)
         return model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])[1]
 
-    example = jax.ShapeDtypeStruct((1, *(image_shape or model.image_shape)), jnp.float32)
-    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(jax.eval_shape(module_outputs, example)))
+    outputs = jax.eval_shape(module_outputs, example_input(model, image_shape=image_shape))
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(outputs))
 
 
 def default_microbatch_size(model, batch_size: int, backend: str | None = None,

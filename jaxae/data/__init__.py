@@ -19,6 +19,7 @@ import os
 
 from jaxae.data.batches import (
     PIXEL_TABLES,
+    VALUE_RANGES,
     BatchSpec,
     DeviceResidentPipeline,
     gather_batch,
@@ -45,6 +46,7 @@ __all__ = [  # noqa: PLE0604 -- _WITH_TENSORFLOW's names, loaded on first use
     "CLASS_NAMES",
     "DATASETS",
     "PIXEL_TABLES",
+    "VALUE_RANGES",
     "BatchSpec",
     "DatasetNotAvailableError",
     "DeviceResidentPipeline",

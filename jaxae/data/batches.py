@@ -49,6 +49,8 @@ def normalize(images):
 TRANSFORMS = {"to_tensor": to_tensor, "normalize": normalize}
 PIXEL_TABLES = {"to_tensor": _TO_TENSOR, "normalize": _NORMALIZE}
 """Each transform as a 256-entry float32 table: ``PIXEL_TABLES[t][uint8_images]`` on the host."""
+VALUE_RANGES = {"to_tensor": (0.0, 1.0), "normalize": (-1.0, 1.0)}
+"""The range of the floats each transform gives."""
 
 
 def check_transform(transform: str) -> None:

@@ -26,11 +26,11 @@ from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.report import against_published, comparison_table, timing_table
 from jaxae.experiments.runner import (
     FRAMEWORKS,
-    SEEDS_MODES,
     Context,
+    SeedRun,
     ensure_dataset,
     evaluate_stage,
-    seeds_together,
+    seeds_train_together,
     train_seeds_together,
 )
 from jaxae.train import exclusive_workdir
@@ -48,11 +48,11 @@ _RECIPES = {  # name: (module, recipe attribute)
 
 __all__ = [
     "FRAMEWORKS",
-    "SEEDS_MODES",
     "Context",
     "Experiment",
     "Recipe",
     "Reference",
+    "SeedRun",
     "Stage",
     "against_published",
     "comparison_table",
@@ -68,10 +68,11 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """An experiment: its recipe, and ``run(recipe, context, seed)``, which trains one seed and draws its figures."""
+    """An experiment: its recipe, and ``run(recipe, seed_run)``, which trains one seed (a :class:`SeedRun`),
+    draws its figures and returns its headline numbers."""
 
     recipe: Recipe
-    run: Callable[[Recipe, Context, int], dict[str, float]]
+    run: Callable[[Recipe, SeedRun], dict[str, float]]
 
 
 def names() -> list[str]:
@@ -112,7 +113,7 @@ def reproduce(
     ``setup``, ``train`` (of which ``train_first_step``: compilation), ``eval``
     and ``checkpoint`` seconds; the rest of ``seconds`` is start-up and figures. A seed resumed
     from checkpoints says how many epochs it restored (``restored_epochs``): its times cover the rest.
-    Stages whose seeds train together (``context.seeds_mode``) train first, for
+    Stages whose seeds train together (``context.seeds_together``) train first, for
     all seeds at once; each seed is then charged an equal share of that time,
     and the summary lists them under ``seeds_together``.
     """
@@ -131,20 +132,21 @@ def reproduce(
         summary = _previous_summary(path, variant) or {
             "experiment": recipe.name, "framework": context.framework, **variant, "runs": {}
         }
-        together = [stage for stage in recipe.stages if seeds_together(stage, context, seeds)]
+        together = [stage for stage in recipe.stages if seeds_train_together(stage, context, seeds)]
         if together:
             summary["seeds_together"] = [stage.name for stage in together]
             if context.progress:
                 print(f"== {recipe.name} ({context.framework}), seeds {', '.join(map(str, seeds))} together")
-        shared_seconds = sum(train_seeds_together(stage, recipe.name, context, seeds) for stage in together)
+        trained_together = {stage.name: train_seeds_together(stage, recipe.name, context, seeds) for stage in together}
         for seed in seeds:
             if context.progress:
                 print(f"== {recipe.name} ({context.framework}), seed {seed}: {recipe.title}")
             start = time.perf_counter()
-            context.timings.clear()
-            headline = experiment.run(recipe, context, seed)
-            seconds = time.perf_counter() - start + shared_seconds
-            summary["runs"][str(seed)] = {**headline, **context.timings, "seconds": seconds}
+            ahead = {name: by_seed[seed] for name, by_seed in trained_together.items()}
+            seed_run = SeedRun(context, recipe.name, seed, trained_ahead=ahead)
+            headline = experiment.run(recipe, seed_run)
+            seconds = time.perf_counter() - start + sum(trained.seconds for trained in ahead.values())
+            summary["runs"][str(seed)] = {**headline, **seed_run.timings, "seconds": seconds}
             summary["seeds"] = sorted(int(s) for s in summary["runs"])
             path.write_text(json.dumps(summary, indent=1) + "\n")  # after each seed: a long run keeps what it finished
     return summary

@@ -11,7 +11,7 @@ from jaxae import figures
 from jaxae.data import class_names
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Recipe, Reference, Stage
-from jaxae.experiments.runner import Context, StageData, save_figure, train_stage
+from jaxae.experiments.runner import SeedRun, save_figure
 from jaxae.train import TrainConfig
 
 _SGD = dict(loss="cross_entropy", optimizer="sgd", learning_rate=1e-2, momentum=0.9, epochs=10, batch_size=128,
@@ -44,15 +44,15 @@ RECIPE = Recipe(
 )
 
 
-def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
+def run(recipe: Recipe, seed_run: SeedRun) -> dict[str, float]:
     """Trains both classifiers, saves the figures, returns the headline numbers."""
-    out = context.run_dir(recipe.name, seed)
-    data = StageData.load(recipe.stages[0], context.data_dir, context.timings)
+    out, seed = seed_run.folder, seed_run.seed
+    data = seed_run.load(recipe.stages[0])
     names = class_names("cifar10")
     images, labels = data.train
-    save_figure(figures.image_grid(PIXEL_TABLES["to_tensor"][images[:32]], labels[:32], names), out / "samples.png")
+    save_figure(figures.image_grid(PIXEL_TABLES[recipe.stages[0].transform][images[:32]], labels[:32], names), out / "samples.png")
 
-    trained = {stage.name: train_stage(stage.with_seed(seed), data, out / stage.name, context) for stage in recipe.stages}
+    trained = {stage.name: seed_run.train(stage.with_seed(seed), data) for stage in recipe.stages}
 
     for metric, label in (("loss", "train loss"), ("accuracy", "train accuracy")):
         curves = {_LABELS[n]: [v for r in t.history for v in r[f"train_step_{metric}"]] for n, t in trained.items()}

@@ -15,12 +15,10 @@ from jaxae import figures, latent
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import VAE_LOSS, Recipe, Reference, Stage, variational
 from jaxae.experiments.runner import (
-    Context,
-    StageData,
+    SeedRun,
     at_epochs,
     save_figure,
     save_prior_samples,
-    train_stage,
 )
 from jaxae.models import VariationalAutoencoder
 from jaxae.train import TrainConfig
@@ -53,15 +51,15 @@ VAE_RECIPE = variational(
 )
 
 
-def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
+def run(recipe: Recipe, seed_run: SeedRun) -> dict[str, float]:
     """Trains the autoencoder (E2 or E2-VAE), saves the figures, returns the headline numbers."""
-    out = context.run_dir(recipe.name, seed)
+    out, seed = seed_run.folder, seed_run.seed
     stage = recipe.stage("autoencoder").with_seed(seed)
-    data = StageData.load(stage, context.data_dir, context.timings)
-    trained = train_stage(stage, data, out / stage.name, context)
+    data = seed_run.load(stage)
+    trained = seed_run.train(stage, data)
 
     model = stage.config.create_model()
-    test_images = PIXEL_TABLES["to_tensor"][data.test[0][:8]]
+    test_images = PIXEL_TABLES[stage.transform][data.test[0][:8]]
     rows = {"original": test_images, "reconstruction": latent.reconstruct(model, trained.params, test_images)}
     save_figure(figures.reconstruction_grid(rows, ncols=8), out / "reconstructions.png")
     x0, x1 = test_images[0], test_images[1]

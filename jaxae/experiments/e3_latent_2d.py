@@ -21,12 +21,10 @@ from jaxae.data import class_names
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import VAE_LOSS, Recipe, Reference, Stage, variational
 from jaxae.experiments.runner import (
-    Context,
-    StageData,
+    SeedRun,
     at_epochs,
     save_figure,
     save_prior_samples,
-    train_stage,
 )
 from jaxae.models import VariationalAutoencoder
 from jaxae.train import TrainConfig
@@ -66,16 +64,16 @@ VAE_RECIPE = variational(
 )
 
 
-def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
+def run(recipe: Recipe, seed_run: SeedRun) -> dict[str, float]:
     """Trains the autoencoder (E3) or its VAE (E3-VAE), saves the figures, returns the headline numbers."""
-    out = context.run_dir(recipe.name, seed)
+    out, seed = seed_run.folder, seed_run.seed
     stage = recipe.stage("autoencoder").with_seed(seed)
-    data = StageData.load(stage, context.data_dir, context.timings)
-    trained = train_stage(stage, data, out / stage.name, context)
+    data = seed_run.load(stage)
+    trained = seed_run.train(stage, data)
 
     model, params = stage.config.create_model(), trained.params
     images, labels = data.train
-    pixels = PIXEL_TABLES["to_tensor"][images]
+    pixels = PIXEL_TABLES[stage.transform][images]
     rows = {"original": pixels[:10], "reconstruction": latent.reconstruct(model, params, pixels[:10])}
     save_figure(figures.reconstruction_grid(rows, ncols=10), out / "reconstructions.png")
     codes = latent.encode(model, params, pixels)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from jaxae import figures, latent
-from jaxae.data.batches import PIXEL_TABLES
+from jaxae.data.batches import PIXEL_TABLES, VALUE_RANGES
 from jaxae.experiments._e4_published import TRAIN_LOSS as PUBLISHED_TRAIN_LOSS
 from jaxae.experiments.recipe import Recipe, Reference, Stage
-from jaxae.experiments.runner import Context, StageData, save_figure, train_stage
+from jaxae.experiments.runner import SeedRun, save_figure
 from jaxae.train import TrainConfig
 
 LEARNING_RATE = 1e-3
@@ -26,7 +26,7 @@ def _stage(name: str, model: str, epochs: int, **model_args) -> Stage:
         model, loss="mse", optimizer="adam", learning_rate=LEARNING_RATE, weight_decay=1e-5,
         epochs=epochs, batch_size=128, model_args=tuple(model_args.items()),
     )
-    return Stage(name, config, "mnist", transform="normalize", shuffle_test=True)
+    return Stage(name, config, "mnist", shuffle_test=True)
 
 
 _PUBLISHED = {  # final train average loss, printed test loss
@@ -71,21 +71,22 @@ RECIPE = Recipe(
 _INTERPOLATION_PAIRS = ((1, 7), (4, 8))
 
 
-def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
+def run(recipe: Recipe, seed_run: SeedRun) -> dict[str, float]:
     """Trains the four models, saves the figures, returns the headline numbers."""
-    out = context.run_dir(recipe.name, seed)
-    data = StageData.load(recipe.stages[0], context.data_dir, context.timings)
+    out, seed = seed_run.folder, seed_run.seed
+    data = seed_run.load(recipe.stages[0])
     trained = {}
     for stage in recipe.stages:
-        trained[stage.name] = train_stage(stage.with_seed(seed), data, out / stage.name, context)
+        trained[stage.name] = seed_run.train(stage.with_seed(seed), data)
 
-    pixels = PIXEL_TABLES["normalize"]
+    transform = recipe.stages[0].transform
+    pixels, value_range = PIXEL_TABLES[transform], VALUE_RANGES[transform]
     test_images = pixels[data.test[0][:49]]
     reconstructions = {"original": test_images}
     for stage in recipe.stages:
         model = stage.config.create_model()
         reconstructions[_LABELS[stage.name]] = latent.reconstruct(model, trained[stage.name].params, test_images)
-    save_figure(figures.reconstruction_grid(reconstructions, ncols=10, value_range=(-1, 1)), out / "reconstructions.png")
+    save_figure(figures.reconstruction_grid(reconstructions, ncols=10, value_range=value_range), out / "reconstructions.png")
 
     train_images, train_labels = data.train
     for a, b in _INTERPOLATION_PAIRS:
@@ -94,7 +95,7 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
         for name in ("pca", "ae3"):
             model = recipe.stage(name).config.create_model()
             strips[_LABELS[name]] = latent.interpolate_latent(model, trained[name].params, x0, x1, 10)
-        save_figure(figures.interpolation_strips(strips, value_range=(-1, 1)), out / f"interpolation_{a}_{b}.png")
+        save_figure(figures.interpolation_strips(strips, value_range=value_range), out / f"interpolation_{a}_{b}.png")
 
     curves = {_LABELS[n]: [r["train_loss"] for r in t.history] for n, t in trained.items()}
     published = {_LABELS[n]: PUBLISHED_TRAIN_LOSS[n][: len(curves[_LABELS[n]])] for n in trained}

@@ -22,7 +22,7 @@ import numpy as np
 from jaxae import figures
 from jaxae.data import class_names
 from jaxae.experiments.recipe import Recipe, Reference, Stage
-from jaxae.experiments.runner import Context, StageData, at_epochs, save_figure, train_stage
+from jaxae.experiments.runner import SeedRun, at_epochs, save_figure
 from jaxae.models import classifier_from_autoencoder
 from jaxae.train import TrainConfig, Trainer
 
@@ -83,16 +83,16 @@ def _first_layer(params) -> np.ndarray:
     return np.asarray(params["encoder"]["conv1"]["kernel"])
 
 
-def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
+def run(recipe: Recipe, seed_run: SeedRun) -> dict[str, float]:
     """Pretrains the autoencoder, fine-tunes the classifier, saves the figures, returns the headline numbers."""
-    out = context.run_dir(recipe.name, seed)
+    out, seed = seed_run.folder, seed_run.seed
     pretrain, finetune = (stage.with_seed(seed) for stage in recipe.stages)
-    data = StageData.load(finetune, context.data_dir, context.timings)
+    data = seed_run.load(finetune)
     initial = Trainer.create(pretrain.config).init_state().params
-    autoencoder = train_stage(pretrain, data, out / pretrain.name, context)
+    autoencoder = seed_run.train(pretrain, data)
     head_key = jax.random.fold_in(jax.random.key(seed), 1)
     start = classifier_from_autoencoder({"params": autoencoder.params}, head_key, finetune.config.create_model())
-    classifier = train_stage(finetune, data, out / finetune.name, context, initial_params=start["params"])
+    classifier = seed_run.train(finetune, data, initial_params=start["params"])
 
     save_figure(figures.epoch_curves({
         "autoencoder (MSE)": [r["train_loss"] for r in autoencoder.history],

@@ -15,6 +15,11 @@ QUICK_TEST_EXAMPLES = 100
 QUICK_BATCH_SIZE = 64
 
 
+def quick_config(config: TrainConfig) -> TrainConfig:
+    """``config`` shortened for the quick variant: one epoch of batches of at most :data:`QUICK_BATCH_SIZE`."""
+    return dataclasses.replace(config, epochs=1, batch_size=min(config.batch_size, QUICK_BATCH_SIZE))
+
+
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """One training run of an experiment: a model, its data and its optimiser.
@@ -23,7 +28,6 @@ class Stage:
       name: the stage's name in the experiment ("mlp", "autoencoder", ...).
       config: model, loss, optimiser, epochs, batch size (its seed is set per run).
       dataset: TFDS name.
-      transform: "to_tensor" ([0, 1]) or "normalize" ([-1, 1]).
       train_split, test_split: TFDS split names; ``test_split=None``: no test
         evaluation (E3).
       shuffle_test: shuffle the test split each evaluation (E4 did).
@@ -35,7 +39,6 @@ class Stage:
     name: str
     config: TrainConfig
     dataset: str
-    transform: str = "to_tensor"
     train_split: str = "train"
     test_split: str | None = "test"
     shuffle_test: bool = False
@@ -46,6 +49,11 @@ class Stage:
         expected = model_spec(self.config.model).dataset
         if self.dataset != expected:
             raise InputError(f"stage {self.name!r}: {self.config.model} trains on {expected}, not {self.dataset}")
+
+    @property
+    def transform(self) -> str:
+        """How the stage turns uint8 pixels into its model's input: the model's (:class:`~jaxae.models.ModelSpec`)."""
+        return model_spec(self.config.model).transform
 
     def with_seed(self, seed: int) -> Stage:
         return dataclasses.replace(self, config=dataclasses.replace(self.config, seed=seed))
@@ -59,12 +67,9 @@ class Stage:
 
     def quick(self) -> Stage:
         """One epoch of small batches on the first images of each split."""
-        config = dataclasses.replace(
-            self.config, epochs=1, batch_size=min(self.config.batch_size, QUICK_BATCH_SIZE)
-        )
         return dataclasses.replace(
             self,
-            config=config,
+            config=quick_config(self.config),
             train_split=f"{self.train_split}[:{QUICK_TRAIN_EXAMPLES}]",
             test_split=None if self.test_split is None else f"{self.test_split}[:{QUICK_TEST_EXAMPLES}]",
         )

@@ -90,10 +90,10 @@ def trained_params(stage: Stage, run_dir: Path):
     return state.params
 
 
-def _split_pixels(stage: Stage, data_dir: str | None):
-    """``(train_pixels, train_labels, test_pixels, test_labels)`` of the stage's splits, pixels as its model sees them."""
+def _split_pixels(stage: Stage, data_dir: str | None, transform: str):
+    """``(train_pixels, train_labels, test_pixels, test_labels)`` of the stage's splits, pixels after ``transform``."""
     data = StageData.load(stage, data_dir)
-    table = PIXEL_TABLES[stage.transform]
+    table = PIXEL_TABLES[transform]
     return table[data.train[0]], data.train[1], table[data.test[0]], data.test[1]
 
 
@@ -103,11 +103,11 @@ def _add_array(digest, name: str, array) -> None:
     digest.update(np.ascontiguousarray(array).tobytes())
 
 
-def _inputs(stage: Stage, data_dir: str | None) -> dict[str, str]:
-    """What a stage's scores depend on besides the params and :data:`SETTINGS`: the images and labels
-    of its splits (a digest of them) and how its model sees the pixels."""
+def _inputs(stage: Stage, data_dir: str | None, transform: str) -> dict[str, str]:
+    """What scores of a stage's splits depend on besides the params and :data:`SETTINGS`: the images and
+    labels of its splits (a digest of them) and the ``transform`` of their pixels."""
     return {"data": _data_digest(stage.dataset, stage.train_split, stage.test_split, data_dir),
-            "transform": stage.transform}
+            "transform": transform}
 
 
 @functools.lru_cache(maxsize=4)
@@ -145,7 +145,7 @@ def _scores(train_codes, train_labels, test_codes, test_labels) -> dict[str, flo
 
 def _probe_codes(stage: Stage, params, data_dir: str | None) -> dict[str, float]:
     """The scores of a trained autoencoder's codes (a VAE's means), and a VAE's active dimensions."""
-    train_pixels, train_labels, test_pixels, test_labels = _split_pixels(stage, data_dir)
+    train_pixels, train_labels, test_pixels, test_labels = _split_pixels(stage, data_dir, stage.transform)
     model = stage.config.create_model()
     train_codes, test_codes = latent.encode(model, params, train_pixels), latent.encode(model, params, test_pixels)
     scores = _scores(train_codes, train_labels, test_codes, test_labels)
@@ -219,7 +219,7 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
                 rows.append({"representation": encoder.label, "model": stage.config.model, "dataset": stage.dataset,
                              "dim": dim, "seeds": {}})
             key = cache.key(params, model=stage.config.model, model_args=stage.config.model_args,
-                            **_inputs(stage, data_dir))
+                            **_inputs(stage, data_dir, stage.transform))
             rows[-1]["seeds"][str(seed)] = cache.scores(key, functools.partial(_probe_codes, stage, params, data_dir))
             dims.setdefault(stage.dataset, {})[dim] = stage
     if not rows:
@@ -228,8 +228,9 @@ def probe_all(workdir: str | Path, data_dir: str | None = None, *, encoders=ENCO
             "(a run counts once its last epoch's checkpoint is written; runs of --quick need --quick)"
         )
     for dataset, stages in tqdm(dims.items(), desc="baselines", disable=not progress, unit="dataset"):
-        stage = dataclasses.replace(next(iter(stages.values())), transform="to_tensor")
-        inputs, split_pixels = _inputs(stage, data_dir), functools.cache(functools.partial(_split_pixels, stage, data_dir))
+        stage = next(iter(stages.values()))  # the pixel baselines see ToTensor's pixels, whatever the models saw
+        inputs = _inputs(stage, data_dir, "to_tensor")
+        split_pixels = functools.cache(functools.partial(_split_pixels, stage, data_dir, "to_tensor"))
         for dim in sorted(stages):
             scores = cache.scores(cache.key(representation="pca", dim=dim, **inputs),
                                   functools.partial(_probe_pca, split_pixels, dim))
@@ -293,7 +294,7 @@ def comparison_figures(workdir: str | Path, data_dir: str | None, out: Path, qui
         if len(trained) < 2:
             written[pair] = None
             continue
-        train_pixels, train_labels, test_pixels, _ = _split_pixels(trained[0][2], data_dir)
+        train_pixels, train_labels, test_pixels, _ = _split_pixels(trained[0][2], data_dir, trained[0][2].transform)
         if dataset == "mnist":
             panels = {f"{e.label} (seed {seed})": latent.encode(s.config.create_model(), p, train_pixels)
                       for e, seed, s, p in trained}

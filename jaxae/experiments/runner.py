@@ -28,13 +28,12 @@ from jaxae.train import Checkpoints, Trainer, fit, fit_seeds
 from jaxae.train.loop import evaluate
 
 FRAMEWORKS = ("jax", "torch")
-SEEDS_MODES = ("auto", "together", "apart")
 _RAW_FILES = {"mnist": tuple(MNIST_FILES.values()), "cifar10": (CIFAR10_ARCHIVE,)}
 
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """Where and how an experiment runs.
+    """Where and how an experiment runs, the same for each of its seeds.
 
     Attributes:
       workdir: root of the run's outputs: ``workdir/<experiment>/<framework>/seed<k>/<stage>``.
@@ -44,13 +43,10 @@ class Context:
       framework: "jax" (jaxae) or "torch" (the same recipe in PyTorch).
       progress: progress bars and per-epoch lines.
       retain_host_memory: on CPU, keep freed host memory for reuse (see :func:`jaxae.train.fit`).
-      seeds_mode: how a stage's seeds train in jaxae: "apart" (one after the other),
-        "together" (one program, :func:`jaxae.train.fit_seeds`) or "auto" (the one that
-        measured faster end to end: apart; docs/performance.md).
-        Stages that start from another stage's result always train apart.
-      timings: seconds per part of the work (``data_seconds``, ``<stage>/train_seconds``,
-        ``<stage>/eval_seconds``, ...), added up as stages load data and train.
-      trained: stages trained ahead, for several seeds together, by (stage, seed).
+      seeds_together: train each stage's seeds in jaxae as one program
+        (:func:`jaxae.train.fit_seeds`) instead of one after the other (the default,
+        which measured faster end to end; docs/performance.md). PyTorch runs, and
+        stages that start from another stage's result, always train apart.
     """
 
     workdir: Path
@@ -59,15 +55,11 @@ class Context:
     framework: str = "jax"
     progress: bool = True
     retain_host_memory: bool = True
-    seeds_mode: str = "auto"
-    timings: collections.Counter = dataclasses.field(default_factory=collections.Counter, compare=False)
-    trained: dict = dataclasses.field(default_factory=dict, compare=False)
+    seeds_together: bool = False
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
             raise InputError(f"unknown framework {self.framework!r}; choose from {FRAMEWORKS}")
-        if self.seeds_mode not in SEEDS_MODES:
-            raise InputError(f"unknown seeds mode {self.seeds_mode!r}; choose from {SEEDS_MODES}")
 
     def run_dir(self, experiment: str, seed: int) -> Path:
         return Path(self.workdir) / experiment / self.framework / f"seed{seed}"
@@ -131,13 +123,9 @@ class StageData:
     test: tuple[np.ndarray, np.ndarray] | None
 
     @classmethod
-    def load(cls, stage: Stage, data_dir: str | None = None, timings: collections.Counter | None = None) -> StageData:
-        """The stage's splits (each read once per process); the seconds it took are added to ``timings["data_seconds"]``."""
-        start = time.perf_counter()
-        data = cls.read(stage.dataset, stage.train_split, stage.test_split, data_dir)
-        if timings is not None:
-            timings["data_seconds"] += time.perf_counter() - start
-        return data
+    def load(cls, stage: Stage, data_dir: str | None = None) -> StageData:
+        """The stage's splits (each read once per process)."""
+        return cls.read(stage.dataset, stage.train_split, stage.test_split, data_dir)
 
     @classmethod
     def read(cls, dataset: str, train_split: str, test_split: str | None, data_dir: str | None = None) -> StageData:
@@ -193,33 +181,73 @@ def _pipelines(stage: Stage, data: StageData):
 
 
 def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, initial_params=None) -> Trained:
-    """Trains ``stage`` in ``context.framework``; outputs (metrics, checkpoints) go to ``workdir``.
+    """Trains ``stage`` in ``context.framework``; outputs (metrics, checkpoints) go to ``workdir``."""
+    if context.progress:
+        print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}")
+    start, restored = time.perf_counter(), 0
+    if context.framework == "torch":
+        from jaxae.experiments.torch_training import fit_torch
 
-    A stage already trained with other seeds (:func:`train_seeds_together`) is taken from ``context.trained``.
+        params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
+    else:
+        train, test = _pipelines(stage, data)
+        restored = restored_epochs(workdir)
+        state, history = fit(
+            stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
+            retain_host_memory=context.retain_host_memory,
+        )
+        params = state.params
+    return Trained.timed(params, history, time.perf_counter() - start, restored_epochs=restored)
+
+
+@dataclasses.dataclass
+class SeedRun:
+    """One seed of an experiment as it runs: its context and folder, the stages trained for it
+    ahead, and where its time goes.
+
+    :func:`~jaxae.experiments.reproduce` makes one per seed and hands it to the
+    experiment's ``run``, which loads its data and trains its stages through it.
+
+    Attributes:
+      context: where and how the experiment runs.
+      experiment: the recipe's name.
+      seed: the seed.
+      trained_ahead: this seed's results of the stages trained for all seeds together
+        (:func:`train_seeds_together`), by stage name; :meth:`train` returns them.
+      timings: seconds per part of the work (``data_seconds``, ``<stage>/train_seconds``,
+        ``<stage>/eval_seconds``, ...), added up as stages load data and train; and
+        ``restored_epochs``, the epochs a resumed stage did not train (its times cover the rest).
     """
-    trained = context.trained.pop((stage.name, stage.config.seed), None)
-    if trained is None:
-        if context.progress:
-            print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}")
-        start, restored = time.perf_counter(), 0
-        if context.framework == "torch":
-            from jaxae.experiments.torch_training import fit_torch
 
-            params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
-        else:
-            train, test = _pipelines(stage, data)
-            restored = restored_epochs(workdir)
-            state, history = fit(
-                stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
-                retain_host_memory=context.retain_host_memory,
-            )
-            params = state.params
-        trained = Trained.timed(params, history, time.perf_counter() - start, restored_epochs=restored)
-    for part, seconds in trained.timings.items():
-        context.timings[f"{stage.name}/{part}_seconds"] += seconds
-    if trained.restored_epochs:  # its wall time covers only the epochs after them
-        context.timings["restored_epochs"] += trained.restored_epochs
-    return trained
+    context: Context
+    experiment: str
+    seed: int
+    trained_ahead: dict[str, Trained] = dataclasses.field(default_factory=dict)
+    timings: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+    @property
+    def folder(self) -> Path:
+        """``workdir/<experiment>/<framework>/seed<k>``: its stages' folders and its figures."""
+        return self.context.run_dir(self.experiment, self.seed)
+
+    def load(self, stage: Stage) -> StageData:
+        """The stage's splits (:meth:`StageData.load`), timed as ``data_seconds``."""
+        start = time.perf_counter()
+        data = StageData.load(stage, self.context.data_dir)
+        self.timings["data_seconds"] += time.perf_counter() - start
+        return data
+
+    def train(self, stage: Stage, data: StageData, initial_params=None) -> Trained:
+        """``stage`` trained into ``folder/<stage>`` (:func:`train_stage`), or its result in ``trained_ahead``;
+        its timings are added to :attr:`timings`."""
+        trained = self.trained_ahead.get(stage.name)
+        if trained is None:
+            trained = train_stage(stage, data, self.folder / stage.name, self.context, initial_params)
+        for part, seconds in trained.timings.items():
+            self.timings[f"{stage.name}/{part}_seconds"] += seconds
+        if trained.restored_epochs:  # its wall time covers only the epochs after them
+            self.timings["restored_epochs"] += trained.restored_epochs
+        return trained
 
 
 def evaluate_stage(stage: Stage, params, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -230,16 +258,15 @@ def evaluate_stage(stage: Stage, params, images: np.ndarray, labels: np.ndarray)
     return {f"test_{key}": result[key] for key in ("loss", "accuracy") if key in result}
 
 
-def seeds_together(stage: Stage, context: Context, seeds: tuple[int, ...]) -> bool:
-    """Whether ``stage`` trains its ``seeds`` as one program in ``context`` (see ``Context.seeds_mode``)."""
-    if context.framework != "jax" or len(seeds) < 2 or stage.starts_from is not None:
-        return False
-    return context.seeds_mode == "together"
+def seeds_train_together(stage: Stage, context: Context, seeds: tuple[int, ...]) -> bool:
+    """Whether ``stage`` trains its ``seeds`` as one program in ``context`` (see ``Context.seeds_together``)."""
+    return (context.seeds_together and context.framework == "jax" and len(seeds) > 1
+            and stage.starts_from is None)
 
 
-def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds: tuple[int, ...]) -> float:
-    """Trains ``stage`` for all ``seeds`` at once, each into its own run folder, leaving the results in
-    ``context.trained`` for :func:`train_stage`; returns the wall seconds of each seed's share."""
+def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds: tuple[int, ...]) -> dict[int, Trained]:
+    """Trains ``stage`` for all ``seeds`` at once, each into its own run folder; returns each seed's
+    result, whose ``seconds`` are an equal share of the wall time."""
     if context.progress:
         print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}, "
               f"seeds {', '.join(map(str, seeds))} together")
@@ -256,9 +283,8 @@ def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds:
         progress=context.progress, retain_host_memory=context.retain_host_memory,
     )
     share = (time.perf_counter() - start) / len(seeds)
-    for seed, (state, history), epochs in zip(seeds, results, restored):
-        context.trained[(stage.name, seed)] = Trained.timed(state.params, history, share, len(seeds), epochs)
-    return share
+    return {seed: Trained.timed(state.params, history, share, len(seeds), epochs)
+            for seed, (state, history), epochs in zip(seeds, results, restored)}
 
 
 def save_figure(figure, path: Path) -> None:

@@ -39,7 +39,6 @@ TITLES = {
     "E4/ae3": "E4: 3-layer autoencoder [64, 32, 16]",
 }
 DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG stand-in)"}
-_TRANSFORMS = {(0.0, 1.0): "to_tensor", (-1.0, 1.0): "normalize"}  # a model's value range: the recipes' transform
 
 
 def to_uint8(images, value_range: tuple[float, float]) -> np.ndarray:
@@ -61,12 +60,16 @@ class Space:
     model: models.Autoencoder
     params: Any
     dataset: str
-    value_range: tuple[float, float]
     source: str
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range of the pixels the model sees and decodes."""
+        return models.spec(self.model.name).value_range
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
         """uint8 images as the model sees them, converted as its recipe converts them."""
-        return PIXEL_TABLES[_TRANSFORMS[self.value_range]][images]
+        return PIXEL_TABLES[models.spec(self.model.name).transform][images]
 
     def decode(self, codes) -> np.ndarray:
         """uint8 images decoded from ``codes`` (N, *latent_shape)."""
@@ -84,7 +87,7 @@ def _from_workdir(name: str, workdir: Path) -> Space | None:
         if run is not None:
             seed, stage, params = run
             model = stage.config.create_model()
-            return Space(name, model, params, stage.dataset, models.spec(stage.config.model).value_range,
+            return Space(name, model, params, stage.dataset,
                          f"{workdir}/{encoder.experiment}/jax/seed{seed}/{stage.name}" + (" (--quick)" if quick else ""))
     return None
 
@@ -93,7 +96,7 @@ def _shipped(name: str) -> Space:
     entry = pretrained.info(name)
     spec = models.spec(entry["recipe"]["model"])
     source = f"shipped weights, seed {entry['seed']}, {entry['numbers']['epochs']} epochs"
-    return Space(name, pretrained.model(name), pretrained.load(name), spec.dataset, spec.value_range, source)
+    return Space(name, pretrained.model(name), pretrained.load(name), spec.dataset, source)
 
 
 def _shipped_spaces() -> dict[str, Space]:

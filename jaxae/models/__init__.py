@@ -3,7 +3,7 @@
 >>> import jax, jax.numpy as jnp
 >>> from jaxae import models
 >>> model = models.create("cifar10_conv_ae")
->>> variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+>>> variables = jax.jit(model.init)(jax.random.key(0), models.example_input(model))
 >>> apply = jax.jit(model.apply, static_argnames="method")
 >>> apply(variables, jnp.zeros((8, 32, 32, 3)), method="encode").shape
 (8, 4, 4, 32)
@@ -20,6 +20,7 @@ from jaxae.models.conv_autoencoders import (
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
 from jaxae.models.registry import TASKS, ModelSpec, create, names, register, spec, unregister
+from jaxae.models.shapes import abstract_params, example_input
 from jaxae.models.variational import CifarConvVae, MnistConvVae, VaeOutput, VariationalAutoencoder
 
 __all__ = [
@@ -38,8 +39,10 @@ __all__ = [
     "SeedModel",
     "VaeOutput",
     "VariationalAutoencoder",
+    "abstract_params",
     "classifier_from_autoencoder",
     "create",
+    "example_input",
     "names",
     "register",
     "spec",

@@ -6,12 +6,13 @@ from functools import partial
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from jaxae.errors import InputError
 from jaxae.models._base import Autoencoder, SeedModel
 from jaxae.models.convolution import ConvLowering
 from jaxae.models.layers import Conv2d, ConvTranspose2d, InitScheme, Linear, trim, upsample_bilinear
+from jaxae.models.shapes import example_input
+from jaxae.trees import first_difference, leaf_shapes
 
 
 def _one_or_tuple(outputs: tuple):
@@ -257,19 +258,18 @@ def classifier_from_autoencoder(autoencoder_variables, rng, classifier: FcConvCl
         its ``latent_dim`` must match the autoencoder's.
 
     >>> ae = FcConvAutoencoder()
-    >>> ae_vars = jax.jit(ae.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    >>> ae_vars = jax.jit(ae.init)(jax.random.key(0), example_input(ae))
     >>> clf_vars = classifier_from_autoencoder(ae_vars, jax.random.key(1))
     >>> sorted(clf_vars["params"])
     ['encoder', 'head']
     """
     classifier = classifier or FcConvClassifier()
-    fresh = jax.jit(classifier.init)(rng, jnp.zeros((1, *classifier.image_shape)))["params"]
+    fresh = jax.jit(classifier.init)(rng, example_input(classifier))["params"]
     encoder = autoencoder_variables["params"]["encoder"]
-    encoder_shapes = jax.tree.map(jnp.shape, encoder)
-    expected_shapes = jax.tree.map(jnp.shape, fresh["encoder"])
-    if encoder_shapes != expected_shapes:
+    difference = first_difference(leaf_shapes(fresh["encoder"]), leaf_shapes(encoder), names=("classifier", "autoencoder"))
+    if difference:
         raise InputError(
-            f"the autoencoder's encoder {encoder_shapes} does not fit the classifier's "
-            f"{expected_shapes}: build the classifier with the autoencoder's latent_dim"
+            f"the autoencoder's encoder does not fit the classifier's ({difference}): "
+            "build the classifier with the autoencoder's latent_dim"
         )
     return {"params": {**fresh, "encoder": encoder}}

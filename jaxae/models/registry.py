@@ -28,6 +28,7 @@ from typing import Any
 
 import flax.linen as nn
 
+from jaxae.data.batches import TRANSFORMS, VALUE_RANGES
 from jaxae.errors import InputError
 from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
 from jaxae.models.conv_autoencoders import (
@@ -55,8 +56,9 @@ class ModelSpec:
       image_shape: one input image, ``(height, width, channels)`` (NHWC).
       task: "autoencoder" (the loss compares outputs with the images) or
         "classifier" (with integer labels; accuracy is logged too).
-      value_range: the pixel range it is fed ([0, 1] after ``ToTensor``,
-        [-1, 1] after ``Normalize(0.5, 0.5)``).
+      transform: how uint8 pixels become its input: "to_tensor" (``ToTensor``,
+        [0, 1]) or "normalize" (then ``Normalize(0.5, 0.5)``, [-1, 1]);
+        :mod:`jaxae.data`'s ``TRANSFORMS``, and the one source of its :attr:`value_range`.
       defaults: constructor arguments that every :func:`create` starts from.
       experiment: the seed experiment it belongs to (``docs/experiments.md``);
         ``None`` for a model of your own.
@@ -67,10 +69,15 @@ class ModelSpec:
     cls: type
     image_shape: tuple[int, int, int]
     task: str = "autoencoder"
-    value_range: tuple[float, float] = (0.0, 1.0)
+    transform: str = "to_tensor"
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     experiment: str | None = None
     dataset: str | None = None
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range of the pixels it sees, from its ``transform``."""
+        return VALUE_RANGES[self.transform]
 
     @property
     def is_autoencoder(self) -> bool:
@@ -117,7 +124,7 @@ def register(
     *,
     image_shape: tuple[int, int, int],
     task: str = "autoencoder",
-    value_range: tuple[float, float] = (0.0, 1.0),
+    transform: str = "to_tensor",
     defaults: Mapping[str, Any] | None = None,
     replace: bool = False,
 ) -> ModelSpec:
@@ -134,7 +141,7 @@ def register(
         The only variables trained are its parameters (no batch statistics).
       image_shape: one input image, ``(height, width, channels)``.
       task: "autoencoder" or "classifier" (see :class:`ModelSpec`).
-      value_range: the pixel range it is fed: (0, 1) or (-1, 1).
+      transform: the pixels it is fed: "to_tensor" ([0, 1]) or "normalize" ([-1, 1]).
       defaults: constructor arguments that ``TrainConfig.model_args`` override.
       replace: allow replacing a model of your own registered before under
         this name (the seed models cannot be replaced).
@@ -154,9 +161,9 @@ def register(
         raise InputError(f"{name}: image_shape must be (height, width, channels) of positive ints, got {image_shape!r}")
     if task not in TASKS:
         raise InputError(f"{name}: task must be one of {TASKS}, got {task!r}")
-    if tuple(value_range) not in ((0.0, 1.0), (-1.0, 1.0)):
-        raise InputError(f"{name}: value_range must be (0, 1) or (-1, 1), got {value_range!r}")
-    model_spec = ModelSpec(name, cls, shape, task, (float(value_range[0]), float(value_range[1])), dict(defaults or {}))
+    if transform not in TRANSFORMS:
+        raise InputError(f"{name}: transform must be one of {sorted(TRANSFORMS)}, got {transform!r}")
+    model_spec = ModelSpec(name, cls, shape, task, transform, dict(defaults or {}))
     _check_arguments(model_spec, model_spec.defaults)
     _SPECS[name] = model_spec
     return model_spec
@@ -231,18 +238,18 @@ def _is_module_class(cls) -> bool:
     return issubclass(cls, nnx.Module)
 
 
-def _register_seed(name, cls, experiment, dataset, defaults=None, value_range=(0.0, 1.0)) -> None:
+def _register_seed(name, cls, experiment, dataset, defaults=None, transform="to_tensor") -> None:
     task = "autoencoder" if hasattr(cls, "encode") else "classifier"
-    _SPECS[name] = ModelSpec(name, cls, cls.image_shape, task, value_range, defaults or {}, experiment, dataset)
+    _SPECS[name] = ModelSpec(name, cls, cls.image_shape, task, transform, defaults or {}, experiment, dataset)
 
 
 _register_seed("cifar10_mlp", MultilayerPerceptron, "E1", "cifar10")
 _register_seed("cifar10_cnn", BasicConvNet, "E1", "cifar10")
 _register_seed("cifar10_conv_ae", CifarConvAutoencoder, "E2", "cifar10")
 _register_seed("mnist_conv_ae_2d", MnistConvAutoencoder, "E3", "mnist")
-_register_seed("mnist_pca_ae", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (16,)}, (-1.0, 1.0))
-_register_seed("mnist_ae2", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (32, 16)}, (-1.0, 1.0))
-_register_seed("mnist_ae3", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (64, 32, 16)}, (-1.0, 1.0))
+_register_seed("mnist_pca_ae", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (16,)}, "normalize")
+_register_seed("mnist_ae2", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (32, 16)}, "normalize")
+_register_seed("mnist_ae3", DenseAutoencoder, "E4", "mnist", {"hidden_sizes": (64, 32, 16)}, "normalize")
 _register_seed("cifar10_fc_conv_ae", FcConvAutoencoder, "E5", "cifar10")
 _register_seed("cifar10_fc_conv_classifier", FcConvClassifier, "E5", "cifar10")
 _register_seed("mnist_conv_vae_2d", MnistConvVae, "E3-VAE", "mnist")

@@ -14,13 +14,19 @@ weights were trained on), the first in TFDS's order of the test split, and the
 codes of all 10,000 MNIST test images, in that order, in the 2-D latent planes
 of E3 and E3-VAE.
 
+A set is named by its experiment (``"E3"``, ``"E4/ae2"``: :func:`names`), or by
+its model's registry name where that model has one set (``"mnist_conv_ae_2d"``
+is E3's; ``"mnist_ae2"`` has two, E4/ae2 and E4/ae2_wide, and is refused with both named).
+
 >>> import numpy as np
 >>> from jaxae import pretrained
 >>> model, params = pretrained.model("E3"), pretrained.load("E3")
 >>> model.apply({"params": params}, np.zeros((1, 2), np.float32), method="decode").shape
 (1, 28, 28, 1)
->>> pretrained.info("E3")["seed"]
+>>> pretrained.info("mnist_conv_ae_2d")["seed"]
 123
+>>> pretrained.shipped_set("mnist_conv_ae_2d")
+'E3'
 
 The same weights in PyTorch, as a state_dict of the seed code's module:
 ``pretrained.torch_state_dict("E3")`` (needs the ``torch`` extra).
@@ -39,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxae import models
+from jaxae import models, trees
 from jaxae.errors import InputError
 
 FOLDER = Path(__file__).parent
@@ -64,23 +70,44 @@ def names() -> list[str]:
     return list(_manifest())
 
 
+def shipped_set(name: str) -> str:
+    """The set that ``name`` means: a set's own name (see :func:`names`), or a model's with one set.
+
+    Raises:
+      InputError: an unknown name, a model without shipped weights, or a model with
+        several sets (the message lists them).
+    """
+    entries = _manifest()
+    if name in entries:
+        return name
+    sets = [set_name for set_name, entry in entries.items() if entry["recipe"]["model"] == name]
+    if len(sets) == 1:
+        return sets[0]
+    if sets:
+        raise InputError(f"{name} has {len(sets)} shipped sets: {', '.join(sets)}; name one of them")
+    if name in models.names():
+        raise InputError(f"no shipped weights for {name} ({models.spec(name).experiment}'s models are not shipped); "
+                         f"shipped: {', '.join(entries)}")
+    close = difflib.get_close_matches(str(name), [*entries, *models.names()], n=1)
+    suggestion = f" Did you mean {close[0]!r}?" if close else ""
+    raise InputError(f"no shipped weights named {name!r}; shipped: {', '.join(entries) or 'none'}.{suggestion}")
+
+
 def info(name: str) -> dict[str, Any]:
-    """What ``manifest.json`` records about set ``name`` (a copy).
+    """What ``manifest.json`` records about set ``name`` (a set's or a model's name; a copy).
 
     Keys: ``experiment``, ``stage``, ``seed``, ``recipe`` (the TrainConfig as
     JSON), ``command``, ``numbers`` (last epoch; full test set), ``subset_numbers``
     (the 100 test images of jaxae's test data), ``versions``, ``file``, ``bytes``, ``sha256``.
     """
-    entries = _manifest()
-    if name not in entries:
-        close = difflib.get_close_matches(str(name), entries, n=1)
-        suggestion = f" Did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"no shipped weights named {name!r}; shipped: {', '.join(entries) or 'none'}.{suggestion}")
-    return copy.deepcopy(entries[name])
+    return copy.deepcopy(_manifest()[shipped_set(name)])
 
 
 def model(name: str) -> models.SeedModel:
-    """The Flax module that set ``name``'s params belong to (with its recipe's model arguments)."""
+    """The Flax module that set ``name``'s params belong to (with its recipe's model arguments).
+
+    ``name`` is a set's or a model's, as for every function here (:func:`shipped_set`).
+    """
     recipe = info(name)["recipe"]
     return models.create(recipe["model"], **dict(recipe["model_args"]))
 
@@ -92,8 +119,8 @@ def load(name: str) -> dict[str, Any]:
       InputError: an unknown name, or a file that does not match its checksum
         or its model (a damaged install: reinstall jaxae).
     """
-    entry = info(name)
-    return _read(name, entry["sha256"])
+    name = shipped_set(name)
+    return _read(name, info(name)["sha256"])
 
 
 @functools.cache
@@ -107,11 +134,10 @@ def _read(name: str, sha256: str) -> dict[str, Any]:
         raise InputError(f"{path} is missing or does not match its recorded SHA-256; reinstall jaxae")
     params = serialization.msgpack_restore(data)
     module = model(name)
-    expected = jax.eval_shape(module.init, jax.random.key(0), np.zeros((1, *module.image_shape), np.float32))["params"]
-    if jax.tree.structure(expected) != jax.tree.structure(params) or any(
-        a.shape != b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(params))
-    ):
-        raise InputError(f"{path} does not hold {module.model_name}'s params; reinstall jaxae")
+    difference = trees.first_difference(trees.leaf_shapes(models.abstract_params(module)), trees.leaf_shapes(params),
+                                        names=("model", "file"))
+    if difference:
+        raise InputError(f"{path} does not hold {module.model_name}'s params ({difference}); reinstall jaxae")
     for leaf in jax.tree.leaves(params):
         leaf.flags.writeable = False  # one cached copy serves every caller
     return params
@@ -164,7 +190,7 @@ def test_images(dataset: str) -> tuple[np.ndarray, np.ndarray]:
 
 def test_codes(name: str) -> tuple[np.ndarray, np.ndarray]:
     """The codes (a VAE's means) of all MNIST test images under set ``name`` (E3 or E3-VAE): (10000, 2), labels."""
-    info(name)
+    name = shipped_set(name)
     samples = _samples()
     if f"{name}/test_codes" not in samples:
         planes = sorted(key.split("/")[0] for key in samples if key.endswith("/test_codes"))

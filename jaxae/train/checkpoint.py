@@ -33,6 +33,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxae.errors import InputError, JaxaeError, JaxaeWarning, first_line
+from jaxae.trees import first_difference, leaf_shapes
 
 
 class CheckpointMismatchError(InputError):
@@ -87,7 +88,7 @@ class Checkpoints:
         free = shutil.disk_usage(self.directory).free
         if free < _bytes_needed(state):
             raise self._no_space(epoch, free)
-        meta = {**copy.deepcopy(meta), "state_shapes": _shapes(state)}
+        meta = {**copy.deepcopy(meta), "state_shapes": leaf_shapes(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         ranked = metrics is not None and self._best_metric in metrics  # an epoch without the metric competes not
         try:
@@ -167,13 +168,9 @@ class Checkpoints:
                 f"checkpoint {epoch} in {self._manager.directory} is of another run: "
                 + "; ".join(f"{k}: checkpoint {meta['config'].get(k)!r}, asked {config.get(k)!r}" for k in differing)
             )
-        expected, stored = _shapes(state_like), meta.get("state_shapes", {})
-        if stored != expected:
-            differing = sorted(k for k in {*expected, *stored} if expected.get(k) != stored.get(k))
-            raise CheckpointMismatchError(
-                f"checkpoint {epoch} does not fit this model's state: "
-                + "; ".join(f"{k}: checkpoint {stored.get(k)}, model {expected.get(k)}" for k in differing[:5])
-            )
+        difference = first_difference(leaf_shapes(state_like), meta.get("state_shapes", {}), names=("model", "checkpoint"))
+        if difference:
+            raise CheckpointMismatchError(f"checkpoint {epoch} does not fit this model's state: {difference}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
         try:
             with _orbax_quiet():
@@ -252,8 +249,3 @@ def _is_disk_full(error: BaseException | None) -> bool:
 def _bytes_needed(state) -> int:
     """Room to leave for a checkpoint of ``state``: its arrays, and a margin for Orbax's metadata."""
     return int(1.1 * sum(leaf.nbytes for leaf in jax.tree.leaves(state)) + 256 * 1024)
-
-
-def _shapes(tree) -> dict[str, list[int]]:
-    """``{path: shape}`` of a pytree's leaves (as JSON keeps them)."""
-    return {jax.tree_util.keystr(path): list(jax.numpy.shape(leaf)) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}

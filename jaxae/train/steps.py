@@ -94,7 +94,7 @@ class Trainer:
 
     def init_params(self, key):
         """The model's parameters initialised from ``key`` (its ``params`` stream; dropout's too, for NNX layers)."""
-        images = jnp.zeros((1, *self.spec.image_shape), jnp.float32)
+        images = models.example_input(self.model, image_shape=self.spec.image_shape)
         variables = self.model.init({"params": key, "dropout": key, LATENT_RNG: key}, images, **self._mode(False))
         return variables["params"]
 
