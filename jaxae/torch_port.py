@@ -257,7 +257,7 @@ def _check_keys(name: str, given: set[str], layers: list[_Layer]) -> None:
         return
     missing, unexpected = sorted(expected - given), sorted(given - expected)
     message = f"{name}: the state_dict does not fit: missing keys {missing}, unexpected keys {unexpected}"
-    matches = [n for n in models.names() if set(_torch_keys(_LAYERS[models.spec(n).cls](models.create(n)))) == given]
+    matches = [n for n in models.names() if models.spec(n).cls in _LAYERS and set(_torch_keys(_LAYERS[models.spec(n).cls](models.create(n)))) == given]
     if matches:
         message += f"; it looks like a state_dict of {' or '.join(matches)}"
     raise InputError(message)
