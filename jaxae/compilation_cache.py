@@ -20,6 +20,8 @@ the compiler flags, so an entry of another version or machine is never used;
 an entry that cannot be read is compiled again (JAX warns), and entries are
 written to a temporary file and renamed, so processes can share the folder.
 The folder is trimmed to :data:`MAX_BYTES`, least recently used entries first.
+A run over several processes (``jax.distributed``) compiles without it: with
+jax 0.12.1 its processes hung once they read their programs from the cache.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def enable(directory: str | Path | None = None) -> Path | None:
     configured = jax.config.values["jax_compilation_cache_dir"]
     if configured:
         return Path(configured)
+    if jax.distributed.is_initialized():
+        return None  # the processes of one run that read their programs from a cache wait for each other forever
     directory = default_directory() if directory is None else Path(directory)
     if directory is None:
         return None

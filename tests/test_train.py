@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
@@ -135,18 +136,33 @@ def test_the_chunking_is_part_of_the_run_a_checkpoint_checks(tmp_path):
         fit(other, _pipeline(), tmp_path, progress=False)
 
 
-def test_fused_epochs_equal_the_step_loop_and_never_recompile():
+def _count_traces(monkeypatch, owner, name):
+    """Counts the calls of ``owner.name``: under ``jax.jit``, one per trace (a compilation), none per cached call."""
+    traces = {name: 0}
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        traces[name] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return traces
+
+
+def test_fused_epochs_equal_the_step_loop_and_never_recompile(monkeypatch):
+    step_traces = _count_traces(monkeypatch, Trainer, "train_step")
+    epoch_traces = _count_traces(monkeypatch, Trainer, "train_epoch")
     trainer = Trainer.create(AE)
     pipeline = _pipeline()
     step = compile_train_step(trainer)
     looped = _steps_on(step, trainer.init_state(), pipeline, epochs=3)
-    assert step._cache_size() == 1  # 3 epochs with a padded last batch: one compilation
+    assert step_traces["train_step"] == 1  # 3 epochs with a padded last batch: one compilation
 
     epoch_fn = compile_train_epoch(trainer, pipeline.transform)
     fused = trainer.init_state()
     for epoch in range(3):
         fused, metrics = epoch_fn(fused, pipeline.images, pipeline.labels, *pipeline.epoch_plan(epoch))
-    assert epoch_fn._cache_size() == 1
+    assert epoch_traces["train_epoch"] == 1
     assert metrics["loss"].shape == (pipeline.num_batches,)
     _assert_trees_close(fused.params, looped.params, 1e-5)
 
@@ -252,16 +268,14 @@ def test_bad_configs_are_refused():
 
 
 def test_two_processes_train_like_one(tmp_path):
-    """Two processes on 127.0.0.1 (2 CPU devices each) vs one process with 4: same parameters."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """Two processes (2 CPU devices each) vs one process with 4: same parameters."""
     worker = str(Path(__file__).parent / "_multihost_worker.py")
-    run = lambda out, n, i: subprocess.Popen([sys.executable, worker, str(tmp_path / out), str(n), str(i), str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: E731
-    processes = [run("two.npz", 2, 0), run("unused.npz", 2, 1)]
-    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    run = lambda out, n, i, address="": subprocess.Popen([sys.executable, worker, str(tmp_path / out), str(n), str(i), address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: E731
+    # The coordinator listens on a Unix socket: no TCP port to choose, free and take before another program does.
+    with tempfile.TemporaryDirectory(prefix="jaxae-") as folder:  # short: a socket's path has at most 107 bytes
+        coordinator = f"unix:{folder}/coordinator"
+        processes = [run("two.npz", 2, 0, coordinator), run("unused.npz", 2, 1, coordinator)]
+        outputs = [p.communicate(timeout=300)[0] for p in processes]
     assert all(p.returncode == 0 for p in processes), outputs
     assert "process 1 of 2: 4 devices, 6 steps" in outputs[1]
     single = run("one.npz", 1, 0)
