@@ -194,6 +194,8 @@ def test_resuming_after_a_stop_is_exact(tmp_path):
 def test_a_run_killed_resumes_to_the_same_parameters(tmp_path, straight_run, kill):
     killed = train_worker(tmp_path / "killed", 4, kill, 2)
     assert killed.returncode == -9, killed.stderr[-2000:]
+    if kill == "kill_during_save":  # killed with checkpoint 3 half-written
+        assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").iterdir()) == ["1", "2", "3.orbax-checkpoint-tmp"]
     assert_resumes_as_straight(tmp_path / "killed", straight_run)
 
 
