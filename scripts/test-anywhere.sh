@@ -3,7 +3,8 @@
 # was not written under, one after another, with one summary line per condition at the end:
 #   one-core    taskset -c 0: a single CPU core
 #   non-root    a user who is not root (created with useradd as `jaxae-tester` when run as root);
-#               the browser and tmpfs tests skip, with their messages
+#               the browser and tmpfs tests skip, with their messages; it needs a Python that
+#               this user can run (test.sh's newest stack: 3.13 or 3.12 on its PATH, or PYTHON=)
 #   empty-home  $HOME on a fresh empty folder: no pip, compilation or dataset caches
 #   user-flags  XLA_FLAGS and JAX_PLATFORMS=cpu set by the user beforehand
 # Each condition clones anew and installs into the clone (as test.sh does): about an hour in all.
@@ -33,7 +34,7 @@ echo "jaxae: cloning $repository for each of: ${conditions[*]}; logs in $work"
 # The test command inside the clone, as one shell line (pytest's arguments quoted).
 command_line() {
   local pytest_args
-  pytest_args="$(printf ' %q' "$@")"
+  pytest_args="$(printf ' %q' -rs "$@")"  # -rs: each skipped test's reason, in the log
   if [ -n "$python" ]; then
     echo "PYTHONPATH=\$PWD $(printf %q "$python") -m pytest -n 2 -p no:cacheprovider$pytest_args"
   else
@@ -52,7 +53,7 @@ run_condition() {  # run_condition NAME PYTEST_ARGS...: the exit status of the t
       if [ "$(id -u)" != 0 ]; then bash -c "$line"; return; fi
       id jaxae-tester >/dev/null 2>&1 || useradd --create-home jaxae-tester || return 1
       chown -R jaxae-tester "$work/$name"
-      runuser -u jaxae-tester -- env -i PATH="$PATH" HOME="$(getent passwd jaxae-tester | cut -d: -f6)" \
+      runuser -u jaxae-tester -- env -i PATH="$PATH" ${PYTHON:+PYTHON="$PYTHON"} HOME="$(getent passwd jaxae-tester | cut -d: -f6)" \
         bash -c "$line" ;;
     empty-home)
       mkdir "$work/$name/home"
