@@ -1,9 +1,9 @@
 """One process of a data-parallel run over several processes on this machine (CPU).
 
-    python tests/_multihost_worker.py OUT NUM_PROCESSES PROCESS_ID PORT
+    python tests/_multihost_worker.py OUT NUM_PROCESSES PROCESS_ID ADDRESS
 
-Each process has ``4 // NUM_PROCESSES`` CPU devices; together they form one
-mesh of 4 devices. Trains ``mnist_ae2`` (dense: quick to compile) for 6 steps on fixed synthetic
+ADDRESS is the coordinator's (e.g. ``unix:/tmp/folder/socket``). Each process has
+``4 // NUM_PROCESSES`` CPU devices; together they form one mesh of 4 devices. Trains ``mnist_ae2`` (dense: quick to compile) for 6 steps on fixed synthetic
 data with the sharded train step (every process feeds its slice of each
 global batch) and writes the final params to ``OUT`` (process 0).
 """
@@ -11,15 +11,17 @@ global batch) and writes the final params to ``OUT`` (process 0).
 import os
 import sys
 
-out, num_processes, process_id, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={4 // num_processes}"
+out, num_processes, process_id, address = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={4 // num_processes}"
+if num_processes > 1:  # processes that read their programs from the cache wait for each other forever (jax 0.12.1)
+    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
 
 if num_processes > 1:
-    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(address, num_processes=num_processes, process_id=process_id, coordinator_bind_address=address)
 
 from jaxae.data import BatchSpec, DeviceResidentPipeline  # noqa: E402
 from jaxae.train import TrainConfig, Trainer, compile_train_step  # noqa: E402

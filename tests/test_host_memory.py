@@ -1,3 +1,7 @@
+"""``retain_freed_memory``'s promise: with it, reusing freed host memory faults few pages, never more than
+glibc's defaults do; and nothing but an explicit call changes malloc. How many pages glibc's defaults
+fault, on a given kernel and XLA release, is a measurement (docs/performance.md), not asserted here."""
+
 import platform
 import subprocess
 import sys
@@ -10,33 +14,37 @@ from jaxae.cpu import host_memory
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 
+# A reused block of 48 or 72 MiB is 12,288 or 18,432 pages; kept, it faults on none of them. What faults
+# besides (Python's and XLA's own small allocations) is a few hundred pages at most.
+FEW = 1000
+
 
 def _page_faults(what: str, malloc: str) -> list[int]:
     worker = Path(__file__).parent / "_page_faults_worker.py"
     done = subprocess.run([sys.executable, str(worker), what, malloc], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    return sorted(int(count) for count in done.stdout.split())
+    return [int(count) for count in done.stdout.split()]
 
 
 @glibc_only
-def test_freed_blocks_are_reused_without_page_faults():
-    # A 48 MiB block mapped afresh faults on each of its 12,288 pages.
-    assert _page_faults("block", "default")[0] > 12_000
-    assert _page_faults("block", "retain")[0] < 1000
+def test_a_freed_block_is_reused_with_few_page_faults():
+    (retained,), (default,) = _page_faults("block", "retain"), _page_faults("block", "default")
+    assert retained < FEW and retained <= default + FEW
 
 
 @glibc_only
 def test_importing_jaxae_and_compiling_a_step_leave_malloc_alone():
-    assert _page_faults("block", "jaxae-step")[0] > 12_000
+    before, after, retain_called = _page_faults("block", "jaxae-step")
+    assert retain_called == 0
+    # Had malloc's thresholds been raised, the block that faulted before would no longer fault.
+    assert after >= before - FEW
 
 
 @glibc_only
-def test_temporaries_over_64_mib_are_reused_when_computations_run_on_the_calling_thread():
-    # On the calling thread a step's 72 MiB temporary comes from the main heap: mapped afresh
-    # (18,432 pages) on every call by default, kept with retain_freed_memory. (Under asynchronous
-    # dispatch XLA's worker threads map it afresh either way, on most calls: docs/performance.md.)
-    assert _page_faults("step", "default")[2] > 15_000  # the median call
-    assert _page_faults("step", "retain")[2] < 1000
+def test_a_steps_temporaries_over_64_mib_are_reused_with_few_page_faults_on_the_calling_thread():
+    # The median of five calls, each malloc'ing and freeing a 72 MiB temporary on the calling thread.
+    retained, default = sorted(_page_faults("step", "retain"))[2], sorted(_page_faults("step", "default"))[2]
+    assert retained < FEW and retained <= default + FEW
 
 
 def test_inline_dispatch_is_refused_once_the_cpu_client_exists():

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
@@ -135,18 +136,33 @@ def test_the_chunking_is_part_of_the_run_a_checkpoint_checks(tmp_path):
         fit(other, _pipeline(), tmp_path, progress=False)
 
 
-def test_fused_epochs_equal_the_step_loop_and_never_recompile():
+def _count_traces(monkeypatch, owner, name):
+    """Counts the calls of ``owner.name``: under ``jax.jit``, one per trace (a compilation), none per cached call."""
+    traces = {name: 0}
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        traces[name] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return traces
+
+
+def test_fused_epochs_equal_the_step_loop_and_never_recompile(monkeypatch):
+    step_traces = _count_traces(monkeypatch, Trainer, "train_step")
+    epoch_traces = _count_traces(monkeypatch, Trainer, "train_epoch")
     trainer = Trainer.create(AE)
     pipeline = _pipeline()
     step = compile_train_step(trainer)
     looped = _steps_on(step, trainer.init_state(), pipeline, epochs=3)
-    assert step._cache_size() == 1  # 3 epochs with a padded last batch: one compilation
+    assert step_traces["train_step"] == 1  # 3 epochs with a padded last batch: one compilation
 
     epoch_fn = compile_train_epoch(trainer, pipeline.transform)
     fused = trainer.init_state()
     for epoch in range(3):
         fused, metrics = epoch_fn(fused, pipeline.images, pipeline.labels, *pipeline.epoch_plan(epoch))
-    assert epoch_fn._cache_size() == 1
+    assert epoch_traces["train_epoch"] == 1
     assert metrics["loss"].shape == (pipeline.num_batches,)
     _assert_trees_close(fused.params, looped.params, 1e-5)
 
@@ -178,6 +194,8 @@ def test_resuming_after_a_stop_is_exact(tmp_path):
 def test_a_run_killed_resumes_to_the_same_parameters(tmp_path, straight_run, kill):
     killed = train_worker(tmp_path / "killed", 4, kill, 2)
     assert killed.returncode == -9, killed.stderr[-2000:]
+    if kill == "kill_during_save":  # killed with checkpoint 3 half-written
+        assert sorted(p.name for p in (tmp_path / "killed" / "checkpoints").iterdir()) == ["1", "2", "3.orbax-checkpoint-tmp"]
     assert_resumes_as_straight(tmp_path / "killed", straight_run)
 
 
@@ -252,16 +270,14 @@ def test_bad_configs_are_refused():
 
 
 def test_two_processes_train_like_one(tmp_path):
-    """Two processes on 127.0.0.1 (2 CPU devices each) vs one process with 4: same parameters."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """Two processes (2 CPU devices each) vs one process with 4: same parameters."""
     worker = str(Path(__file__).parent / "_multihost_worker.py")
-    run = lambda out, n, i: subprocess.Popen([sys.executable, worker, str(tmp_path / out), str(n), str(i), str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: E731
-    processes = [run("two.npz", 2, 0), run("unused.npz", 2, 1)]
-    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    run = lambda out, n, i, address="": subprocess.Popen([sys.executable, worker, str(tmp_path / out), str(n), str(i), address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: E731
+    # The coordinator listens on a Unix socket: no TCP port to choose, free and take before another program does.
+    with tempfile.TemporaryDirectory(prefix="jaxae-") as folder:  # short: a socket's path has at most 107 bytes
+        coordinator = f"unix:{folder}/coordinator"
+        processes = [run("two.npz", 2, 0, coordinator), run("unused.npz", 2, 1, coordinator)]
+        outputs = [p.communicate(timeout=300)[0] for p in processes]
     assert all(p.returncode == 0 for p in processes), outputs
     assert "process 1 of 2: 4 devices, 6 steps" in outputs[1]
     single = run("one.npz", 1, 0)
@@ -391,3 +407,81 @@ def test_checkpoints_keep_the_latest_and_the_best(tmp_path):
     checkpoints.close()
     checkpoints = Checkpoints(tmp_path, keep=2, best_metric="test_accuracy", best_mode="max")
     assert checkpoints.all() == [2, 4, 5] and checkpoints.latest() == 5 and checkpoints.best() == 2
+
+
+def test_fit_fused_trains_like_the_step_loop(tmp_path):
+    config = dataclasses.replace(AE, epochs=2)
+    looped, loop_history = fit(config, _pipeline(n=76), tmp_path / "loop", fused=False, progress=False)
+    fused, fused_history = fit(config, _pipeline(n=76), tmp_path / "fused", fused=True, progress=False)
+    _assert_trees_close(fused.params, looped.params, 1e-5)
+    assert int(fused.step) == int(looped.step) == 6 and [r["epoch"] for r in fused_history] == [1, 2]
+    assert "train_first_step_seconds" in loop_history[0] and "train_first_step_seconds" not in fused_history[0]
+    np.testing.assert_allclose(fused_history[-1]["train_step_loss"], loop_history[-1]["train_step_loss"], rtol=1e-5)
+
+
+def test_fit_checkpoints_every_n_epochs_keeps_the_latest_and_the_most_accurate(tmp_path, monkeypatch):
+    config = TrainConfig(model="cifar10_mlp", loss="cross_entropy", optimizer="sgd", learning_rate=1e-2, momentum=0.9,
+                         epochs=5, batch_size=16)
+    accuracies = iter([0.95, 0.9, 0.6, 0.7, 0.8])  # saved: epochs 2 and 4 (every 2) and 5 (the last)
+    monkeypatch.setattr("jaxae.train.loop.evaluate", lambda *a, **k: {"loss": 1.0, "accuracy": next(accuracies)})
+    data = _pipeline((32, 32, 3), batch=16, n=32, transform="to_tensor", seed=config.seed)
+    fit(config, data, tmp_path, eval_data=data, checkpoint_every=2, keep=1, best_metric="test_accuracy", progress=False)
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    assert checkpoints.all() == [2, 5]  # 2: the most accurate of those saved (0.9); 5: the latest
+    checkpoints.close()
+
+
+def test_fit_gives_back_the_callers_signal_handlers(tmp_path):
+    import signal
+
+    def mine(number, frame):
+        pass
+
+    previous = {number: signal.signal(number, mine) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        fit(dataclasses.replace(AE, epochs=1), _pipeline(), tmp_path, progress=False)
+        assert signal.getsignal(signal.SIGINT) is mine and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@pytest.mark.parametrize("retain", [True, False])
+def test_fit_keeps_freed_host_memory_only_when_asked(tmp_path, monkeypatch, retain):
+    calls = []
+    monkeypatch.setattr("jaxae.cpu.retain_freed_memory", lambda: calls.append(1) or True)
+    fit(dataclasses.replace(AE, epochs=1), _pipeline(), tmp_path, retain_host_memory=retain, progress=False)
+    assert len(calls) == retain
+
+
+def test_each_process_of_a_multi_process_run_locks_its_own_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    for index in (0, 1):
+        monkeypatch.setattr(jax, "process_index", lambda index=index: index)
+        with exclusive_workdir(tmp_path):
+            assert (tmp_path / f".lock.{index}").read_text().startswith(f"process {os.getpid()} on ")
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    with exclusive_workdir(tmp_path):  # process 1 holds its lock: process 0's is free, process 1's is not
+        code = (f"import jax; jax.process_count = lambda: 2; jax.process_index = lambda: {{}}\n"
+                f"from jaxae.train import exclusive_workdir\nwith exclusive_workdir({str(tmp_path)!r}): pass")
+        other = [subprocess.run([sys.executable, "-c", code.format(i)], check=False, capture_output=True, text=True)
+                 for i in (0, 1)]
+        assert other[0].returncode == 0, other[0].stderr
+        assert other[1].returncode != 0 and f"is in use by process {os.getpid()}" in other[1].stderr
+
+
+def test_a_save_with_too_little_free_room_is_refused_before_writing(tmp_path, monkeypatch):
+    import shutil
+
+    from jaxae.train import CheckpointSaveError
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=100 * 1024))
+    written = []
+    monkeypatch.setattr("orbax.checkpoint.CheckpointManager.save", lambda *a, **k: written.append(1))
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    with pytest.raises(CheckpointSaveError, match=r"no space left on device while saving checkpoint 1 to .* \(0\.1 MiB free\); "
+                       "no checkpoint was complete yet"):
+        checkpoints.save(1, Trainer.create(AE).init_state(), {"epoch": 1, "config": AE.to_json()})
+    assert not written
+    checkpoints.close()
