@@ -48,6 +48,8 @@ class Context:
         "together" (one program, :func:`jaxae.train.fit_seeds`) or "auto" (the one that
         measured faster end to end: apart; docs/performance.md).
         Stages that start from another stage's result always train apart.
+      tensorboard: also write each run's TensorBoard event files beside its ``metrics.jsonl``
+        (see :func:`jaxae.train.fit`; the PyTorch rerun's too, so that TensorBoard overlays them).
       timings: seconds per part of the work (``data_seconds``, ``<stage>/train_seconds``,
         ``<stage>/eval_seconds``, ...), added up as stages load data and train.
       trained: stages trained ahead, for several seeds together, by (stage, seed).
@@ -60,6 +62,7 @@ class Context:
     progress: bool = True
     retain_host_memory: bool = True
     seeds_mode: str = "auto"
+    tensorboard: bool = False
     timings: collections.Counter = dataclasses.field(default_factory=collections.Counter, compare=False)
     trained: dict = dataclasses.field(default_factory=dict, compare=False)
 
@@ -205,13 +208,14 @@ def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, 
         if context.framework == "torch":
             from jaxae.experiments.torch_training import fit_torch
 
-            params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
+            params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress,
+                                        tensorboard=context.tensorboard)
         else:
             train, test = _pipelines(stage, data)
             restored = restored_epochs(workdir)
             state, history = fit(
                 stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
-                retain_host_memory=context.retain_host_memory,
+                retain_host_memory=context.retain_host_memory, tensorboard=context.tensorboard,
             )
             params = state.params
         trained = Trained.timed(params, history, time.perf_counter() - start, restored_epochs=restored)
@@ -253,7 +257,7 @@ def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds:
         [s.config for s in stages], [train for train, _ in pipelines],
         run_dirs,
         eval_data=None if data.test is None else [test for _, test in pipelines],
-        progress=context.progress, retain_host_memory=context.retain_host_memory,
+        progress=context.progress, retain_host_memory=context.retain_host_memory, tensorboard=context.tensorboard,
     )
     share = (time.perf_counter() - start) / len(seeds)
     for seed, (state, history), epochs in zip(seeds, results, restored):

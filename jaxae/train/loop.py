@@ -25,12 +25,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from jaxae import compilation_cache, cpu
+from jaxae import compilation_cache, cpu, latent, models
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.config import TrainConfig
 from jaxae.train.interrupts import StopRequest, TrainingInterrupted, stop_requests
 from jaxae.train.steps import (
+    LOSS_TERMS,
     Trainer,
     compile_pmap_train_step,
     compile_seeds_train_step,
@@ -59,6 +60,8 @@ def default_fused(backend: str | None = None) -> bool:
 def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | None = None) -> dict[str, Any]:
     """Test metrics over one pass of ``pipeline``: per-image mean loss, seed-style per-batch mean, accuracy.
 
+    A VAE's also hold the loss's terms per image (``reconstruction``, ``kl``) and its
+    ``active_dims``, counted as :func:`jaxae.latent.active_dimensions` counts them.
     ``seed`` (default the config's) seeds the dropout of an evaluation with ``dropout_at_eval``.
     """
     step = trainer.jitted_eval_step
@@ -71,6 +74,9 @@ def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | Non
         batches += 1
     count = float(totals["count"])
     result = {"loss": float(totals["loss"]) / count, "loss_batch_mean": batch_means / batches, "count": count}
+    result.update({name: float(totals[name]) / count for name in LOSS_TERMS if name in totals})
+    if "code_sum" in totals:
+        result["active_dims"] = latent.active_dimensions_of_sums(totals["code_sum"], totals["code_square_sum"], count)
     if "correct" in totals:
         result["accuracy"] = float(totals["correct"]) / count
         class_count = np.maximum(np.asarray(totals["class_count"]), 1)
@@ -96,6 +102,7 @@ def fit(
     learning_rate=None,
     initial_params=None,
     retain_host_memory: bool = True,
+    tensorboard: bool | str | Path = False,
 ):
     """Trains ``config`` on ``train_data`` (a pipeline), resuming from ``workdir`` if it holds a checkpoint.
 
@@ -107,7 +114,9 @@ def fit(
     classifiers) and where the time went: ``train_seconds``, ``eval_seconds``,
     ``checkpoint_seconds`` (starting the asynchronous save) and, for the first
     epoch of a step loop, ``train_first_step_seconds`` (its first step,
-    compilation included; part of ``train_seconds``).
+    compilation included; part of ``train_seconds``). A VAE's records also hold its loss's
+    two terms (``train_reconstruction``, ``train_kl``, ``test_...``) and its
+    ``test_active_dims``.
 
     Args:
       config: the run. ``train_data`` must batch as it says: the same batch
@@ -132,6 +141,10 @@ def fit(
         starts from the trained encoder); a checkpoint in ``workdir`` wins.
       retain_host_memory: on CPU, keep the host memory XLA frees for reuse
         (:func:`jaxae.cpu.retain_freed_memory`, process-wide).
+      tensorboard: also write TensorBoard event files (:mod:`jaxae.train.tensorboard`):
+        into ``workdir`` (True) or into this folder; the records' numbers, the
+        per-step losses, the config, and an autoencoder's test reconstructions
+        at each evaluation. Needs tensorboardX (``jaxae[tensorboard]``).
 
     The compiled steps are kept in JAX's persistent compilation cache
     (:func:`jaxae.compilation_cache.enable`), so the next process reads them back.
@@ -160,8 +173,8 @@ def fit(
         cpu.retain_freed_memory()
 
     with exclusive_workdir(workdir) as folder, stop_requests() as stop:
-        trainer = Trainer.create(config, learning_rate)
-        run = _Run(trainer, folder, keep, best_metric, initial_params)
+        trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
+        run = _Run(trainer, folder, keep, best_metric, initial_params, tensorboard)
         epoch_runner = _EpochRunner(trainer, train_data, progress, fused=fused, mesh=mesh, pmap=parallel == "pmap",
                                     stop=stop)
         state = epoch_runner.place(run.state)
@@ -194,6 +207,7 @@ def fit_seeds(
     progress: bool = True,
     initial_params: Sequence | None = None,
     retain_host_memory: bool = True,
+    tensorboard: bool = False,
 ):
     """Trains one config under several seeds as one program: :func:`fit`'s results, seed by seed.
 
@@ -212,6 +226,7 @@ def fit_seeds(
       workdirs: a folder per seed, as for :func:`fit`.
       initial_params: per seed, parameters replacing its seeded initialisation.
       eval_every, checkpoint_every, keep, best_metric, progress, retain_host_memory: as for :func:`fit`.
+      tensorboard: each seed's TensorBoard log in its work dir (see :func:`fit`).
 
     Returns:
       ``[(state, history), ...]``, one per seed.
@@ -234,8 +249,9 @@ def fit_seeds(
     with contextlib.ExitStack() as stack:
         folders = [stack.enter_context(exclusive_workdir(workdir)) for workdir in workdirs]
         stop = stack.enter_context(stop_requests())
-        trainers = [Trainer.create(config) for config in configs]
-        runs = [_Run(t, folder, keep, best_metric, p) for t, folder, p in zip(trainers, folders, initial_params)]
+        trainers = [Trainer.create(config, steps_per_epoch=data.num_batches) for config, data in zip(configs, train_data)]
+        runs = [_Run(t, folder, keep, best_metric, p, tensorboard)
+                for t, folder, p in zip(trainers, folders, initial_params)]
         for run in runs:
             stack.callback(run.close)
         if len({run.start for run in runs}) > 1:
@@ -273,21 +289,27 @@ def _check_batching(config: TrainConfig, train_data) -> None:
 
 
 def epoch_summary(record: dict[str, Any], epochs: int) -> str:
-    """One line per epoch: its losses, accuracies and time."""
-    parts = [f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"]
-    if "train_accuracy" in record:
-        parts.append(f"acc {record['train_accuracy']:.4f}")
-    if "test_loss" in record:
-        parts.append(f"test loss {record['test_loss']:.4f}")
-    if "test_accuracy" in record:
-        parts.append(f"acc {record['test_accuracy']:.4f}")
-    return ", ".join(parts) + f" ({record['train_seconds']:.1f} s)"
+    """One line per epoch: its losses (a VAE's with their two terms), accuracies, active dimensions and time."""
+    parts = []
+    for split in ("train", "test"):
+        if f"{split}_loss" not in record:
+            continue
+        loss = f"{split} loss {record[f'{split}_loss']:.4f}"
+        if f"{split}_kl" in record:
+            loss += f" (reconstruction {record[f'{split}_reconstruction']:.4f}, KL {record[f'{split}_kl']:.4f})"
+        parts.append(loss)
+        if f"{split}_accuracy" in record:
+            parts.append(f"acc {record[f'{split}_accuracy']:.4f}")
+    if "test_active_dims" in record:
+        parts.append(f"{record['test_active_dims']} active dims")
+    return f"epoch {record['epoch']}/{epochs}: " + ", ".join(parts) + f" ({record['train_seconds']:.1f} s)"
 
 
 class _Run:
     """One run's folder: its state to start from, its history, metrics log and checkpoints."""
 
-    def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params):
+    def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params,
+                 tensorboard: bool | str | Path = False):
         self.trainer, self.workdir = trainer, workdir
         best_mode = "max" if best_metric and "accuracy" in best_metric else "min"
         self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric, best_mode=best_mode)
@@ -298,6 +320,12 @@ class _Run:
             self.history, self.start = meta["history"], meta["epoch"]
         # The log restarts from the checkpoint's history: epochs lost to a crash are not listed twice.
         (workdir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in self.history))
+        self.events = self.test_images = None
+        if tensorboard:
+            from jaxae.train import tensorboard as events
+
+            hparams = {**trainer.config.to_json(), "framework": "jax"}
+            self.events = events.EventLog(events.log_dir(tensorboard, workdir), hparams, self.history)
 
     def end_epoch(self, epoch, state, train_metrics, eval_data, eval_every, checkpoint_every, progress,
                   evaluator: Trainer | None = None) -> None:
@@ -320,6 +348,19 @@ class _Run:
             print(epoch_summary(record, config.epochs))
         with open(self.workdir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.events is not None:
+            self.events.epoch(record)
+            if "test_loss" in record and models.spec(config.model).is_autoencoder:
+                self._log_reconstructions(epoch + 1, state.params, eval_data)
+
+    def _log_reconstructions(self, epoch: int, params, eval_data) -> None:
+        """The first test images and their reconstructions, into the TensorBoard log."""
+        if self.test_images is None:
+            batch = next(iter(eval_data.epoch(0)))
+            self.test_images = np.asarray(batch["image"])[np.asarray(batch["mask"], bool)]
+        model = self.trainer.model
+        self.events.reconstructions(epoch, self.test_images, lambda images: latent.reconstruct(model, params, images),
+                                    models.spec(model.model_name).value_range)
 
     def interrupted(self, stop: StopRequest, stopped: _Stopped, seeds: int = 1) -> TrainingInterrupted:
         """The exception that ends a run stopped by ``stop``'s signal; the message says how to resume."""
@@ -338,6 +379,8 @@ class _Run:
 
     def close(self) -> None:
         self.checkpoints.close()
+        if self.events is not None:
+            self.events.close()
 
 
 class _StackedPipelines:
@@ -412,13 +455,14 @@ class _EpochRunner:
             state, metrics = self._step_loop(state, epoch, description, start)
         # Per step, or per step and seed: one column per seed.
         columns = {name: np.asarray(metrics[name], np.float64).reshape(len(metrics["loss"]), -1)
-                   for name in ("loss", "accuracy") if name in metrics}
+                   for name in ("loss", *LOSS_TERMS, "accuracy") if name in metrics}
         _check_finite(columns["loss"], description)
         seconds = time.perf_counter() - start
         results = []
         for k in range(columns["loss"].shape[1]):
-            result = {"loss": float(columns["loss"][:, k].mean()), "seconds": seconds,
-                      "step_loss": columns["loss"][:, k].tolist()}
+            result = {"loss": float(columns["loss"][:, k].mean()),
+                      **{name: float(columns[name][:, k].mean()) for name in LOSS_TERMS if name in columns},
+                      "seconds": seconds, "step_loss": columns["loss"][:, k].tolist()}
             if "first_step_seconds" in metrics:
                 result["first_step_seconds"] = metrics["first_step_seconds"]
             if "accuracy" in columns:
