@@ -18,6 +18,7 @@ from jaxae.experiments.runner import (
     Context,
     StageData,
     at_epochs,
+    save_elbo_terms,
     save_figure,
     save_prior_samples,
     train_stage,
@@ -72,6 +73,7 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     save_figure(figures.interpolation_strips(strips), out / "interpolation.png")
     if isinstance(model, VariationalAutoencoder):
         save_prior_samples(model, trained.params, seed, out)
+        save_elbo_terms(trained.history, out)
     save_figure(
         figures.epoch_curves({"train": [r["train_loss"] for r in trained.history],
                               "test": [r["test_loss"] for r in trained.history]},

@@ -24,6 +24,7 @@ from jaxae.experiments.runner import (
     Context,
     StageData,
     at_epochs,
+    save_elbo_terms,
     save_figure,
     save_prior_samples,
     train_stage,
@@ -91,6 +92,7 @@ def run(recipe: Recipe, context: Context, seed: int) -> dict[str, float]:
     headline = {f"{stage.name}/seconds": trained.seconds}
     if variational:
         save_prior_samples(model, params, seed, out)
+        save_elbo_terms(trained.history, out)
         last = trained.history[-1]["epoch"]
         headline.update(at_epochs(stage.name, trained.history, "train_loss", (*_VAE_EPOCHS, last)))
         headline.update(at_epochs(stage.name, trained.history, "test_loss", (20, last)))

@@ -278,6 +278,17 @@ def save_prior_samples(model, params, seed: int, out: Path) -> None:
     save_figure(figures.image_grid(samples, ncols=8, title="decoded from N(0, I)"), out / "prior_samples.png")
 
 
+def save_elbo_terms(history: list[dict[str, Any]], out: Path) -> None:
+    """A VAE's two loss terms per epoch, train and test, side by side, as ``out/elbo_terms.png``."""
+    panels = {
+        label: {split: [r[f"{split}_{term}"] for r in history if f"{split}_{term}" in r] for split in ("train", "test")
+                if any(f"{split}_{term}" in r for r in history)}
+        for term, label in (("reconstruction", "reconstruction: summed squared error per image"),
+                            ("kl", "KL divergence from N(0, I) per image"))
+    }
+    save_figure(figures.epoch_curve_panels(panels), out / "elbo_terms.png")
+
+
 def at_epochs(prefix: str, history: list[dict[str, Any]], metric: str, epochs) -> dict[str, float]:
     """``{"<prefix>/<metric>@<epoch>": value}`` for each of ``epochs`` the history reached."""
     reached = {record["epoch"]: record for record in history}
