@@ -10,6 +10,7 @@ import pytest
 
 from jaxae import cli, experiments
 from jaxae.data import DatasetNotAvailableError
+from jaxae.errors import InputError
 from jaxae.experiments import report
 from jaxae.experiments.runner import StageData, Trained, ensure_dataset, restored_epochs, train_stage
 from jaxae.train import CheckpointMismatchError, Checkpoints, exclusive_workdir
@@ -185,3 +186,11 @@ def test_a_run_with_other_gradient_chunks_is_a_variant_of_its_own(data_dir, tmp_
     assert "jaxae's gradient chunks of 16" in table.splitlines()[0]
     with pytest.raises(CheckpointMismatchError, match="microbatch_size: checkpoint 16"):
         experiments.reproduce("E2", context, quick=True)  # the recipe's chunks are another run
+
+
+def test_only_the_vae_experiments_take_a_kl_weight(tmp_path):
+    context = experiments.Context(tmp_path, progress=False)
+    with pytest.raises(InputError, match="E2 trains no VAE"):
+        experiments.reproduce("E2", context, quick=True, kl_weight=2.0)
+    assert "β = 4" in experiments.comparison_table(experiments.get("E3-VAE").recipe,
+                                                   {"jax": {"kl_weight": 4.0, "quick": True, "runs": {}}})
