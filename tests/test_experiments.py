@@ -136,7 +136,7 @@ def test_torch_rerun_matches_jaxae_step_for_step(data_dir, tmp_path):
 def test_a_vae_trains_alike_in_both_frameworks(data_dir, tmp_path):
     """Same init, same batches, different noise draws: a quick E2-VAE ends with about the same test loss."""
     summary = experiments.reproduce("E2-VAE", experiments.Context(tmp_path, str(data_dir), progress=False), quick=True)
-    for figure in ("reconstructions", "interpolation", "prior_samples", "loss"):
+    for figure in ("reconstructions", "interpolation", "prior_samples", "loss", "elbo_terms"):
         assert (tmp_path / "E2-VAE" / "jax" / "seed0" / f"{figure}.png").stat().st_size > 1000, figure
     stage = experiments.get("E2-VAE").recipe.quick().stage("autoencoder")
     context = experiments.Context(tmp_path, str(data_dir), framework="torch", progress=False)
