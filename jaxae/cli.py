@@ -58,14 +58,16 @@ def _reproduce(args) -> None:
         for framework in frameworks:
             context = experiments.Context(
                 args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory,
-                seeds_together=args.seeds_mode == "together",
+                seeds_together=args.seeds_mode == "together", tensorboard=args.tensorboard,
             )
             experiments.reproduce(
-                name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs, microbatch_size=args.microbatch_size
+                name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs, microbatch_size=args.microbatch_size,
+                kl_weight=args.kl_weight, kl_warmup_epochs=args.kl_warmup_epochs,
             )
     print()
-    # Committed results are full runs: a quick or shortened run is compared with nothing else.
-    print(_tables(names, args.workdir, None if args.quick or args.epochs or args.microbatch_size else args.compare))
+    # Committed results are full runs of the recipes: a quick, shortened or changed run is compared with nothing else.
+    changed = args.quick or args.epochs or args.microbatch_size or args.kl_weight is not None or args.kl_warmup_epochs
+    print(_tables(names, args.workdir, None if changed else args.compare))
     print(f"\nMetrics, checkpoints and figures: {args.workdir}/<experiment>/<framework>/seed<k>/")
 
 
@@ -216,6 +218,16 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"expected a port number in [0, 65535], got {text!r}")
@@ -297,6 +309,13 @@ def _parser(with_bench_arguments: bool) -> argparse.ArgumentParser:
     reproduce.add_argument("--microbatch-size", type=_positive,
                            help="jaxae: sum each step's gradient over chunks of this many examples instead of the "
                            "backend's default (results differ by float rounding only); use its own --workdir")
+    reproduce.add_argument("--kl-weight", type=_non_negative, metavar="BETA",
+                           help="the VAEs' KL weight β (default: the recipe's 1); use its own --workdir")
+    reproduce.add_argument("--kl-warmup-epochs", type=_positive, metavar="N",
+                           help="the VAEs' KL weight rises linearly from 0 over the first N epochs")
+    reproduce.add_argument("--tensorboard", action="store_true",
+                           help="also write TensorBoard event files beside each run's metrics.jsonl "
+                           "(tensorboard --logdir WORKDIR; needs tensorboardX)")
     reproduce.add_argument("--seeds-mode", choices=["auto", "together", "apart"], default="auto",
                            help="train a stage's seeds one after the other (apart) or as one vmapped program "
                            "(together); auto: the one that measured faster end to end (apart, on CPU); "

@@ -201,7 +201,30 @@ def epoch_curves(series, ylabel: str, reference=None, title=None) -> Figure:
     series = _series_dict(series, "series")
     reference = {} if reference is None else _series_dict(reference, "reference")
     fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.add_subplot()
+    _epoch_axis(fig.add_subplot(), series, ylabel, reference)
+    if title:
+        fig.axes[0].set_title(title)
+    return fig
+
+
+def epoch_curve_panels(panels: Mapping[str, Mapping], title=None) -> Figure:
+    """Side by side, one axis per y-label: ``{ylabel: {name: values for epochs 1..n}}`` (a VAE's two loss terms).
+
+    >>> fig = epoch_curve_panels({"reconstruction": {"train": [40, 38]}, "KL": {"train": [5, 6]}})
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['reconstruction', 'KL']
+    """
+    if not panels:
+        raise InputError("epoch_curve_panels needs at least one panel")
+    fig = Figure(figsize=(5 * len(panels), 4), layout="constrained")
+    for ax, (ylabel, series) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        _epoch_axis(ax, _series_dict(series, "series"), ylabel, {})
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _epoch_axis(ax, series: dict[str, np.ndarray], ylabel: str, reference: dict[str, np.ndarray]) -> None:
     colors = {}
     for name, values in series.items():
         (line,) = ax.plot(np.arange(1, len(values) + 1), values, "o-", label=name)
@@ -219,9 +242,6 @@ def epoch_curves(series, ylabel: str, reference=None, title=None) -> Figure:
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.legend()
-    if title:
-        ax.set_title(title)
-    return fig
 
 
 def latent_scatter(codes, labels, class_names: Sequence[str], title=None) -> Figure:

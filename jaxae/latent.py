@@ -113,6 +113,20 @@ def active_dimensions(codes, threshold: float = ACTIVE_VARIANCE) -> int:
     return int(np.sum(codes.reshape(len(codes), -1).var(0) > threshold))
 
 
+def active_dimensions_of_sums(code_sum, code_square_sum, count, threshold: float = ACTIVE_VARIANCE) -> int:
+    """:func:`active_dimensions` of ``count`` codes given per dimension by their sum and the sum of their squares.
+
+    What an evaluation accumulates batch by batch, without keeping the codes.
+
+    >>> codes = np.stack([np.linspace(-1, 1, 100), np.full(100, 0.3), np.linspace(0, 0.05, 100)], 1)
+    >>> active_dimensions_of_sums(codes.sum(0), (codes**2).sum(0), len(codes))
+    1
+    """
+    mean = np.asarray(code_sum, np.float64).reshape(-1) / count
+    variance = np.asarray(code_square_sum, np.float64).reshape(-1) / count - mean**2
+    return int(np.sum(variance > threshold))
+
+
 def interpolation_weights(steps: int) -> np.ndarray:
     """The mixing weights α = linspace(0, 1, steps), float32; ``steps`` >= 2.
 

@@ -44,6 +44,15 @@ def kl_from_standard_normal(mean, log_var):
     return jnp.sum(kl, axis=tuple(range(1, kl.ndim)))
 
 
+def elbo_terms(outputs, targets) -> dict:
+    """A VAE's two loss terms per example: ``"reconstruction"`` (summed squared error) and ``"kl"``.
+
+    ``outputs`` is ``(reconstruction, mean, log_var)``.
+    """
+    reconstruction, mean, log_var = outputs
+    return {"reconstruction": sum_squared_error(reconstruction, targets), "kl": kl_from_standard_normal(mean, log_var)}
+
+
 def sse_plus_kl(outputs, targets):
     """A VAE's loss per example: the summed squared error of its reconstruction plus the code's KL term.
 
@@ -51,8 +60,8 @@ def sse_plus_kl(outputs, targets):
     this is the usual formulation: the negative evidence lower bound of a
     Gaussian decoder of variance ½, up to a constant.
     """
-    reconstruction, mean, log_var = outputs
-    return sum_squared_error(reconstruction, targets) + kl_from_standard_normal(mean, log_var)
+    terms = elbo_terms(outputs, targets)
+    return terms["reconstruction"] + terms["kl"]
 
 
 per_example = {
@@ -62,6 +71,10 @@ per_example = {
     "sse_plus_kl": sse_plus_kl,
 }
 """The losses by the names a :class:`~jaxae.train.TrainConfig` gives: the seeds', then those :func:`register` adds."""
+
+terms = {"sse_plus_kl": elbo_terms}
+"""The losses that are a sum of named terms, each term per example: the variational ones, whose
+``"kl"`` term a :class:`~jaxae.train.TrainConfig`'s ``kl_weight`` weights."""
 
 _SEED_LOSSES = frozenset(per_example)
 

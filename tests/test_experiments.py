@@ -10,6 +10,7 @@ import pytest
 
 from jaxae import cli, experiments
 from jaxae.data import DatasetNotAvailableError
+from jaxae.errors import InputError
 from jaxae.experiments import report
 from jaxae.experiments.runner import StageData, Trained, ensure_dataset, restored_epochs, train_stage
 from jaxae.train import CheckpointMismatchError, Checkpoints, exclusive_workdir
@@ -148,7 +149,7 @@ def test_torch_rerun_matches_jaxae_step_for_step(data_dir, tmp_path):
 def test_a_vae_trains_alike_in_both_frameworks(data_dir, tmp_path):
     """Same init, same batches, different noise draws: a quick E2-VAE ends with about the same test loss."""
     summary = experiments.reproduce("E2-VAE", experiments.Context(tmp_path, str(data_dir), progress=False), quick=True)
-    for figure in ("reconstructions", "interpolation", "prior_samples", "loss"):
+    for figure in ("reconstructions", "interpolation", "prior_samples", "loss", "elbo_terms"):
         assert (tmp_path / "E2-VAE" / "jax" / "seed0" / f"{figure}.png").stat().st_size > 1000, figure
     stage = experiments.get("E2-VAE").recipe.quick().stage("autoencoder")
     context = experiments.Context(tmp_path, str(data_dir), framework="torch", progress=False)
@@ -198,3 +199,11 @@ def test_a_run_with_other_gradient_chunks_is_a_variant_of_its_own(data_dir, tmp_
     assert "jaxae's gradient chunks of 16" in table.splitlines()[0]
     with pytest.raises(CheckpointMismatchError, match="microbatch_size: checkpoint 16"):
         experiments.reproduce("E2", context, quick=True)  # the recipe's chunks are another run
+
+
+def test_only_the_vae_experiments_take_a_kl_weight(tmp_path):
+    context = experiments.Context(tmp_path, progress=False)
+    with pytest.raises(InputError, match="E2 trains no VAE"):
+        experiments.reproduce("E2", context, quick=True, kl_weight=2.0)
+    assert "β = 4" in experiments.comparison_table(experiments.get("E3-VAE").recipe,
+                                                   {"jax": {"kl_weight": 4.0, "quick": True, "runs": {}}})

@@ -20,8 +20,18 @@ from jaxae.data import DeviceResidentPipeline
 from jaxae.errors import InputError
 from jaxae.train import TrainConfig, Trainer, fit, fit_seeds, load_params
 
-register_both()
 OWN = ["own_linen_ae", "own_nnx_ae"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def registered():
+    """The two models registered for this module's tests only: other modules see the seed models alone."""
+    register_both()
+    yield
+    for name in OWN:
+        models.unregister(name)
+    for name in ("own_abs", "own_scalar"):
+        losses.unregister(name)
 
 
 def pipeline(cfg, **kwargs):

@@ -9,15 +9,17 @@ import tempfile
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 from _train_runs import assert_resumes_as_straight, train_worker, untimed
 from jax.sharding import Mesh
 
-from jaxae import models
+from jaxae import latent, losses, models
 from jaxae.cpu import activation_bytes_per_example, default_microbatch_size
 from jaxae.data import BatchSpec, DeviceResidentPipeline, make_pipeline
+from jaxae.data.batches import PIXEL_TABLES
 from jaxae.errors import InputError, WorkdirInUseError
 from jaxae.train import (
     CheckpointMismatchError,
@@ -36,6 +38,9 @@ from jaxae.train import (
 )
 
 AE = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=3, batch_size=32, seed=5)
+BETA_VAE = TrainConfig(model="mnist_conv_vae_2d", loss="sse_plus_kl", optimizer="adam", learning_rate=1e-3, epochs=3,
+                       batch_size=16, seed=5, kl_weight=4.0, kl_warmup_epochs=2)
+VAE = dataclasses.replace(BETA_VAE, kl_weight=1.0, kl_warmup_epochs=0)
 CONV_AE = TrainConfig(model="cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
 
 
@@ -267,6 +272,82 @@ def test_bad_configs_are_refused():
         TrainConfig(model="mnist_ae2", loss="mse", optimizer="rmsprop", learning_rate=1e-3, epochs=1, batch_size=8)
     with pytest.raises(ValueError, match="unknown model"):
         TrainConfig(model="mnist_ae9", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
+
+
+def test_the_kl_settings_are_checked():
+    for weight in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="kl_weight must be a finite number >= 0"):
+            dataclasses.replace(VAE, kl_weight=weight)
+    with pytest.raises(InputError, match="kl_warmup_epochs must be a whole number >= 0"):
+        dataclasses.replace(VAE, kl_warmup_epochs=-1)
+    with pytest.raises(InputError, match="loss 'mse' has none"):
+        dataclasses.replace(AE, kl_weight=2.0)
+
+
+def _vae_batch(n=8):
+    images, labels = _synthetic((28, 28, 1), n)
+    return {"image": jnp.asarray(PIXEL_TABLES["to_tensor"][images]), "label": jnp.asarray(labels),
+            "mask": jnp.ones(n, bool)}
+
+
+def _spread_codes(params):
+    """A VAE's parameters with its mean head scaled up: codes far apart, a KL term far from 0."""
+    mean_head = jax.tree.map(lambda w: 20 * w, params["encoder"]["mean"])
+    return {**params, "encoder": {**params["encoder"], "mean": mean_head}}
+
+
+def test_a_vae_loss_at_beta_1_is_exactly_the_sum_of_its_terms_and_beta_weights_the_kl():
+    batch = _vae_batch()
+    mask = batch["mask"].astype(jnp.float32)
+    for beta in (1.0, 2.5):
+        trainer = Trainer.create(dataclasses.replace(VAE, kl_weight=beta))
+        params = trainer.init_state().params
+        sums = trainer.eval_step(params, batch)  # op by op, as the reference below
+        outputs = trainer.model.apply({"params": params}, batch["image"])
+        terms = losses.elbo_terms(outputs, batch["image"])
+        weighted = losses.sse_plus_kl(outputs, batch["image"]) if beta == 1 else terms["reconstruction"] + beta * terms["kl"]
+        assert float(sums["loss"]) == float(jnp.sum(weighted * mask))
+        assert float(sums["reconstruction"]) == pytest.approx(float(jnp.sum(terms["reconstruction"])), rel=1e-6)
+        assert float(sums["kl"]) == pytest.approx(float(jnp.sum(terms["kl"])), rel=1e-6)
+
+
+def test_the_kl_warm_up_follows_the_step_inside_one_compiled_step():
+    trainer = Trainer.create(BETA_VAE, steps_per_epoch=4)  # β = 4 from step 8 on
+    step = compile_train_step(trainer)
+    batch = _vae_batch(16)
+    for at, weight in ((0, 0.0), (2, 1.0), (6, 3.0), (8, 4.0), (30, 4.0)):
+        state = trainer.init_state()
+        _, metrics = step(state.replace(step=jnp.asarray(at, jnp.int32), params=_spread_codes(state.params)), batch)
+        expected = float(metrics["reconstruction"]) + weight * float(metrics["kl"])
+        assert float(metrics["loss"]) == pytest.approx(expected, rel=1e-6), at
+    assert float(metrics["kl"]) > 100 * 1e-6 * float(metrics["loss"])  # its weights show far above the tolerance
+    assert step._cache_size() == 1
+
+
+def test_a_vae_evaluation_counts_its_active_dimensions_as_the_probe_does():
+    trainer = Trainer.create(VAE)
+    params = _spread_codes(trainer.init_state().params)
+    images, labels = _synthetic((28, 28, 1), 40)
+    result = evaluate(trainer, params, DeviceResidentPipeline(images, labels, BatchSpec(16), "to_tensor"))
+    assert result["loss"] == pytest.approx(result["reconstruction"] + result["kl"], rel=1e-6)
+    codes = latent.encode(trainer.model, params, PIXEL_TABLES["to_tensor"][images])
+    assert np.all(np.abs(codes.var(0) - latent.ACTIVE_VARIANCE) > 1e-4)  # no dimension on the threshold
+    assert result["active_dims"] == latent.active_dimensions(codes)
+
+
+def test_a_beta_vae_with_warm_up_resumes_bitwise_and_refuses_another_beta(tmp_path):
+    def pipeline():
+        return _pipeline(batch=16, n=48, transform="to_tensor")
+
+    straight, straight_history = fit(BETA_VAE, pipeline(), tmp_path / "straight", progress=False)
+    fit(BETA_VAE, pipeline(), tmp_path / "resumed", stop_after_epochs=1, progress=False)
+    with pytest.raises(CheckpointMismatchError, match=r"kl_weight: checkpoint 4.0, asked 2.0"):
+        fit(dataclasses.replace(BETA_VAE, kl_weight=2.0), pipeline(), tmp_path / "resumed", progress=False)
+    resumed, resumed_history = fit(BETA_VAE, pipeline(), tmp_path / "resumed", progress=False)
+    jax.tree.map(np.testing.assert_array_equal, resumed.params, straight.params)
+    jax.tree.map(np.testing.assert_array_equal, resumed.opt_state, straight.opt_state)
+    assert untimed(resumed_history) == untimed(straight_history)
+    assert {"train_reconstruction", "train_kl"} <= set(straight_history[0])
 
 
 def test_two_processes_train_like_one(tmp_path):

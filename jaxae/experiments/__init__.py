@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jaxae import losses
 from jaxae.errors import InputError
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.report import against_published, comparison_table, timing_table
@@ -91,7 +92,7 @@ def get(name: str) -> Experiment:
 
 def reproduce(
     name: str, context: Context, *, seeds: tuple[int, ...] | None = None, quick: bool = False, epochs: int | None = None,
-    microbatch_size: int | None = None,
+    microbatch_size: int | None = None, kl_weight: float | None = None, kl_warmup_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Runs experiment ``name`` for each seed in ``context.framework``; writes and returns its summary.
 
@@ -103,6 +104,8 @@ def reproduce(
       epochs: cut every stage to at most this many epochs (a partial run, labelled so).
       microbatch_size: jaxae's gradient chunks (default: the backend's; see
         :class:`~jaxae.train.TrainConfig`); a variant of the recipe with a summary of its own.
+      kl_weight, kl_warmup_epochs: the VAE's β and KL warm-up (see :class:`~jaxae.train.TrainConfig`;
+        default the recipe's: 1 and none); a variant too. Only for the experiments that train a VAE.
 
     The summary (``workdir/<name>/<framework>/summary.json``) holds each
     seed's headline numbers and wall times; seeds of an earlier run of the
@@ -123,12 +126,18 @@ def reproduce(
         recipe = recipe.with_max_epochs(epochs)
     if microbatch_size is not None:
         recipe = recipe.with_config(microbatch_size=microbatch_size)
+    variational = all(stage.config.loss in losses.terms for stage in recipe.stages)
+    kl = {"kl_weight": kl_weight, "kl_warmup_epochs": kl_warmup_epochs}
+    if not variational and any(value is not None for value in kl.values()):
+        raise InputError(f"{recipe.name} trains no VAE: kl_weight and kl_warmup_epochs weight a VAE's KL term "
+                         "(E3-VAE, E2-VAE)")
+    recipe = recipe.with_config(**{k: v for k, v in kl.items() if v is not None})
     seeds = recipe.seeds if seeds is None else tuple(seeds)
     with exclusive_workdir(Path(context.workdir) / recipe.name / context.framework) as folder:
         for dataset in sorted({stage.dataset for stage in recipe.stages}):
             ensure_dataset(dataset, context.data_dir, context.raw_data)
         path = folder / "summary.json"
-        variant = {"quick": quick, "epochs": epochs, "microbatch_size": microbatch_size}
+        variant = {"quick": quick, "epochs": epochs, "microbatch_size": microbatch_size, **(kl if variational else {})}
         summary = _previous_summary(path, variant) or {
             "experiment": recipe.name, "framework": context.framework, **variant, "runs": {}
         }

@@ -17,6 +17,7 @@ from jaxae.experiments.recipe import VAE_LOSS, Recipe, Reference, Stage, variati
 from jaxae.experiments.runner import (
     SeedRun,
     at_epochs,
+    save_elbo_terms,
     save_figure,
     save_prior_samples,
 )
@@ -70,6 +71,7 @@ def run(recipe: Recipe, seed_run: SeedRun) -> dict[str, float]:
     save_figure(figures.interpolation_strips(strips), out / "interpolation.png")
     if isinstance(model, VariationalAutoencoder):
         save_prior_samples(model, trained.params, seed, out)
+        save_elbo_terms(trained.history, out)
     save_figure(
         figures.epoch_curves({"train": [r["train_loss"] for r in trained.history],
                               "test": [r["test_loss"] for r in trained.history]},

@@ -23,6 +23,7 @@ from jaxae.experiments.recipe import VAE_LOSS, Recipe, Reference, Stage, variati
 from jaxae.experiments.runner import (
     SeedRun,
     at_epochs,
+    save_elbo_terms,
     save_figure,
     save_prior_samples,
 )
@@ -89,6 +90,7 @@ def run(recipe: Recipe, seed_run: SeedRun) -> dict[str, float]:
     headline = {f"{stage.name}/seconds": trained.seconds}
     if variational:
         save_prior_samples(model, params, seed, out)
+        save_elbo_terms(trained.history, out)
         last = trained.history[-1]["epoch"]
         headline.update(at_epochs(stage.name, trained.history, "train_loss", (*_VAE_EPOCHS, last)))
         headline.update(at_epochs(stage.name, trained.history, "test_loss", (20, last)))

@@ -182,6 +182,10 @@ def _variant_note(summaries: dict[str, dict[str, Any]]) -> str:
             notes.append(f"cut to {summary['epochs']} epochs")
         if summary.get("microbatch_size"):
             notes.append(f"jaxae's gradient chunks of {summary['microbatch_size']}")
+        if summary.get("kl_weight") is not None:
+            notes.append(f"KL weight β = {summary['kl_weight']:g}")
+        if summary.get("kl_warmup_epochs"):
+            notes.append(f"KL warm-up over {summary['kl_warmup_epochs']} epochs")
         return notes
 
     per_framework = {framework: variant(summary) for framework, summary in summaries.items()}

@@ -47,6 +47,8 @@ class Context:
         (:func:`jaxae.train.fit_seeds`) instead of one after the other (the default,
         which measured faster end to end; docs/performance.md). PyTorch runs, and
         stages that start from another stage's result, always train apart.
+      tensorboard: also write each run's TensorBoard event files beside its ``metrics.jsonl``
+        (see :func:`jaxae.train.fit`; the PyTorch rerun's too, so that TensorBoard overlays them).
     """
 
     workdir: Path
@@ -56,6 +58,7 @@ class Context:
     progress: bool = True
     retain_host_memory: bool = True
     seeds_together: bool = False
+    tensorboard: bool = False
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -188,13 +191,14 @@ def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, 
     if context.framework == "torch":
         from jaxae.experiments.torch_training import fit_torch
 
-        params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress)
+        params, history = fit_torch(stage, data, workdir, initial_params=initial_params, progress=context.progress,
+                                    tensorboard=context.tensorboard)
     else:
         train, test = _pipelines(stage, data)
         restored = restored_epochs(workdir)
         state, history = fit(
             stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
-            retain_host_memory=context.retain_host_memory,
+            retain_host_memory=context.retain_host_memory, tensorboard=context.tensorboard,
         )
         params = state.params
     return Trained.timed(params, history, time.perf_counter() - start, restored_epochs=restored)
@@ -280,7 +284,7 @@ def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds:
         [s.config for s in stages], [train for train, _ in pipelines],
         run_dirs,
         eval_data=None if data.test is None else [test for _, test in pipelines],
-        progress=context.progress, retain_host_memory=context.retain_host_memory,
+        progress=context.progress, retain_host_memory=context.retain_host_memory, tensorboard=context.tensorboard,
     )
     share = (time.perf_counter() - start) / len(seeds)
     return {seed: Trained.timed(state.params, history, share, len(seeds), epochs)
@@ -298,6 +302,17 @@ def save_prior_samples(model, params, seed: int, out: Path) -> None:
     """64 images a VAE decodes from its prior N(0, I), as ``out/prior_samples.png``."""
     samples = latent.prior_samples(model, params, 64, seed)
     save_figure(figures.image_grid(samples, ncols=8, title="decoded from N(0, I)"), out / "prior_samples.png")
+
+
+def save_elbo_terms(history: list[dict[str, Any]], out: Path) -> None:
+    """A VAE's two loss terms per epoch, train and test, side by side, as ``out/elbo_terms.png``."""
+    panels = {
+        label: {split: [r[f"{split}_{term}"] for r in history if f"{split}_{term}" in r] for split in ("train", "test")
+                if any(f"{split}_{term}" in r for r in history)}
+        for term, label in (("reconstruction", "reconstruction: summed squared error per image"),
+                            ("kl", "KL divergence from N(0, I) per image"))
+    }
+    save_figure(figures.epoch_curve_panels(panels), out / "elbo_terms.png")
 
 
 def at_epochs(prefix: str, history: list[dict[str, Any]], metric: str, epochs) -> dict[str, float]:

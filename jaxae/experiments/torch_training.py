@@ -9,6 +9,7 @@ in the same order. Metrics are recorded under the same names as
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from jaxae import latent
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Stage
 from jaxae.models import spec as model_spec
@@ -26,17 +28,33 @@ from jaxae.torch_port import params_from_torch, params_to_torch, torch_reference
 from jaxae.train import TrainConfig, Trainer, TrainingDivergedError, epoch_summary
 
 
-def per_example_loss(name: str, outputs, targets):
-    """The loss of each example, as :data:`jaxae.losses.per_example` computes it, in PyTorch."""
+def per_example_loss(name: str, outputs, targets, kl_weight=None):
+    """The loss of each example, as :data:`jaxae.losses.per_example` computes it, in PyTorch.
+
+    ``kl_weight`` (None: unweighted) weights a variational loss's KL term.
+    """
     if name == "cross_entropy":
         return F.cross_entropy(outputs, targets, reduction="none")
     if name == "sse_plus_kl":
-        reconstruction, mean, log_var = outputs
-        kl = -0.5 * (1 + log_var - mean**2 - log_var.exp())
-        return per_example_loss("sum_squared_error", reconstruction, targets) + kl.flatten(1).sum(1)
+        terms = elbo_terms(outputs, targets)
+        return terms["reconstruction"] + (terms["kl"] if kl_weight is None else kl_weight * terms["kl"])
     squared = (outputs - targets.reshape(outputs.shape)) ** 2
     per_example = squared.reshape(len(squared), -1)
     return per_example.mean(1) if name == "mse" else per_example.sum(1)
+
+
+def elbo_terms(outputs, targets) -> dict:
+    """A VAE's two loss terms per example, as :func:`jaxae.losses.elbo_terms` computes them, in PyTorch."""
+    reconstruction, mean, log_var = outputs
+    kl = -0.5 * (1 + log_var - mean**2 - log_var.exp())
+    return {"reconstruction": per_example_loss("sum_squared_error", reconstruction, targets), "kl": kl.flatten(1).sum(1)}
+
+
+def _kl_weight(config: TrainConfig, step: int | None, steps_per_epoch: int) -> float | None:
+    """The KL weight at optimiser ``step`` (None: after training), as jaxae's trainer takes it; None: unweighted."""
+    if not config.weights_kl:
+        return None
+    return config.kl_weight if step is None else float(config.kl_weight_at(step, steps_per_epoch))
 
 
 def make_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
@@ -67,17 +85,23 @@ class _Batches:
             yield torch.from_numpy(np.ascontiguousarray(pixels)), torch.from_numpy(self.labels[rows].astype(np.int64))
 
 
-def _evaluate(model, batches: _Batches, epoch: int, loss_name: str, is_classifier: bool, dropout_at_eval: bool):
-    model.train(dropout_at_eval)
+def _evaluate(model, batches: _Batches, epoch: int, config: TrainConfig, is_classifier: bool):
+    model.train(config.dropout_at_eval)
     total, count, batch_means, correct = 0.0, 0, [], 0
     class_correct = class_count = None
+    term_totals, codes = {}, []
     with torch.no_grad():
         for images, labels in batches.epoch(epoch):
             outputs = model(images)
-            losses = per_example_loss(loss_name, outputs, labels if is_classifier else images).double()
+            targets = labels if is_classifier else images
+            losses = per_example_loss(config.loss, outputs, targets, _kl_weight(config, None, 0)).double()
             total += float(losses.sum())
             count += len(images)
             batch_means.append(float(losses.mean()))
+            if config.loss == "sse_plus_kl":
+                for name, values in elbo_terms(outputs, targets).items():
+                    term_totals[name] = term_totals.get(name, 0.0) + float(values.double().sum())
+                codes.append(outputs[1].flatten(1).numpy())
             if is_classifier:
                 hits = outputs.argmax(-1) == labels
                 correct += int(hits.sum())
@@ -87,19 +111,25 @@ def _evaluate(model, batches: _Batches, epoch: int, loss_name: str, is_classifie
                 class_correct = per_class if class_correct is None else class_correct + per_class
                 class_count = seen if class_count is None else class_count + seen
     result = {"loss": total / count, "loss_batch_mean": float(np.mean(batch_means)), "count": float(count)}
+    result.update({name: value / count for name, value in term_totals.items()})
+    if codes:
+        result["active_dims"] = latent.active_dimensions(np.concatenate(codes))
     if is_classifier:
         result["accuracy"] = correct / count
         result["class_accuracy"] = (class_correct / np.maximum(class_count, 1)).tolist()
     return result
 
 
-def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progress: bool = True):
+def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progress: bool = True,
+              tensorboard: bool = False):
     """Trains ``stage`` in PyTorch; returns ``(params, history)`` with the params in Flax layout.
 
     ``initial_params`` (Flax layout) replace jaxae's seeded initialisation.
-    Each epoch appends its record to ``workdir/metrics.jsonl`` and saves the
-    model to ``workdir/torch_model.pt``; a NaN or infinite loss stops with
-    :class:`~jaxae.train.TrainingDivergedError` and that file keeps the last good epoch.
+    Each epoch appends its record to ``workdir/metrics.jsonl`` (and, with
+    ``tensorboard``, to TensorBoard event files beside it, as :func:`jaxae.train.fit`
+    writes them) and saves the model to ``workdir/torch_model.pt``; a NaN or
+    infinite loss stops with :class:`~jaxae.train.TrainingDivergedError` and
+    that file keeps the last good epoch.
     """
     config = stage.config
     workdir = Path(workdir)
@@ -115,45 +145,89 @@ def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progres
     test = None if data.test is None else _Batches(*data.test, stage.test_batches(), stage.transform)
     history = []
     (workdir / "metrics.jsonl").write_text("")
-    for epoch in range(config.epochs):
-        start = time.perf_counter()
-        model.train()
-        step_losses, step_accuracies = [], []
-        bar = tqdm(train.epoch(epoch), total=len(train), desc=f"epoch {epoch + 1}/{config.epochs} (torch)",
-                   disable=not progress, unit="batch", leave=False)
-        for images, labels in bar:
-            outputs = model(images)
-            loss = per_example_loss(config.loss, outputs, labels if is_classifier else images).mean()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise TrainingDivergedError(
-                    f"the loss became {value} at epoch {epoch + 1}, step {len(step_losses) + 1} (torch); "
-                    f"{workdir / 'torch_model.pt'} holds the last good epoch"
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step_losses.append(value)
-            if is_classifier:
-                step_accuracies.append(float((outputs.argmax(-1) == labels).float().mean()))
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(step_losses)), "train_seconds": time.perf_counter() - start}
-        if is_classifier:
-            record["train_accuracy"] = float(np.mean(step_accuracies))
-        record["train_step_loss"] = step_losses
-        if is_classifier:
-            record["train_step_accuracy"] = step_accuracies
-        if test is not None:
-            started = time.perf_counter()
-            evaluation = _evaluate(model, test, epoch, config.loss, is_classifier, config.dropout_at_eval)
-            record.update({f"test_{k}": v for k, v in evaluation.items()})
-            record["eval_seconds"] = time.perf_counter() - started
-        started = time.perf_counter()
-        torch.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
-                   workdir / "torch_model.pt")
-        record["checkpoint_seconds"] = time.perf_counter() - started
-        history.append(record)
-        with open(workdir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if progress:
-            print(epoch_summary(record, config.epochs) + " [torch]")
+    events = None
+    if tensorboard:
+        from jaxae.train.tensorboard import EventLog
+
+        events = EventLog(workdir, {**config.to_json(), "framework": "torch"})
+    try:
+        for epoch in range(config.epochs):
+            record = _train_epoch(model, optimizer, config, train, test, epoch, is_classifier, workdir, progress)
+            history.append(record)
+            with open(workdir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if progress:
+                print(epoch_summary(record, config.epochs) + " [torch]")
+            if events is not None:
+                events.epoch(record)
+                if test is not None and not is_classifier:
+                    events.reconstructions(record["epoch"], _first_images(test), functools.partial(_reconstruct, model),
+                                           model_spec(config.model).value_range)
+    finally:
+        if events is not None:
+            events.close()
     return params_from_torch(config.model, model.state_dict(), **overrides)["params"], history
+
+
+def _first_images(batches: _Batches) -> np.ndarray:
+    """The first batch of a split's first epoch, NHWC."""
+    images, _ = next(iter(batches.epoch(0)))
+    return images.numpy().transpose(0, 2, 3, 1)
+
+
+def _reconstruct(model, images: np.ndarray) -> np.ndarray:
+    """``model``'s reconstructions (a VAE's of its means) of NHWC ``images``, NHWC."""
+    model.eval()
+    with torch.no_grad():
+        outputs = model(torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))))
+    reconstructions = outputs[0] if isinstance(outputs, tuple) else outputs
+    return reconstructions.numpy().transpose(0, 2, 3, 1)
+
+
+def _train_epoch(model, optimizer, config: TrainConfig, train: _Batches, test: _Batches | None, epoch: int,
+                 is_classifier: bool, workdir: Path, progress: bool) -> dict:
+    """Trains and evaluates one epoch, saves the model; returns the epoch's record."""
+    start = time.perf_counter()
+    model.train()
+    step_losses, step_accuracies, step_terms = [], [], {}
+    bar = tqdm(train.epoch(epoch), total=len(train), desc=f"epoch {epoch + 1}/{config.epochs} (torch)",
+               disable=not progress, unit="batch", leave=False)
+    for images, labels in bar:
+        step = epoch * len(train) + len(step_losses)
+        outputs = model(images)
+        targets = labels if is_classifier else images
+        loss = per_example_loss(config.loss, outputs, targets, _kl_weight(config, step, len(train))).mean()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDivergedError(
+                f"the loss became {value} at epoch {epoch + 1}, step {len(step_losses) + 1} (torch); "
+                f"{workdir / 'torch_model.pt'} holds the last good epoch"
+            )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        step_losses.append(value)
+        if is_classifier:
+            step_accuracies.append(float((outputs.argmax(-1) == labels).float().mean()))
+        if config.loss == "sse_plus_kl":
+            with torch.no_grad():
+                for name, values in elbo_terms(outputs, targets).items():
+                    step_terms.setdefault(name, []).append(float(values.mean()))
+    record = {"epoch": epoch + 1, "train_loss": float(np.mean(step_losses)),
+              **{f"train_{name}": float(np.mean(values)) for name, values in step_terms.items()},
+              "train_seconds": time.perf_counter() - start}
+    if is_classifier:
+        record["train_accuracy"] = float(np.mean(step_accuracies))
+    record["train_step_loss"] = step_losses
+    if is_classifier:
+        record["train_step_accuracy"] = step_accuracies
+    if test is not None:
+        started = time.perf_counter()
+        evaluation = _evaluate(model, test, epoch, config, is_classifier)
+        record.update({f"test_{k}": v for k, v in evaluation.items()})
+        record["eval_seconds"] = time.perf_counter() - started
+    started = time.perf_counter()
+    torch.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
+               workdir / "torch_model.pt")
+    record["checkpoint_seconds"] = time.perf_counter() - started
+    return record

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
+import jax.numpy as jnp
 import optax
 
 from jaxae import cpu, losses, models
@@ -46,6 +48,10 @@ class TrainConfig:
         computes in bfloat16 (its inputs and, layer by layer, its weights cast
         down), while parameters, gradients, optimiser state, the loss and every
         metric stay float32.
+      kl_weight: β, the weight of a variational loss's KL term (``loss="sse_plus_kl"``):
+        the loss per example is reconstruction + β·KL; 1 is the ELBO.
+      kl_warmup_epochs: ramp the KL weight linearly from 0 to ``kl_weight`` over
+        this many epochs (:meth:`kl_weight_at`); 0: no warm-up.
     """
 
     model: str
@@ -62,6 +68,8 @@ class TrainConfig:
     model_args: tuple[tuple[str, Any], ...] = ()
     microbatch_size: int | None = None
     compute_dtype: str = "float32"
+    kl_weight: float = 1.0
+    kl_warmup_epochs: int = 0
 
     def __post_init__(self):
         models.spec(self.model)  # a clear error for an unknown name
@@ -77,6 +85,33 @@ class TrainConfig:
             raise InputError(f"unknown compute_dtype {self.compute_dtype!r}; choose from {COMPUTE_DTYPES}")
         if self.microbatch_size is not None and self.microbatch_size < 1:
             raise InputError(f"microbatch_size must be a positive number of examples, got {self.microbatch_size}")
+        if not (isinstance(self.kl_weight, (int, float)) and math.isfinite(self.kl_weight) and self.kl_weight >= 0):
+            raise InputError(f"kl_weight must be a finite number >= 0, got {self.kl_weight!r}")
+        if not isinstance(self.kl_warmup_epochs, int) or self.kl_warmup_epochs < 0:
+            raise InputError(f"kl_warmup_epochs must be a whole number >= 0, got {self.kl_warmup_epochs!r}")
+        if (self.kl_weight != 1 or self.kl_warmup_epochs) and self.loss not in losses.terms:
+            raise InputError(f"kl_weight and kl_warmup_epochs weight a variational loss's KL term; "
+                             f"loss {self.loss!r} has none (the variational ones: {sorted(losses.terms)})")
+
+    @property
+    def weights_kl(self) -> bool:
+        """Whether the KL term is weighted at all: a β other than 1, or a warm-up."""
+        return self.kl_weight != 1 or self.kl_warmup_epochs > 0
+
+    def kl_weight_at(self, step, steps_per_epoch: int):
+        """The KL term's weight at optimiser step ``step`` (0-based; a number or a traced array).
+
+        ``kl_weight``, or during a warm-up ``kl_weight · step / (kl_warmup_epochs · steps_per_epoch)``:
+        0 at the first step, the full weight from epoch ``kl_warmup_epochs + 1`` on.
+
+        >>> config = TrainConfig("mnist_conv_vae_2d", "sse_plus_kl", "adam", 1e-3, 5, 32, kl_weight=4.0,
+        ...                      kl_warmup_epochs=2)
+        >>> [float(config.kl_weight_at(step, steps_per_epoch=10)) for step in (0, 5, 10, 20, 45)]
+        [0.0, 1.0, 2.0, 4.0, 4.0]
+        """
+        if not self.kl_warmup_epochs:
+            return self.kl_weight
+        return self.kl_weight * jnp.minimum(1.0, step / (self.kl_warmup_epochs * steps_per_epoch))
 
     def create_model(self):
         return models.create(self.model, **dict(self.model_args))

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train.interrupts import StopRequest
 from jaxae.train.steps import (
+    LOSS_TERMS,
     Trainer,
     compile_pmap_train_step,
     compile_seeds_train_step,
@@ -170,12 +171,13 @@ class StackedPipelines:
 def per_seed_metrics(metrics, seconds: float, description: str) -> list[dict]:
     """Each seed's train metrics of an epoch from its steps' (``(steps,)`` or ``(steps, seeds)`` per name)."""
     columns = {name: np.asarray(metrics[name], np.float64).reshape(len(metrics["loss"]), -1)
-               for name in ("loss", "accuracy") if name in metrics}
+               for name in ("loss", *LOSS_TERMS, "accuracy") if name in metrics}
     check_finite(columns["loss"], description)
     results = []
     for k in range(columns["loss"].shape[1]):
-        result = {"loss": float(columns["loss"][:, k].mean()), "seconds": seconds,
-                  "step_loss": columns["loss"][:, k].tolist()}
+        result = {"loss": float(columns["loss"][:, k].mean()),
+                  **{name: float(columns[name][:, k].mean()) for name in LOSS_TERMS if name in columns},
+                  "seconds": seconds, "step_loss": columns["loss"][:, k].tolist()}
         if "first_step_seconds" in metrics:
             result["first_step_seconds"] = metrics["first_step_seconds"]
         if "accuracy" in columns:

@@ -25,14 +25,14 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxae import compilation_cache as persistent_cache
-from jaxae import cpu
+from jaxae import cpu, latent
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train import epochs as epoch_kinds
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.config import TrainConfig
 from jaxae.train.interrupts import stop_requests
 from jaxae.train.run_dir import RunDir
-from jaxae.train.steps import Trainer, check_trainable
+from jaxae.train.steps import LOSS_TERMS, Trainer, check_trainable
 from jaxae.train.workdir import exclusive_workdir
 
 PARALLEL = ("jit", "pmap")
@@ -70,6 +70,8 @@ def process_settings(retain_host_memory: bool = True, compilation_cache: bool = 
 def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | None = None) -> dict[str, Any]:
     """Test metrics over one pass of ``pipeline``: per-image mean loss, seed-style per-batch mean, accuracy.
 
+    A VAE's also hold the loss's terms per image (``reconstruction``, ``kl``) and its
+    ``active_dims``, counted as :func:`jaxae.latent.active_dimensions` counts them.
     ``seed`` (default the config's) seeds the dropout of an evaluation with ``dropout_at_eval``.
     """
     step = trainer.jitted_eval_step
@@ -82,6 +84,9 @@ def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | Non
         batches += 1
     count = float(totals["count"])
     result = {"loss": float(totals["loss"]) / count, "loss_batch_mean": batch_means / batches, "count": count}
+    result.update({name: float(totals[name]) / count for name in LOSS_TERMS if name in totals})
+    if "code_sum" in totals:
+        result["active_dims"] = latent.active_dimensions_of_sums(totals["code_sum"], totals["code_square_sum"], count)
     if "correct" in totals:
         result["accuracy"] = float(totals["correct"]) / count
         class_count = np.maximum(np.asarray(totals["class_count"]), 1)
@@ -108,6 +113,7 @@ def fit(
     initial_params=None,
     retain_host_memory: bool = True,
     compilation_cache: bool = True,
+    tensorboard: bool | str | Path = False,
 ):
     """Trains ``config`` on ``train_data`` (a pipeline), resuming from ``workdir`` if it holds a checkpoint.
 
@@ -119,7 +125,9 @@ def fit(
     classifiers) and where the time went: ``train_seconds``, ``eval_seconds``,
     ``checkpoint_seconds`` (starting the asynchronous save) and, for the first
     epoch of a step loop, ``train_first_step_seconds`` (its first step,
-    compilation included; part of ``train_seconds``).
+    compilation included; part of ``train_seconds``). A VAE's records also hold its loss's
+    two terms (``train_reconstruction``, ``train_kl``, ``test_...``) and its
+    ``test_active_dims``.
 
     Args:
       config: the run. ``train_data`` must batch as it says: the same batch
@@ -144,6 +152,10 @@ def fit(
         starts from the trained encoder); a checkpoint in ``workdir`` wins.
       retain_host_memory, compilation_cache: the two process-wide settings
         ``fit`` makes (:func:`process_settings`); ``False`` declines each.
+      tensorboard: also write TensorBoard event files (:mod:`jaxae.train.tensorboard`):
+        into ``workdir`` (True) or into this folder; the records' numbers, the
+        per-step losses, the config, and an autoencoder's test reconstructions
+        at each evaluation. Needs tensorboardX (``jaxae[tensorboard]``).
 
     Returns:
       ``(state, history)``: the final state and one dict of metrics per epoch.
@@ -161,7 +173,7 @@ def fit(
         raise InputError("parallel='pmap' runs a step loop over all local devices: no fused epochs, no mesh")
     check_trainable(config)
     process_settings(retain_host_memory, compilation_cache)
-    trainer = Trainer.create(config, learning_rate)
+    trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
     if fused:
         kind = epoch_kinds.fused(trainer, train_data, mesh)
     elif parallel == "pmap":
@@ -172,7 +184,7 @@ def fit(
         kind = epoch_kinds.single_device(trainer, train_data)
     ((state, history),) = _train(kind, [trainer], [workdir], [eval_data], [initial_params], eval_every=eval_every,
                                  checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
-                                 stop_after_epochs=stop_after_epochs, progress=progress)
+                                 stop_after_epochs=stop_after_epochs, progress=progress, tensorboard=tensorboard)
     return state, history
 
 
@@ -190,6 +202,7 @@ def fit_seeds(
     initial_params: Sequence | None = None,
     retain_host_memory: bool = True,
     compilation_cache: bool = True,
+    tensorboard: bool = False,
 ):
     """Trains one config under several seeds as one program: :func:`fit`'s results, seed by seed.
 
@@ -209,6 +222,7 @@ def fit_seeds(
       initial_params: per seed, parameters replacing its seeded initialisation.
       eval_every, checkpoint_every, keep, best_metric, progress, retain_host_memory, compilation_cache:
         as for :func:`fit`.
+      tensorboard: each seed's TensorBoard log in its work dir (see :func:`fit`).
 
     Returns:
       ``[(state, history), ...]``, one per seed.
@@ -224,17 +238,17 @@ def fit_seeds(
         _check_batching(config, data)
     check_trainable(configs[0])
     process_settings(retain_host_memory, compilation_cache)
-    trainers = [Trainer.create(config) for config in configs]
+    trainers = [Trainer.create(config, steps_per_epoch=data.num_batches) for config, data in zip(configs, train_data)]
     return _train(epoch_kinds.over_seeds(trainers[0], train_data), trainers, workdirs,
                   [None] * len(configs) if eval_data is None else list(eval_data),
                   [None] * len(configs) if initial_params is None else list(initial_params),
                   eval_every=eval_every, checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
-                  progress=progress)
+                  progress=progress, tensorboard=tensorboard)
 
 
 def _train(kind, trainers: list[Trainer], workdirs, eval_data: list, initial_params: list, *, eval_every: int,
            checkpoint_every: int, keep: int, best_metric: str | None, progress: bool,
-           stop_after_epochs: int | None = None) -> list[tuple[Any, list[dict]]]:
+           stop_after_epochs: int | None = None, tensorboard: bool | str | Path = False) -> list[tuple[Any, list[dict]]]:
     """The loop: each run's folder held and resumed, then per epoch train, evaluate, checkpoint, log.
 
     ``kind`` is an epoch kind of :mod:`jaxae.train.epochs`; one trainer, work dir, evaluation
@@ -246,7 +260,7 @@ def _train(kind, trainers: list[Trainer], workdirs, eval_data: list, initial_par
         stop = stack.enter_context(stop_requests())
         runs = []
         for trainer, folder, params in zip(trainers, folders, initial_params):
-            runs.append(RunDir(trainer, folder, keep, best_metric, params))
+            runs.append(RunDir(trainer, folder, keep, best_metric, params, tensorboard))
             stack.callback(runs[-1].close)
         if len({run.start for run in runs}) > 1:
             at = {str(folder): run.start for folder, run in zip(folders, runs)}
@@ -264,7 +278,7 @@ def _train(kind, trainers: list[Trainer], workdirs, eval_data: list, initial_par
                     if data is not None and ((epoch + 1) % eval_every == 0 or last):
                         evaluation = _timed_evaluation(trainers[0], seed_state.params, data, epoch, run.trainer.config.seed)
                     run.end_epoch(epoch, seed_state, metrics, evaluation, (epoch + 1) % checkpoint_every == 0 or last,
-                                  progress)
+                                  progress, data)
                 if stop:
                     raise epoch_kinds.Stopped(epoch + 1)
         except TrainingDivergedError as error:

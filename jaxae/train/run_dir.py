@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from jaxae.errors import TrainingDivergedError
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.interrupts import StopRequest, TrainingInterrupted
@@ -14,15 +16,20 @@ from jaxae.train.steps import Trainer
 
 
 def epoch_summary(record: dict[str, Any], epochs: int) -> str:
-    """One line per epoch: its losses, accuracies and time."""
-    parts = [f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}"]
-    if "train_accuracy" in record:
-        parts.append(f"acc {record['train_accuracy']:.4f}")
-    if "test_loss" in record:
-        parts.append(f"test loss {record['test_loss']:.4f}")
-    if "test_accuracy" in record:
-        parts.append(f"acc {record['test_accuracy']:.4f}")
-    return ", ".join(parts) + f" ({record['train_seconds']:.1f} s)"
+    """One line per epoch: its losses (a VAE's with their two terms), accuracies, active dimensions and time."""
+    parts = []
+    for split in ("train", "test"):
+        if f"{split}_loss" not in record:
+            continue
+        loss = f"{split} loss {record[f'{split}_loss']:.4f}"
+        if f"{split}_kl" in record:
+            loss += f" (reconstruction {record[f'{split}_reconstruction']:.4f}, KL {record[f'{split}_kl']:.4f})"
+        parts.append(loss)
+        if f"{split}_accuracy" in record:
+            parts.append(f"acc {record[f'{split}_accuracy']:.4f}")
+    if "test_active_dims" in record:
+        parts.append(f"{record['test_active_dims']} active dims")
+    return f"epoch {record['epoch']}/{epochs}: " + ", ".join(parts) + f" ({record['train_seconds']:.1f} s)"
 
 
 class RunDir:
@@ -31,7 +38,8 @@ class RunDir:
     ``state``, ``history`` and ``start`` (the epochs already done) are where the run stands.
     """
 
-    def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params):
+    def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params,
+                 tensorboard: bool | str | Path = False):
         self.trainer, self.workdir = trainer, workdir
         best_mode = "max" if best_metric and "accuracy" in best_metric else "min"
         self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric, best_mode=best_mode)
@@ -42,9 +50,15 @@ class RunDir:
             self.history, self.start = meta["history"], meta["epoch"]
         # The log restarts from the checkpoint's history: epochs lost to a crash are not listed twice.
         (workdir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in self.history))
+        self.events = self.test_images = None
+        if tensorboard:
+            from jaxae.train import tensorboard as events
+
+            hparams = {**trainer.config.to_json(), "framework": "jax"}
+            self.events = events.EventLog(events.log_dir(tensorboard, workdir), hparams, self.history)
 
     def end_epoch(self, epoch: int, state, train_metrics: dict[str, Any], evaluation: dict[str, Any] | None,
-                  checkpoint: bool, progress: bool) -> None:
+                  checkpoint: bool, progress: bool, eval_data=None) -> None:
         """Checkpoints (when asked) and logs epoch ``epoch`` (0-based), trained to ``state`` and evaluated."""
         config = self.trainer.config
         record = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in train_metrics.items()}}
@@ -60,6 +74,18 @@ class RunDir:
             print(epoch_summary(record, config.epochs))
         with open(self.workdir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.events is not None:
+            self.events.epoch(record)
+            if evaluation and self.trainer.spec.is_autoencoder:
+                self._log_reconstructions(epoch + 1, state.params, eval_data)
+
+    def _log_reconstructions(self, epoch: int, params, eval_data) -> None:
+        """The first test images and their reconstructions, into the TensorBoard log."""
+        if self.test_images is None:
+            batch = next(iter(eval_data.epoch(0)))
+            self.test_images = np.asarray(batch["image"])[np.asarray(batch["mask"], bool)]
+        self.events.reconstructions(epoch, self.test_images, lambda images: self.trainer.reconstruct(params, images),
+                                    self.trainer.spec.value_range)
 
     def interrupted(self, stop: StopRequest, epoch: int, step: int | None, seeds: int = 1) -> TrainingInterrupted:
         """The exception that ends a run stopped by ``stop``'s signal; the message says how to resume."""
@@ -79,3 +105,5 @@ class RunDir:
 
     def close(self) -> None:
         self.checkpoints.close()
+        if self.events is not None:
+            self.events.close()

@@ -29,6 +29,9 @@ from jaxae.errors import InputError, first_line
 from jaxae.models.variational import LATENT_RNG
 from jaxae.train.config import TrainConfig, make_optimizer
 
+LOSS_TERMS = ("reconstruction", "kl")
+"""The terms of a variational loss, logged beside it (:data:`jaxae.losses.terms`)."""
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -56,20 +59,22 @@ class Trainer:
     """A config's model, loss and optimiser, and the pure functions that train with them.
 
     Build it with :meth:`create`. The config's backend defaults are filled in
-    (:meth:`TrainConfig.resolved`).
+    (:meth:`TrainConfig.resolved`). ``steps_per_epoch`` times a KL warm-up
+    (``config.kl_warmup_epochs``), which needs it.
     """
 
     config: TrainConfig
     model: Any
     optimizer: optax.GradientTransformation
+    steps_per_epoch: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "config", self.config.resolved())
 
     @classmethod
-    def create(cls, config: TrainConfig, learning_rate=None) -> Trainer:
+    def create(cls, config: TrainConfig, learning_rate=None, steps_per_epoch: int | None = None) -> Trainer:
         """The trainer of ``config``; ``learning_rate`` may be an optax schedule replacing the config's."""
-        return cls(config, config.create_model(), make_optimizer(config, learning_rate))
+        return cls(config, config.create_model(), make_optimizer(config, learning_rate), steps_per_epoch)
 
     @functools.cached_property
     def spec(self) -> models.ModelSpec:
@@ -101,10 +106,14 @@ class Trainer:
     def _mode(self, train: bool) -> dict[str, bool]:
         return {"train": train} if self.spec.takes_train else {}
 
-    def _sums(self, params, batch, rng, train: bool, per_class: bool = False):
-        """Summed per-example loss over the real examples, and summed metrics (per class on request).
+    def _sums(self, params, batch, rng, train: bool, evaluation: bool = False, step=None):
+        """Summed per-example loss over the real examples, and summed metrics.
 
-        The model runs in ``config.compute_dtype``; its outputs, the loss and the sums are float32.
+        A variational loss's terms are summed too; ``evaluation`` adds a classifier's
+        per-class counts and a VAE's per-dimension sums of its mean code and of its
+        square (for the active dimensions). ``step`` (None: after training) sets the
+        KL weight. The model runs in ``config.compute_dtype``; its outputs, the loss
+        and the sums are float32.
         """
         images = batch["image"].astype(self.config.compute_dtype)
         rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
@@ -112,16 +121,48 @@ class Trainer:
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
         targets = batch["label"] if self.is_classifier else batch["image"]
         mask = batch["mask"].astype(jnp.float32)
-        per_example = losses.per_example[self.config.loss](outputs, targets)
+        per_example = self._per_example_loss(outputs, targets, step)
         sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}
+        if self.config.loss in losses.terms:
+            sums.update(self._term_sums(outputs, targets, mask, evaluation))
         if self.is_classifier:
             hits = (jnp.argmax(outputs, -1) == batch["label"]).astype(jnp.float32) * mask
             sums["correct"] = jnp.sum(hits)
-        if self.is_classifier and per_class:
+        if self.is_classifier and evaluation:
             classes = jax.nn.one_hot(batch["label"], outputs.shape[-1]) * mask[:, None]
             sums["class_correct"] = jnp.sum(classes * hits[:, None], axis=0)
             sums["class_count"] = jnp.sum(classes, axis=0)
         return sums["loss"], sums
+
+    def _per_example_loss(self, outputs, targets, step):
+        """Each example's loss: ``losses.per_example``'s, or a variational loss with its KL term weighted
+        by :meth:`TrainConfig.kl_weight_at` ``step`` (None: the full ``kl_weight``)."""
+        config = self.config
+        if not config.weights_kl:
+            return losses.per_example[config.loss](outputs, targets)
+        terms = losses.terms[config.loss](outputs, targets)
+        if step is None:
+            weight = config.kl_weight
+        elif config.kl_warmup_epochs and not self.steps_per_epoch:
+            raise InputError("a KL warm-up is timed in epochs: Trainer.create(..., steps_per_epoch=...) needs them")
+        else:
+            weight = config.kl_weight_at(step, self.steps_per_epoch)
+        return terms["reconstruction"] + weight * terms["kl"]
+
+    def _term_sums(self, outputs, targets, mask, evaluation: bool):
+        """A variational loss's terms (unweighted) summed over the real examples and, for ``evaluation``,
+        the per-dimension sums of the mean code and of its square (the active dimensions' variance).
+
+        Computed again from the outputs behind a barrier: fused with the loss's own sum, these sums
+        changed its float rounding, and the loss logged with them would differ from the loss without.
+        """
+        outputs = jax.lax.optimization_barrier(jax.tree.map(jax.lax.stop_gradient, outputs))
+        terms = losses.terms[self.config.loss](outputs, targets)
+        sums = {name: jnp.sum(values * mask) for name, values in terms.items()}
+        if evaluation:
+            codes = outputs.mean.reshape(len(mask), -1) * mask[:, None]
+            sums["code_sum"], sums["code_square_sum"] = jnp.sum(codes, 0), jnp.sum(codes**2, 0)
+        return sums
 
     def train_step(self, state: TrainState, batch, axis_name: str | None = None):
         """One optimiser step on ``batch``; with ``axis_name``, the batch is one device's share (pmap)."""
@@ -132,7 +173,7 @@ class Trainer:
         if axis_name is not None:
             count = jax.lax.psum(count, axis_name)
 
-        grads, sums = self._gradients(state.params, batch, rng, count)
+        grads, sums = self._gradients(state.params, batch, rng, count, state.step)
         if axis_name is not None:
             grads, sums = jax.lax.psum((grads, sums), axis_name)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
@@ -141,7 +182,7 @@ class Trainer:
         )
         return new_state, _step_metrics(sums)
 
-    def _gradients(self, params, batch, rng, count):
+    def _gradients(self, params, batch, rng, count, step):
         """Gradient of the loss summed over ``batch`` and divided by ``count``, and the summed metrics.
 
         Summed over :func:`microbatch_count` chunks (``config.microbatch_size``), chunk ``i`` being
@@ -156,7 +197,7 @@ class Trainer:
             chunk_rng = rng if index == 0 else jax.random.fold_in(rng, index)
 
             def mean_loss(params):
-                total, chunk_sums = self._sums(params, chunk, chunk_rng, train=True)  # noqa: B023 (called at once)
+                total, chunk_sums = self._sums(params, chunk, chunk_rng, train=True, step=step)  # noqa: B023 (called at once)
                 return total / count, chunk_sums
 
             result = jax.grad(mean_loss, has_aux=True)(params)
@@ -167,7 +208,14 @@ class Trainer:
         """Summed metrics of ``batch``; dropout on only with ``config.dropout_at_eval`` (needs ``rng``)."""
         train = self.config.dropout_at_eval
         rng = jax.random.key(0) if rng is None else rng
-        return self._sums(params, batch, rng, train=train, per_class=True)[1]
+        return self._sums(params, batch, rng, train=train, evaluation=True)[1]
+
+    @functools.cached_property
+    def reconstruct(self):
+        """``reconstruct(params, images)``, jitted: an autoencoder's reconstructions (a VAE's mean code decoded)."""
+        if hasattr(self.model, "reconstruct"):
+            return jax.jit(lambda params, images: self.model.apply({"params": params}, images, method="reconstruct"))
+        return jax.jit(lambda params, images: self.model.apply({"params": params}, images, **self._mode(False)))
 
     @functools.cached_property
     def jitted_eval_step(self):
@@ -226,8 +274,9 @@ def check_trainable(config: TrainConfig) -> None:
 
 
 def _step_metrics(sums):
-    """A step's metrics as the seeds log them: the batch-mean loss (and accuracy)."""
+    """A step's metrics as the seeds log them: the batch-mean loss (and its terms, and accuracy)."""
     metrics = {"loss": sums["loss"] / sums["count"], "count": sums["count"]}
+    metrics.update({name: sums[name] / sums["count"] for name in LOSS_TERMS if name in sums})
     if "correct" in sums:
         metrics["accuracy"] = sums["correct"] / sums["count"]
     return metrics
