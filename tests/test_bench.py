@@ -10,8 +10,8 @@ from pathlib import Path
 import jax
 import pytest
 
-from jaxae import bench, cli, models
-from jaxae.bench import chunks, conv_layers, cpu_path, explore, hardware, profile, seeds, startup, suite
+from jaxae import bench, cli, experiments, models
+from jaxae.bench import chunks, conv_layers, cpu_path, explore, hardware, profile, seeds, startup
 from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
@@ -20,13 +20,13 @@ PCA_AE_DOT_FLOPS = 5 * 2 * 784 * 16
 
 
 def test_step_flops_count_the_matmuls_of_forward_and_backward():
-    stage = suite.recipe_stages()["mnist_pca_ae"]
+    stage = experiments.recipe_stages()["mnist_pca_ae"]
     per_image = hardware.step_flops(stage.config, 1024) / 1024
     assert PCA_AE_DOT_FLOPS <= per_image <= 1.2 * PCA_AE_DOT_FLOPS
 
 
 def test_every_seed_model_has_a_recipe_to_benchmark():
-    stages = suite.recipe_stages()
+    stages = experiments.recipe_stages()
     assert len(stages) == 9
     assert stages["cifar10_fc_conv_ae"].config.batch_size == 2000
     assert stages["mnist_conv_ae_2d"].config.batch_size == 32
