@@ -6,8 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
+from jaxae import bench, cpu, models
+from jaxae.bench import chunks, conv_layers, cpu_path, data, explore, profile, seeds, startup
+from jaxae.bench.environment import describe, device_slug
+from jaxae.bench.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
 from jaxae.commands import add_release_host_memory, positive
 from jaxae.data.raw_archives import RAW_DATA_ENV
+from jaxae.errors import InputError
+from jaxae.experiments import recipe_stages
+from jaxae.models.convolution import CONV2D_LOWERINGS
 
 _REPOSITORY = Path(__file__).resolve().parents[2]
 # In a checkout, results go to its benchmarks/ folder; from an installed package, to ./benchmarks.
@@ -33,19 +40,7 @@ def _model_and_batch(text: str) -> tuple[str, int]:
     return model, int(batch)
 
 
-def _trained_alone() -> list[str]:
-    """The models with a recipe of their own: all but the VAEs."""
-    from jaxae import models
-
-    return [name for name in models.names() if not models.spec(name).is_variational]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from jaxae import models
-    from jaxae.bench import chunks, cpu_path
-    from jaxae.bench.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
-    from jaxae.models.convolution import CONV2D_LOWERINGS
-
     parser.description = (
         "Without a subcommand, the suite: jaxae's jitted step and fused epoch against PyTorch eager "
         "and torch.compile, interleaved, median of --repeats rounds after warm-up, compile times apart; FLOP/s "
@@ -85,11 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     layers.add_argument("--lowerings", nargs="+", choices=sorted(CONV2D_LOWERINGS),
                         help="time each layer with each of these (where it applies); default: the model's own")
     layers.add_argument("--repeats", type=positive, default=15)
-    profile = parts.add_parser("profile", help="where a jitted train step spends its time, per layer, pass and op")
-    profile.add_argument("model", choices=models.names())
-    profile.add_argument("--batch-size", type=positive, help="default: the recipe's")
-    profile.add_argument("--steps", type=positive, default=20)
-    profile.add_argument("--top", type=positive, default=25, help="ops listed one by one")
+    profiler = parts.add_parser("profile", help="where a jitted train step spends its time, per layer, pass and op")
+    profiler.add_argument("model", choices=models.names())
+    profiler.add_argument("--batch-size", type=positive, help="default: the recipe's")
+    profiler.add_argument("--steps", type=positive, default=20)
+    profiler.add_argument("--top", type=positive, default=25, help="ops listed one by one")
     for name, module, sizes, help_text in (
         ("chunks", chunks, True, "the train step per gradient-chunk size (TrainConfig.microbatch_size)"),
         ("cpu-path", cpu_path, False, "the train step with each CPU-path choice undone, one at a time"),
@@ -101,29 +96,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             part.add_argument("--sizes", nargs="+", type=_chunk_size, default=[0, 128, None],
                               help="chunk sizes; 0: the whole batch, default: the library's default")
         part.add_argument("--repeats", type=positive, default=7)
-    startup = parts.add_parser("startup", parents=[output],
-                               help="a new process's imports and first train step, cold and warm, beside PyTorch")
-    startup.add_argument("models_to_start", nargs="*", choices=_trained_alone(), metavar="MODEL",
+    start = parts.add_parser("startup", parents=[output],
+                             help="a new process's imports and first train step, cold and warm, beside PyTorch")
+    start.add_argument("models_to_start", nargs="*", choices=list(recipe_stages()), metavar="MODEL",
                          help="seed models (default: all but the VAEs)")
-    startup.add_argument("--repeats", type=positive, default=1, help="rounds, medians reported (default: 1)")
-    explore = parts.add_parser("explore", parents=[output], help="how long `jaxae explore` takes to answer each kind of request")
-    explore.add_argument("--requests", type=positive, default=200, help="timed requests per kind (default: 200)")
-    seeds = parts.add_parser("seeds", parents=[output], help="several seeds' train steps one after the other, or vmapped as one")
-    seeds.add_argument("models_to_seed", nargs="+", choices=models.names(), metavar="MODEL")
-    seeds.add_argument("--seeds", type=positive, default=3)
-    seeds.add_argument("--repeats", type=positive, default=5)
-    data = parts.add_parser("data", parents=[output], help="images/s of the device-resident and streaming pipelines")
-    data.add_argument("--data-dir", required=True, help="TFDS data dir with cifar10 prepared (unless --raw-cifar10)")
-    data.add_argument("--raw-mnist", help="folder of MNIST's IDX .gz files: time their import")
-    data.add_argument("--raw-cifar10", help="folder of cifar-10-binary.tar.gz: time its import")
-    data.add_argument("--epochs", type=positive, default=5, help="timed epochs per mode, after a warm-up epoch")
+    start.add_argument("--repeats", type=positive, default=1, help="rounds, medians reported (default: 1)")
+    explorer = parts.add_parser("explore", parents=[output],
+                                help="how long `jaxae explore` takes to answer each kind of request")
+    explorer.add_argument("--requests", type=positive, default=200, help="timed requests per kind (default: 200)")
+    several = parts.add_parser("seeds", parents=[output], help="several seeds' train steps one after the other, or vmapped as one")
+    several.add_argument("models_to_seed", nargs="+", choices=models.names(), metavar="MODEL")
+    several.add_argument("--seeds", type=positive, default=3)
+    several.add_argument("--repeats", type=positive, default=5)
+    pipelines = parts.add_parser("data", parents=[output], help="images/s of the device-resident and streaming pipelines")
+    pipelines.add_argument("--data-dir", required=True, help="TFDS data dir with cifar10 prepared (unless --raw-cifar10)")
+    pipelines.add_argument("--raw-mnist", help="folder of MNIST's IDX .gz files: time their import")
+    pipelines.add_argument("--raw-cifar10", help="folder of cifar-10-binary.tar.gz: time its import")
+    pipelines.add_argument("--epochs", type=positive, default=5, help="timed epochs per mode, after a warm-up epoch")
     parts.add_parser("render", help="only render BENCHMARKS.md and speedup.png from the results folder")
 
 
 def run(args: argparse.Namespace) -> None:
-    from jaxae import cpu
-    from jaxae.errors import InputError
-
     if args.bench_command == "render":
         _render(Path(args.results_dir))
         return
@@ -136,8 +129,6 @@ def run(args: argparse.Namespace) -> None:
         return
     results = _PARTS[args.bench_command](args)
     if results is not None and args.output:
-        from jaxae.bench.environment import describe
-
         path = Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"benchmark": args.bench_command, "environment": describe(), "results": results}
@@ -146,9 +137,6 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _suite(args: argparse.Namespace) -> None:
-    from jaxae import bench
-    from jaxae.bench.environment import device_slug
-
     results_dir = Path(args.results_dir)
     output = Path(args.output) if args.output else results_dir / f"{device_slug()}.json"
     bench.run(args.models, args.batch_sizes, args.runners, repeats=args.repeats, target_seconds=args.target_seconds,
@@ -161,31 +149,23 @@ def _suite(args: argparse.Namespace) -> None:
 
 
 def _render(results_dir: Path) -> None:
-    from jaxae import bench
-
     markdown = results_dir.parent / "BENCHMARKS.md"
     bench.render(results_dir, markdown, results_dir.parent / "speedup.png")
     print(f"wrote {markdown}")
 
 
 def _layers(args: argparse.Namespace) -> list[dict]:
-    from jaxae.bench import conv_layers
-
     rows = conv_layers.compare(args.model, args.batch_sizes, args.lowerings, args.repeats)
     print(conv_layers.report(rows))
     return rows
 
 
 def _profile(args: argparse.Namespace) -> None:
-    from jaxae.bench import profile
-
     print(profile.report(profile.profile(args.model, args.batch_size, args.steps), args.top))
 
 
 def _step_variants(args: argparse.Namespace) -> dict[str, dict[str, int]]:
     """``chunks`` and ``cpu-path``: images/s per variant of the step, per MODEL:BATCH run."""
-    from jaxae.bench import chunks, cpu_path
-
     results = {}
     for model, batch in args.runs:
         if args.bench_command == "chunks":
@@ -198,10 +178,8 @@ def _step_variants(args: argparse.Namespace) -> dict[str, dict[str, int]]:
 
 
 def _startup(args: argparse.Namespace) -> dict:
-    from jaxae.bench import startup
-
     results = {}
-    for model in args.models_to_start or _trained_alone():
+    for model in args.models_to_start or recipe_stages():
         results[model] = startup.measure(model, args.repeats)
         print(f"{model}: " + ", ".join(f"{kind} {r['first_step']:.1f} s" for kind, r in results[model].items()), flush=True)
     print(startup.report(results))
@@ -209,16 +187,12 @@ def _startup(args: argparse.Namespace) -> dict:
 
 
 def _explore(args: argparse.Namespace) -> dict:
-    from jaxae.bench import explore
-
     results = explore.measure(args.requests)
     print(explore.report(results))
     return results
 
 
 def _seeds(args: argparse.Namespace) -> dict:
-    from jaxae.bench import seeds
-
     results = {}
     for model in args.models_to_seed:
         rates = seeds.measure(model, args.seeds, args.repeats)
@@ -229,8 +203,6 @@ def _seeds(args: argparse.Namespace) -> dict:
 
 
 def _data(args: argparse.Namespace) -> dict:
-    from jaxae.bench import data
-
     results = data.pipeline_throughput(args.data_dir, args.epochs, args.raw_mnist, args.raw_cifar10)
     for name, seconds in results["import_seconds"].items():
         print(f"import {name}: {seconds:.1f} s")
