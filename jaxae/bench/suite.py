@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,18 +51,15 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
                  peak_flops: float) -> dict:
     """One model at one batch size: every runner's median images/s, compile time, memory and share of the peak."""
     step = throughput.jaxae_step_runner(stage.config, stage.transform, batch_size, 1)
-    calibration = time_interleaved({"jaxae_step": step}, 1, CALIBRATION_CALLS)["jaxae_step"]
-    steps = max(1, min(MAX_STEPS_PER_CALL, round(target_seconds / statistics.median(calibration))))
+    calls_per_second = median_rates(time_interleaved({"jaxae_step": step}, 1, CALIBRATION_CALLS), 1)["jaxae_step"]
+    steps = max(1, min(MAX_STEPS_PER_CALL, round(target_seconds * calls_per_second)))
     built, errors = {"jaxae_step": step}, {}
-    for name in runners:
-        if name == "jaxae_step":
-            continue
-        if not name.startswith("torch"):
-            built[name] = _build(name, stage, batch_size, steps)
-            continue
+    for name in [name for name in runners if name != "jaxae_step"]:
         try:
             built[name] = _build(name, stage, batch_size, steps)
-        except Exception as error:  # noqa: BLE001 -- torch.compile needs a working toolchain; record why a column is empty
+        except Exception as error:  # torch.compile needs a working toolchain: record why a column is empty
+            if not name.startswith("torch"):
+                raise
             errors[name] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
     seconds = time_interleaved(built, steps, repeats)
     rates = median_rates(seconds, steps * batch_size)
