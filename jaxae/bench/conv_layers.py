@@ -146,7 +146,8 @@ def compare(
             runners = {variant.lowering: _jaxae_runner(variant, batch_size, index > 0, steps) for variant in variants}
             if has_torch:
                 runners["torch"] = _torch_runner(layer, batch_size, index > 0, steps)
-            ms = {name: 1e3 / rate for name, rate in median_rates(time_interleaved(runners, steps, repeats), steps).items()}
+            passes_per_second = median_rates(time_interleaved(runners, steps, repeats), steps)
+            ms = {name: 1e3 / rate for name, rate in passes_per_second.items()}
             torch_ms = {"torch_ms": ms["torch"]} if has_torch else {}
             for variant in variants:
                 rows.append(

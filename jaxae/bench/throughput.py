@@ -36,6 +36,7 @@ IMAGES_PER_CALL = 4000
 
 
 def torch_installed() -> bool:
+    """Whether PyTorch can be imported: its columns are measured only then."""
     return importlib.util.find_spec("torch") is not None
 
 
