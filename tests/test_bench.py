@@ -10,8 +10,8 @@ from pathlib import Path
 import jax
 import pytest
 
-from jaxae import bench, cli, models
-from jaxae.bench import chunks, conv_layers, cpu_path, explore, hardware, profile, seeds, startup, suite
+from jaxae import bench, cli, experiments, models
+from jaxae.bench import chunks, conv_layers, cpu_path, explore, hardware, profile, seeds, startup
 from jaxae.bench.render import device_section
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
@@ -20,7 +20,7 @@ PCA_AE_DOT_FLOPS = 5 * 2 * 784 * 16
 
 
 def test_step_flops_grow_with_the_batch_by_at_least_the_matmuls_per_image():
-    config = suite.recipe_stages()["mnist_pca_ae"].config
+    config = experiments.recipe_stages()["mnist_pca_ae"].config
     flops = {batch: hardware.step_flops(config, batch) for batch in (256, 512, 1024)}
     per_image = (flops[1024] - flops[512]) / 512
     assert (flops[512] - flops[256]) / 256 == pytest.approx(per_image, rel=1e-6)  # the optimiser's share is per step
@@ -28,7 +28,7 @@ def test_step_flops_grow_with_the_batch_by_at_least_the_matmuls_per_image():
 
 
 def test_every_seed_model_has_a_recipe_to_benchmark():
-    stages = suite.recipe_stages()
+    stages = experiments.recipe_stages()
     assert len(stages) == 9
     assert stages["cifar10_fc_conv_ae"].config.batch_size == 2000
     assert stages["mnist_conv_ae_2d"].config.batch_size == 32

@@ -13,6 +13,7 @@ import pytest
 from _train_runs import assert_resumes_as_straight, train_worker
 
 from jaxae import cli
+from jaxae.commands import report as report_command
 from jaxae.data import DeviceResidentPipeline
 from jaxae.errors import TrainingInterrupted
 from jaxae.train import CheckpointSaveError, CorruptCheckpointError, TrainConfig, fit
@@ -130,7 +131,7 @@ def test_the_command_line_ends_an_interrupted_run_with_one_line_and_the_shells_c
     def interrupted(args):
         raise TrainingInterrupted("interrupted by SIGTERM after epoch 3/20; checkpoint 3 in runs is intact", "SIGTERM")
 
-    monkeypatch.setattr(cli, "_report", interrupted)
+    monkeypatch.setattr(report_command, "run", interrupted)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["report"])
     assert exit_info.value.code == 143

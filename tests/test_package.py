@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from jaxae import cli
+from jaxae.commands import report as report_command
 
 
 def test_the_engine_imports_and_shuffles_without_tensorflow():
@@ -61,7 +62,7 @@ def test_a_users_mistake_is_one_line_and_a_bug_keeps_its_traceback(capsys, monke
     def broken(args):
         raise ValueError("an internal bug")
 
-    monkeypatch.setattr(cli, "_report", broken)
+    monkeypatch.setattr(report_command, "run", broken)
     with pytest.raises(ValueError, match="an internal bug"):
         cli.main(["report"])
 

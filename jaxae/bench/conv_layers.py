@@ -9,22 +9,21 @@ the trainer jits (:func:`jaxae.cpu.jit_with_cpu_options`), with the lowering the
 each of the ``lowerings`` asked for (the measurement behind ``conv_lowering="auto"``);
 PyTorch's is ``torch.nn.Conv2d`` / ``ConvTranspose2d`` with the same arguments, in eager mode,
 when PyTorch is installed. All run on random inputs in turns
-(:func:`jaxae.bench.throughput.time_interleaved`), median of ``repeats`` calls of ``steps``
+(:func:`jaxae.bench.timing.time_interleaved`), median of ``repeats`` calls of ``steps``
 passes after a warm-up. ``jaxae bench layers MODEL`` prints :func:`report`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import statistics
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxae import models
-from jaxae.bench.throughput import Runner, build_runner, time_interleaved
+from jaxae.bench.throughput import torch_installed
+from jaxae.bench.timing import Runner, build_runner, median_rates, time_interleaved
 from jaxae.cpu import jit_with_cpu_options
 from jaxae.errors import InputError
 from jaxae.models.convolution import CONV2D_LOWERINGS, CONV_TRANSPOSE2D_LOWERINGS, resolve_lowering
@@ -137,7 +136,7 @@ def compare(
             raise InputError(f"unknown lowering {lowering!r}; choose from {sorted(CONV2D_LOWERINGS)}")
     if not models.spec(model_name).has_convolutions:
         raise InputError(f"{model_name} has no convolutions")
-    has_torch = importlib.util.find_spec("torch") is not None
+    has_torch = torch_installed()
     rows = []
     for index, layer in enumerate(conv_layers(models.create(model_name))):
         _, height, width, channels = layer.input_shape
@@ -147,8 +146,9 @@ def compare(
             runners = {variant.lowering: _jaxae_runner(variant, batch_size, index > 0, steps) for variant in variants}
             if has_torch:
                 runners["torch"] = _torch_runner(layer, batch_size, index > 0, steps)
-            seconds = time_interleaved(runners, steps, repeats)
-            torch_ms = {"torch_ms": statistics.median(seconds["torch"]) / steps * 1e3} if has_torch else {}
+            passes_per_second = median_rates(time_interleaved(runners, steps, repeats), steps)
+            ms = {name: 1e3 / rate for name, rate in passes_per_second.items()}
+            torch_ms = {"torch_ms": ms["torch"]} if has_torch else {}
             for variant in variants:
                 rows.append(
                     {
@@ -160,7 +160,7 @@ def compare(
                         "stride": layer.module.stride,
                         "lowering": variant.lowering,
                         "batch_size": batch_size,
-                        "jaxae_ms": statistics.median(seconds[variant.lowering]) / steps * 1e3,
+                        "jaxae_ms": ms[variant.lowering],
                         **torch_ms,
                     }
                 )

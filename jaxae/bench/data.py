@@ -9,13 +9,12 @@ TensorFlow (TFDS), imported when called.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 
 import jax
 
-from jaxae.bench.throughput import Runner, time_interleaved
+from jaxae.bench.timing import Runner, median_rates, time_interleaved
 from jaxae.data.batches import BatchSpec
 
 
@@ -46,10 +45,10 @@ def pipeline_throughput(data_dir: str, epochs: int = 5, raw_mnist: str | None = 
         start = time.perf_counter()
         run(1)  # the warm-up epoch
         warmup = time.perf_counter() - start
-        seconds = time_interleaved({mode: Runner(mode, run, warmup)}, 1, epochs)[mode]
+        seconds = time_interleaved({mode: Runner(mode, run, warmup)}, 1, epochs)
         results["pipelines"][mode] = {
             "setup_seconds": setup,
             "warmup_epoch_images_per_s": pipeline.num_examples / warmup,
-            "median_images_per_s": pipeline.num_examples / statistics.median(seconds),
+            "median_images_per_s": median_rates(seconds, pipeline.num_examples)[mode],
         }
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +35,11 @@ def describe() -> dict:
         "versions": versions,
         "command": _command(),
     }
+
+
+def device_slug() -> str:
+    """The device kind as a file name: "cpu", "nvidia-h100-80gb-hbm3", ..."""
+    return re.sub(r"[^a-z0-9]+", "-", jax.devices()[0].device_kind.lower()).strip("-")
 
 
 def _command() -> str:

@@ -11,13 +11,12 @@ so is the train step's).
 from __future__ import annotations
 
 import dataclasses
-import statistics
 
 import jax
 import jax.numpy as jnp
 
 from jaxae import models
-from jaxae.bench.throughput import build_runner, time_interleaved
+from jaxae.bench.timing import build_runner, median_rates, time_interleaved
 from jaxae.train import TrainConfig, Trainer
 
 
@@ -41,17 +40,17 @@ def step_flops(config: TrainConfig, batch_size: int) -> float:
     return float(analysis["flops"])
 
 
-def _median_seconds(call, repeats: int) -> float:
-    """Median seconds of ``call()`` after a warm-up call (compilation)."""
+def _median_rate(call, per_call: float, repeats: int) -> float:
+    """``per_call`` over the median seconds of ``call()``, after a warm-up call (compilation)."""
     runner = build_runner(lambda: (lambda steps: call(), None), "peak", 1)
-    return statistics.median(time_interleaved({"peak": runner}, 1, repeats)["peak"])
+    return median_rates(time_interleaved({"peak": runner}, 1, repeats), per_call)["peak"]
 
 
 def jax_matmul_peak(size: int = 4096, repeats: int = 5) -> float:
     """FLOP/s of a ``size``×``size`` float32 matmul through XLA, median of ``repeats``."""
     a, b = jax.random.normal(jax.random.key(0), (2, size, size), jnp.float32)
     matmul = jax.jit(jnp.matmul)
-    return 2 * size**3 / _median_seconds(lambda: matmul(a, b).block_until_ready(), repeats)
+    return _median_rate(lambda: matmul(a, b).block_until_ready(), 2 * size**3, repeats)
 
 
 def torch_matmul_peak(device, size: int = 4096, repeats: int = 5) -> float:
@@ -65,4 +64,4 @@ def torch_matmul_peak(device, size: int = 4096, repeats: int = 5) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    return 2 * size**3 / _median_seconds(call, repeats)
+    return _median_rate(call, 2 * size**3, repeats)

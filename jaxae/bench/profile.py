@@ -27,8 +27,9 @@ from pathlib import Path
 
 import jax
 
-from jaxae.bench.suite import recipe_stage
-from jaxae.bench.throughput import jaxae_step_runner, time_interleaved
+from jaxae.bench.throughput import jaxae_step_runner
+from jaxae.bench.timing import time_interleaved
+from jaxae.experiments import recipe_stage
 
 _INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%(\S+) = (\S+) (.*)$", re.MULTILINE)
 _OP_NAME = re.compile(r"op_name=\"([^\"]+)\"")

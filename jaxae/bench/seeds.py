@@ -11,15 +11,13 @@ warm-up; images/s count every seed's images; ``jaxae bench seeds`` prints it. St
 from __future__ import annotations
 
 import dataclasses
-import statistics
 
 import jax
-import numpy as np
 
-from jaxae.bench.suite import recipe_stage
-from jaxae.bench.throughput import build_runner, synthetic_images, time_interleaved
-from jaxae.data.batches import PIXEL_TABLES
+from jaxae.bench.throughput import device_batches
+from jaxae.bench.timing import build_runner, median_rates, time_interleaved
 from jaxae.errors import InputError
+from jaxae.experiments import recipe_stage
 from jaxae.train import Trainer, compile_seeds_train_step, compile_train_step, stack_seeds
 
 
@@ -30,10 +28,7 @@ def measure(model: str, seeds: int = 3, repeats: int = 5) -> dict[str, float]:
         raise InputError("seeds must be at least 2 and repeats positive")
     batch_size = stage.config.batch_size
     trainers = [Trainer.create(dataclasses.replace(stage.config, seed=seed)) for seed in range(seeds)]
-    images, labels = synthetic_images(stage.config, batch_size, seeds)
-    pixels = PIXEL_TABLES[stage.transform][images]
-    rows = np.split(np.arange(len(images)), seeds)
-    batches = [jax.device_put({"image": pixels[r], "label": labels[r], "mask": np.ones(batch_size, bool)}) for r in rows]
+    batches = device_batches(stage.config, stage.transform, batch_size, seeds)
     steps = max(1, round(3000 / (batch_size * seeds)))
 
     def apart():
@@ -59,5 +54,4 @@ def measure(model: str, seeds: int = 3, repeats: int = 5) -> dict[str, float]:
         return run, None
 
     runners = {"apart": build_runner(apart, "apart", steps), "together": build_runner(together, "together", steps)}
-    seconds = time_interleaved(runners, steps, repeats)
-    return {name: steps * batch_size * seeds / statistics.median(times) for name, times in seconds.items()}
+    return median_rates(time_interleaved(runners, steps, repeats), steps * batch_size * seeds)

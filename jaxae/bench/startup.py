@@ -28,7 +28,7 @@ KINDS = ("jax cold", "jax warm", "torch")
 
 def measure(model: str, repeats: int = 1) -> dict[str, dict[str, float]]:
     """``{kind: {"import": s, "first_step": s, "process": s}}`` for ``model``, medians over ``repeats`` rounds."""
-    from jaxae.bench.suite import recipe_stage
+    from jaxae.experiments import recipe_stage
 
     recipe_stage(model)  # an unknown model's error before any process starts
     rounds = {kind: [] for kind in KINDS}
@@ -80,11 +80,12 @@ print(json.dumps({{"import": imported - start, "first_step": first_step("{framew
 def first_step(framework: str, model: str) -> float:
     """Seconds from here to the end of one optimiser step of ``model`` at its recipe batch, building included."""
     from jaxae import compilation_cache
-    from jaxae.bench import suite, throughput
+    from jaxae.bench import throughput
+    from jaxae.experiments import recipe_stage
 
     start = time.perf_counter()
     compilation_cache.enable()
-    stage = suite.recipe_stage(model)
+    stage = recipe_stage(model)
     runner = throughput.torch_runner if framework == "torch" else throughput.jaxae_step_runner
     runner(stage.config, stage.transform, stage.config.batch_size, steps=1)
     return time.perf_counter() - start

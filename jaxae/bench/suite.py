@@ -1,7 +1,7 @@
 """The benchmark suite: every seed model at its recipe batch size and at a large one, jaxae against PyTorch.
 
 For each (model, batch size) the runners of :mod:`jaxae.bench.throughput`
-are built (compile times recorded apart), the number of steps per timed call
+are built (compile times recorded apart, :mod:`jaxae.bench.timing`), the number of steps per timed call
 is set so that a jaxae step call lasts about ``target_seconds``, and the
 runners are timed in turns, ``repeats`` rounds; each column is the median.
 Throughput is turned into FLOP/s with :func:`~jaxae.bench.hardware.step_flops`
@@ -13,21 +13,19 @@ an interrupted run keeps what it measured.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import re
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
 import jax
 from tqdm.auto import tqdm
 
-from jaxae import cpu, experiments, models
+from jaxae import cpu, models
 from jaxae.bench import end_to_end, hardware, throughput
 from jaxae.bench.environment import describe
+from jaxae.bench.timing import Runner, median_rates, time_interleaved
 from jaxae.errors import InputError
-from jaxae.experiments.recipe import Stage
+from jaxae.experiments import Stage, recipe_stages
 
 RUNNERS = ("jaxae_step", "jaxae_fused", "jaxae_step_bf16", "jaxae_fused_bf16", "torch_eager", "torch_compile")
 DEFAULT_RUNNERS = ("jaxae_step", "jaxae_fused", "torch_eager", "torch_compile")
@@ -38,33 +36,7 @@ CALIBRATION_CALLS = 3
 SUITE = "train_throughput"
 
 
-def recipe_stages() -> dict[str, Stage]:
-    """Each seed model's first recipe stage: its loss, optimiser, transform and batch size.
-
-    The VAEs are left out: each is its seed autoencoder's network with one more head.
-    """
-    stages: dict[str, Stage] = {}
-    for name in experiments.names():
-        for stage in experiments.get(name).recipe.stages:
-            if not models.spec(stage.config.model).is_variational:
-                stages.setdefault(stage.config.model, stage)
-    return stages
-
-
-def recipe_stage(model: str) -> Stage:
-    """``model``'s entry of :func:`recipe_stages`; an :class:`InputError` naming the choices for another name."""
-    stages = recipe_stages()
-    if model not in stages:
-        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
-    return stages[model]
-
-
-def device_slug() -> str:
-    """The device kind as a file name: "cpu", "nvidia-h100-80gb-hbm3", ..."""
-    return re.sub(r"[^a-z0-9]+", "-", jax.devices()[0].device_kind.lower()).strip("-")
-
-
-def _build(name: str, stage: Stage, batch_size: int, steps: int) -> throughput.Runner:
+def _build(name: str, stage: Stage, batch_size: int, steps: int) -> Runner:
     config, transform = stage.config, stage.transform
     if name.endswith("_bf16"):
         config = dataclasses.replace(config, compute_dtype="bfloat16")
@@ -79,20 +51,18 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
                  peak_flops: float) -> dict:
     """One model at one batch size: every runner's median images/s, compile time, memory and share of the peak."""
     step = throughput.jaxae_step_runner(stage.config, stage.transform, batch_size, 1)
-    calibration = throughput.time_interleaved({"jaxae_step": step}, 1, CALIBRATION_CALLS)["jaxae_step"]
-    steps = max(1, min(MAX_STEPS_PER_CALL, round(target_seconds / statistics.median(calibration))))
+    calls_per_second = median_rates(time_interleaved({"jaxae_step": step}, 1, CALIBRATION_CALLS), 1)["jaxae_step"]
+    steps = max(1, min(MAX_STEPS_PER_CALL, round(target_seconds * calls_per_second)))
     built, errors = {"jaxae_step": step}, {}
-    for name in runners:
-        if name == "jaxae_step":
-            continue
-        if not name.startswith("torch"):
-            built[name] = _build(name, stage, batch_size, steps)
-            continue
+    for name in [name for name in runners if name != "jaxae_step"]:
         try:
             built[name] = _build(name, stage, batch_size, steps)
-        except Exception as error:  # noqa: BLE001 -- torch.compile needs a working toolchain; record why a column is empty
+        except Exception as error:  # torch.compile needs a working toolchain: record why a column is empty
+            if not name.startswith("torch"):
+                raise
             errors[name] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
-    seconds = throughput.time_interleaved(built, steps, repeats)
+    seconds = time_interleaved(built, steps, repeats)
+    rates = median_rates(seconds, steps * batch_size)
     flops_per_image = hardware.step_flops(stage.config, batch_size) / batch_size
     case = {
         "model": stage.config.model,
@@ -104,13 +74,12 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
         "errors": errors,
     }
     for name, runner in built.items():
-        images_per_s = throughput.median_images_per_second(seconds[name], steps * batch_size)
         case["runners"][name] = {
-            "images_per_s": images_per_s,
+            "images_per_s": rates[name],
             "seconds": seconds[name],
             "compile_seconds": runner.compile_seconds,
             "memory_bytes": runner.memory_bytes,
-            "fraction_of_peak": images_per_s * flops_per_image / peak_flops,
+            "fraction_of_peak": rates[name] * flops_per_image / peak_flops,
         }
     jaxae_best = max(v["images_per_s"] for k, v in case["runners"].items() if k in FLOAT32_JAXAE)
     if "torch_eager" in case["runners"]:
@@ -160,7 +129,7 @@ def run(
     for size in batch_sizes:
         if size != "recipe" and not (isinstance(size, int) and size > 0):
             raise InputError(f"a batch size is a positive int or 'recipe', not {size!r}")
-    has_torch = importlib.util.find_spec("torch") is not None
+    has_torch = throughput.torch_installed()
     notes = []
     if not has_torch and any(r.startswith("torch") for r in runners):
         notes.append("PyTorch is not installed (pip install 'jaxae[torch]'): no PyTorch columns")

@@ -1,10 +1,8 @@
 """Training throughput of one model at one batch size, in jaxae and in PyTorch.
 
-Each runner trains the model with its recipe's loss and optimiser on batches
-of synthetic images already on the device, and exposes ``run(n)``: ``n``
-optimiser steps, blocking until they are done. Building a runner compiles
-it and runs it once; that time is its ``compile_seconds``, kept apart from
-the timed calls. :func:`time_interleaved` then times the runners in turns.
+Each runner (:class:`jaxae.bench.timing.Runner`) trains the model with its recipe's loss and
+optimiser on batches of synthetic images already on the device; :func:`compare_steps` times
+variants of jaxae's step against each other and PyTorch eager.
 
 Runners:
   jaxae_step: the jitted train step (``compile_train_step``), dispatched once per step.
@@ -18,44 +16,28 @@ Runners:
 from __future__ import annotations
 
 import dataclasses
-import statistics
-import time
-from collections.abc import Callable, Mapping
-from typing import Any
+import importlib.util
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxae import models
+from jaxae.bench.timing import Runner, build_runner, median_rates, time_interleaved
 from jaxae.data.batches import PIXEL_TABLES
+from jaxae.experiments import Stage
 from jaxae.train import TrainConfig, Trainer, compile_train_epoch, compile_train_step
 
 # Distinct batches each runner cycles through, so no step reuses the previous step's input.
 POOL_SIZE = 2
+IMAGES_PER_CALL = 4000
+"""About how many images one timed call of :func:`compare_steps` trains on."""
 
 
-@dataclasses.dataclass
-class Runner:
-    """A way to train: ``run(n)`` does ``n`` steps and waits for them.
-
-    Attributes:
-      name: "jaxae_step", "jaxae_fused", "torch_eager" or "torch_compile" (and
-        "jaxae_layer" / "torch_layer": one layer's passes, :mod:`jaxae.bench.conv_layers`).
-      run: the timed call.
-      compile_seconds: building, compiling and the first (warm-up) call.
-      memory_bytes: the step's memory: XLA's memory analysis of the compiled
-        step (arguments + outputs + temporaries − donated aliases) for jaxae,
-        ``torch.cuda.max_memory_allocated`` on CUDA; None where not measured.
-      compiled: the XLA executable ``run`` calls (jaxae runners), e.g. for its
-        optimized HLO (``compiled.as_text()``); None for PyTorch.
-    """
-
-    name: str
-    run: Callable[[int], None]
-    compile_seconds: float
-    memory_bytes: int | None = None
-    compiled: Any = None
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported: its columns are measured only then."""
+    return importlib.util.find_spec("torch") is not None
 
 
 def synthetic_images(config: TrainConfig, batch_size: int, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -65,39 +47,33 @@ def synthetic_images(config: TrainConfig, batch_size: int, count: int, seed: int
     return rng.integers(0, 256, (count * batch_size, *shape), dtype=np.uint8), rng.integers(0, 10, count * batch_size, dtype=np.int32)
 
 
-def _xla_memory(compiled) -> int | None:
-    stats = compiled.memory_analysis()
-    if stats is None:
-        return None
-    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+def _pixel_batches(config: TrainConfig, transform: str, batch_size: int, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` batches of :func:`synthetic_images` as the recipe's ``transform`` scales them: (pixels, labels)."""
+    images, labels = synthetic_images(config, batch_size, count)
+    pixels = PIXEL_TABLES[transform][images]
+    return [(pixels[rows], labels[rows]) for rows in np.split(np.arange(len(images)), count)]
 
 
-def build_runner(build: Callable[[], tuple[Callable[[int], None], Any]], name: str, steps: int) -> Runner:
-    """Builds a runner, runs it once for ``steps`` steps (warm-up), and times both together."""
-    start = time.perf_counter()
-    run, compiled = build()
-    run(steps)
-    seconds = time.perf_counter() - start
-    return Runner(name, run, seconds, _xla_memory(compiled) if compiled is not None else None, compiled)
+def device_batches(config: TrainConfig, transform: str, batch_size: int, count: int) -> list[dict]:
+    """``count`` train-step batches (image, label, mask) of synthetic images, on the device."""
+    mask = np.ones(batch_size, bool)
+    return [jax.device_put({"image": pixels, "label": labels, "mask": mask})
+            for pixels, labels in _pixel_batches(config, transform, batch_size, count)]
 
 
-def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, steps: int, name: str = "jaxae_step") -> Runner:
+def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, steps: int, name: str = "jaxae_step", *,
+                      compiler_options: Mapping[str, str] | None = None) -> Runner:
     """The jitted train step, one dispatch per step, on batches already converted on the device.
 
-    The config's ``microbatch_size`` (None: the backend's default) is resolved for ``batch_size``.
+    The config's ``microbatch_size`` (None: the backend's default) is resolved for ``batch_size``;
+    ``compiler_options``: XLA:CPU's (default: jaxae's, :data:`jaxae.cpu.COMPILER_OPTIONS`).
     """
     trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size))
-    images, labels = synthetic_images(config, batch_size, POOL_SIZE)
-    pixels = PIXEL_TABLES[transform][images]
-    mask = np.ones(batch_size, bool)
-    batches = [
-        jax.device_put({"image": pixels[rows], "label": labels[rows], "mask": mask})
-        for rows in np.split(np.arange(len(images)), POOL_SIZE)
-    ]
+    batches = device_batches(config, transform, batch_size, POOL_SIZE)
 
     def build():
         state = [trainer.init_state()]
-        compiled = compile_train_step(trainer).lower(state[0], batches[0]).compile()
+        compiled = compile_train_step(trainer, compiler_options=compiler_options).lower(state[0], batches[0]).compile()
 
         def run(n: int) -> None:
             for i in range(n):
@@ -148,11 +124,10 @@ def torch_runner(config: TrainConfig, transform: str, batch_size: int, steps: in
     from jaxae.torch_port import torch_reference
 
     device = torch_device()
-    images, labels = synthetic_images(config, batch_size, POOL_SIZE)
-    pixels = np.ascontiguousarray(PIXEL_TABLES[transform][images].transpose(0, 3, 1, 2))
     batches = [
-        (torch.from_numpy(pixels[rows]).to(device), torch.from_numpy(labels[rows].astype(np.int64)).to(device))
-        for rows in np.split(np.arange(len(images)), POOL_SIZE)
+        (torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))).to(device),
+         torch.from_numpy(labels.astype(np.int64)).to(device))
+        for pixels, labels in _pixel_batches(config, transform, batch_size, POOL_SIZE)
     ]
     is_classifier = not models.spec(config.model).is_autoencoder
 
@@ -181,24 +156,25 @@ def torch_runner(config: TrainConfig, transform: str, batch_size: int, steps: in
     return runner
 
 
-def time_interleaved(runners: Mapping[str, Runner], steps: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds of ``run(steps)`` per runner, ``repeats`` rounds; within a round the runners take turns.
+@dataclasses.dataclass(frozen=True)
+class StepVariant:
+    """A variant of a recipe's train step: its config, and XLA:CPU's compiler options (None: jaxae's)."""
 
-    Each round starts one runner later than the one before, so that every runner takes every
-    place in the order equally often: on two cores, with the order fixed, whichever runner was
-    timed right after PyTorch's ran up to 20 % slower (likely PyTorch's OpenMP threads, which
-    spin for a while after each call).
+    config: TrainConfig
+    compiler_options: Mapping[str, str] | None = None
+
+
+def compare_steps(stage: Stage, batch_size: int, variants: Mapping[str, StepVariant], repeats: int) -> dict[str, int]:
+    """Images/s of each variant of ``stage``'s train step at ``batch_size``, and of PyTorch eager when installed.
+
+    The runners (``"torch_eager"`` last) are timed in turns, calls of about :data:`IMAGES_PER_CALL`
+    images, median of ``repeats`` rounds after a warm-up; rates are rounded to whole images/s.
     """
-    seconds = {name: [] for name in runners}
-    names = list(runners)
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            runners[name].run(steps)
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
-
-
-def median_images_per_second(seconds: list[float], images: int) -> float:
-    return images / statistics.median(seconds)
+    steps = max(1, IMAGES_PER_CALL // batch_size)
+    runners = {name: jaxae_step_runner(variant.config, stage.transform, batch_size, steps,
+                                       compiler_options=variant.compiler_options)
+               for name, variant in variants.items()}
+    if torch_installed():
+        runners["torch_eager"] = torch_runner(stage.config, stage.transform, batch_size, steps)
+    rates = median_rates(time_interleaved(runners, steps, repeats), steps * batch_size)
+    return {name: round(rate) for name, rate in rates.items()}

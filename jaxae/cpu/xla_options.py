@@ -11,6 +11,8 @@ PyTorch parity tests pass with them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 
 COMPILER_OPTIONS = {
@@ -19,11 +21,12 @@ COMPILER_OPTIONS = {
 """What :func:`jit_with_cpu_options` adds to ``jax.jit`` on CPU."""
 
 
-def jit_with_cpu_options(fun, **jit_kwargs):
-    """``jax.jit(fun, **jit_kwargs)``, with :data:`COMPILER_OPTIONS` when the default backend is the CPU.
+def jit_with_cpu_options(fun, *, options: Mapping[str, str] | None = None, **jit_kwargs):
+    """``jax.jit(fun, **jit_kwargs)``, with ``options`` (default :data:`COMPILER_OPTIONS`) when the default backend is the CPU.
 
     Every train and evaluation step of :mod:`jaxae.train` compiles through it;
-    on GPU and TPU it is ``jax.jit`` itself.
+    on GPU and TPU it is ``jax.jit`` itself. ``options={}``: XLA's defaults, e.g. to measure
+    what the options are worth (``jaxae bench cpu-path``).
 
     >>> step = jit_with_cpu_options(lambda x: x * 2)
     >>> float(step(1.5))
@@ -31,4 +34,4 @@ def jit_with_cpu_options(fun, **jit_kwargs):
     """
     if jax.default_backend() != "cpu":
         return jax.jit(fun, **jit_kwargs)
-    return jax.jit(fun, compiler_options=COMPILER_OPTIONS, **jit_kwargs)
+    return jax.jit(fun, compiler_options=dict(COMPILER_OPTIONS if options is None else options), **jit_kwargs)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jaxae import losses
+from jaxae import losses, models
 from jaxae.errors import InputError
 from jaxae.experiments.recipe import Recipe, Reference, Stage
 from jaxae.experiments.report import against_published, comparison_table, timing_table
@@ -57,11 +57,14 @@ __all__ = [
     "Stage",
     "against_published",
     "comparison_table",
+    "comparison_tables",
     "ensure_dataset",
     "evaluate_stage",
     "get",
     "load_summaries",
     "names",
+    "recipe_stage",
+    "recipe_stages",
     "reproduce",
     "timing_table",
 ]
@@ -88,6 +91,27 @@ def get(name: str) -> Experiment:
     module_name, attribute = _RECIPES[key]
     module = importlib.import_module(f"jaxae.experiments.{module_name}")
     return Experiment(getattr(module, attribute), module.run)
+
+
+def recipe_stages() -> dict[str, Stage]:
+    """Each seed model's first recipe stage (its loss, optimiser, transform and batch size), by model.
+
+    The VAEs are left out: each is its seed autoencoder's network with one more head.
+    """
+    stages: dict[str, Stage] = {}
+    for name in names():
+        for stage in get(name).recipe.stages:
+            if not models.spec(stage.config.model).is_variational:
+                stages.setdefault(stage.config.model, stage)
+    return stages
+
+
+def recipe_stage(model: str) -> Stage:
+    """``model``'s entry of :func:`recipe_stages`; an :class:`InputError` naming the choices for another name."""
+    stages = recipe_stages()
+    if model not in stages:
+        raise InputError(f"unknown model {model!r}; one of {sorted(stages)}")
+    return stages[model]
 
 
 def reproduce(
@@ -176,3 +200,23 @@ def load_summaries(workdir: str | Path, name: str) -> dict[str, dict[str, Any]]:
         if path.is_file():
             found[framework] = json.loads(path.read_text())
     return found
+
+
+def comparison_tables(experiment_names: list[str], workdir: str | Path, compare: str | Path | None = None, *,
+                      timing: bool = False) -> str:
+    """The Markdown comparison tables of ``experiment_names`` from ``workdir``'s summaries.
+
+    A framework missing from ``workdir`` is taken from ``compare`` (another work dir, e.g. the
+    committed results). ``timing``: also where each seed's wall time went, per framework, for the
+    experiments that have summaries.
+    """
+    tables = []
+    for name in experiment_names:
+        summaries = load_summaries(compare, name) if compare else {}
+        summaries.update(load_summaries(workdir, name))
+        if summaries or not timing:
+            recipe = get(name).recipe
+            tables.append(comparison_table(recipe, summaries))
+            if timing:
+                tables.append(timing_table(recipe, summaries))
+    return "\n\n".join(tables)

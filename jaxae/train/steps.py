@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import flax.struct
@@ -282,13 +283,17 @@ def _step_metrics(sums):
     return metrics
 
 
-def compile_train_step(trainer: Trainer, mesh: Mesh | None = None):
-    """``jax.jit(train_step)`` with the state donated; over ``mesh``, the batch is sharded on its first axis."""
+def compile_train_step(trainer: Trainer, mesh: Mesh | None = None, *, compiler_options: Mapping[str, str] | None = None):
+    """``jax.jit(train_step)`` with the state donated; over ``mesh``, the batch is sharded on its first axis.
+
+    ``compiler_options``: XLA:CPU's (default :data:`jaxae.cpu.COMPILER_OPTIONS`; ``{}``: XLA's defaults).
+    """
     if mesh is None:
-        return jit_with_cpu_options(trainer.train_step, donate_argnums=0)
+        return jit_with_cpu_options(trainer.train_step, options=compiler_options, donate_argnums=0)
     replicated, sharded = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(mesh.axis_names))
     return jit_with_cpu_options(
-        trainer.train_step, in_shardings=(replicated, sharded), out_shardings=replicated, donate_argnums=0
+        trainer.train_step, options=compiler_options, in_shardings=(replicated, sharded), out_shardings=replicated,
+        donate_argnums=0,
     )
 
 
