@@ -193,21 +193,12 @@ def training_curves(
 
 
 def epoch_curves(series, ylabel: str, reference=None, title=None) -> Figure:
-    """Per-epoch metrics (name -> values for epochs 1..n) with markers.
-
-    ``reference`` (name -> values) adds dashed published points, in the colour
-    of the series of the same name when there is one.
-    """
-    series = _series_dict(series, "series")
-    reference = {} if reference is None else _series_dict(reference, "reference")
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    _epoch_axis(fig.add_subplot(), series, ylabel, reference)
-    if title:
-        fig.axes[0].set_title(title)
-    return fig
+    """Per-epoch metrics (name -> values for epochs 1..n) with markers; ``reference`` (name -> values)
+    adds dashed published points, in the colour of the series of the same name when there is one."""
+    return epoch_curve_panels({ylabel: series}, title, reference, figsize=(7, 4.5))
 
 
-def epoch_curve_panels(panels: Mapping[str, Mapping], title=None) -> Figure:
+def epoch_curve_panels(panels: Mapping[str, Mapping], title=None, reference=None, figsize=None) -> Figure:
     """Side by side, one axis per y-label: ``{ylabel: {name: values for epochs 1..n}}`` (a VAE's two loss terms).
 
     >>> fig = epoch_curve_panels({"reconstruction": {"train": [40, 38]}, "KL": {"train": [5, 6]}})
@@ -216,9 +207,10 @@ def epoch_curve_panels(panels: Mapping[str, Mapping], title=None) -> Figure:
     """
     if not panels:
         raise InputError("epoch_curve_panels needs at least one panel")
-    fig = Figure(figsize=(5 * len(panels), 4), layout="constrained")
+    reference = {} if reference is None else _series_dict(reference, "reference")
+    fig = Figure(figsize=figsize or (5 * len(panels), 4), layout="constrained")
     for ax, (ylabel, series) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
-        _epoch_axis(ax, _series_dict(series, "series"), ylabel, {})
+        _epoch_axis(ax, _series_dict(series, "series"), ylabel, reference)
     if title:
         fig.suptitle(title)
     return fig

@@ -64,12 +64,7 @@ def sse_plus_kl(outputs, targets):
     return terms["reconstruction"] + terms["kl"]
 
 
-per_example = {
-    "cross_entropy": cross_entropy,
-    "mse": mse,
-    "sum_squared_error": sum_squared_error,
-    "sse_plus_kl": sse_plus_kl,
-}
+per_example = dict(cross_entropy=cross_entropy, mse=mse, sum_squared_error=sum_squared_error, sse_plus_kl=sse_plus_kl)
 """The losses by the names a :class:`~jaxae.train.TrainConfig` gives: the seeds', then those :func:`register` adds."""
 
 terms = {"sse_plus_kl": elbo_terms}

@@ -3,8 +3,9 @@
 # was not written under, one after another, with one summary line per condition at the end:
 #   one-core    taskset -c 0: a single CPU core
 #   non-root    a user who is not root (created with useradd as `jaxae-tester` when run as root);
-#               the browser and tmpfs tests skip, with their messages; it needs a Python that
-#               this user can run (test.sh's newest stack: 3.13 or 3.12 on its PATH, or PYTHON=)
+#               the browser and tmpfs tests skip, with their messages. It needs a Python that this
+#               user can run: PYTHON= if given, else the system's python3 with the stack that fits it
+#               (3.11: JAXAE_STACK=oldest), since root's pyenv is out of the user's reach
 #   empty-home  $HOME on a fresh empty folder: no pip, compilation or dataset caches
 #   user-flags  XLA_FLAGS and JAX_PLATFORMS=cpu set by the user beforehand
 # Each condition clones anew and installs into the clone (as test.sh does): about an hour in all.
@@ -53,8 +54,12 @@ run_condition() {  # run_condition NAME PYTEST_ARGS...: the exit status of the t
       if [ "$(id -u)" != 0 ]; then bash -c "$line"; return; fi
       id jaxae-tester >/dev/null 2>&1 || useradd --create-home jaxae-tester || return 1
       chown -R jaxae-tester "$work/$name"
-      runuser -u jaxae-tester -- env -i PATH="$PATH" ${PYTHON:+PYTHON="$PYTHON"} HOME="$(getent passwd jaxae-tester | cut -d: -f6)" \
-        bash -c "$line" ;;
+      local user_python="${PYTHON:-/usr/bin/python3}" stack="${JAXAE_STACK:-}"
+      if [ -z "${PYTHON:-}" ] && [ -z "$stack" ] && "$user_python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+        stack=oldest  # the system's Python 3.11 is the oldest end's
+      fi
+      runuser -u jaxae-tester -- env -i PATH="/usr/local/bin:/usr/bin:/bin" PYTHON="$user_python" ${stack:+JAXAE_STACK="$stack"} \
+        HOME="$(getent passwd jaxae-tester | cut -d: -f6)" bash -c "$line" ;;
     empty-home)
       mkdir "$work/$name/home"
       env -u XDG_CACHE_HOME -u PIP_CACHE_DIR -u JAX_COMPILATION_CACHE_DIR -u JAXAE_COMPILATION_CACHE \

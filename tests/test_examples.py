@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxae import experiments
+from jaxae import experiments, models
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 FIGURES = {
@@ -46,7 +46,12 @@ def test_example_runs_quick_and_draws_its_figures(name, data_dir, tmp_path, monk
 
     monkeypatch.setattr(_options, "as_run", as_run)
     monkeypatch.setattr(sys, "argv", [f"{name}.py", "--quick", "--data-dir", str(data_dir), "--workdir", str(tmp_path)])
-    runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
+    registered = set(models.names())
+    try:
+        runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="__main__")
+    finally:  # the models an example registers stay in it: other tests see the seed models alone
+        for added in set(models.names()) - registered:
+            models.unregister(added)
     assert declared == (_recipe_configs(RECIPES[name]) if name in RECIPES else [])
     for figure in FIGURES[name]:
         assert (tmp_path / f"{figure}.png").stat().st_size > 1000, figure
