@@ -140,7 +140,14 @@ def test_torch_rerun_matches_jaxae_step_for_step(data_dir, tmp_path):
         context = experiments.Context(tmp_path, str(data_dir), framework=framework, progress=False)
         trained[framework] = train_stage(stage, data, tmp_path / framework, context)
     jax_record, torch_record = trained["jax"].history[-1], trained["torch"].history[-1]
-    np.testing.assert_allclose(jax_record["train_step_loss"], torch_record["train_step_loss"], rtol=1e-4)
+    # Float32 rounding only: a batch's loss sums n = batch × 784 squared errors, which the two
+    # frameworks round differently, about sqrt(n) roundings apart; the weights, and so the losses,
+    # carry each step's difference on to the next. Four times that per step bounds it.
+    n = stage.config.batch_size * 784
+    steps = np.arange(1, len(jax_record["train_step_loss"]) + 1)
+    tolerance = 4 * steps * np.sqrt(n) * np.finfo(np.float32).eps
+    difference = np.abs(np.subtract(jax_record["train_step_loss"], torch_record["train_step_loss"]))
+    assert np.all(difference <= tolerance * np.abs(torch_record["train_step_loss"])), (difference, tolerance)
     assert jax_record["test_loss"] == pytest.approx(torch_record["test_loss"], rel=1e-4)
     for a, b in zip(jax.tree.leaves(trained["jax"].params), jax.tree.leaves(trained["torch"].params)):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -13,6 +13,7 @@ import pytest
 from _own_model_worker import config, synthetic_data
 from _own_models import LinenAutoencoder, NnxAutoencoder, register_both
 from flax import nnx
+from jax.sharding import Mesh
 
 from jaxae import losses, models
 from jaxae import nnx as jaxae_nnx
@@ -151,6 +152,9 @@ def test_own_loss_seeds_in_one_program_and_data_parallel_steps(tmp_path):
         allclose(state.params, single.params, rtol=1e-5, atol=1e-6)
     pmapped, _ = fit(cfg, pipeline(cfg), tmp_path / "pmap", parallel="pmap", progress=False)
     allclose(pmapped.params, alone[0].params, rtol=1e-5, atol=1e-6)
+    meshed, _ = fit(cfg, pipeline(cfg), tmp_path / "mesh", mesh=Mesh(np.array(jax.devices()[:4]), ("batch",)),
+                    progress=False)
+    allclose(meshed.params, alone[0].params, rtol=1e-5, atol=1e-6)
     half, _ = fit(dataclasses.replace(cfg, compute_dtype="bfloat16"), pipeline(cfg), tmp_path / "bf16", progress=False)
     allclose(half.params, alone[0].params, rtol=0.1, atol=0.02)
 

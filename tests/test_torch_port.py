@@ -1,5 +1,6 @@
 """Parity with the seeds' PyTorch code: outputs, gradients, 20-step training trajectories, porting."""
 
+import functools
 import re
 
 import jax
@@ -253,20 +254,38 @@ def test_twenty_training_steps_equal_pytorch_float64(name):
     masks come from different random streams.
     """
     with jax.enable_x64(True):
-        _assert_trained_alike(name, *_train_twenty_steps_both(name, torch.float64), tolerance=1e-9)
+        _assert_trained_alike(name, *_trained_both(name, torch.float64), tolerance=1e-9)
 
 
-# In float32, Adam's first steps move every weight by about ±lr whatever the
-# size of its gradient, so weights whose gradients are near zero (and there
-# dominated by rounding) diverge: after 20 steps the 2-D-code autoencoder's
-# weights differ by ~4e-2 (its VAE's by ~2e-3) and E5's by ~5e-4 (norm-relative), while
-# in float64 (above) they match to ~1e-14. The other models stay within 1e-4 in float32.
-FLOAT32_STABLE = [n for n in NAMES if n not in ("mnist_conv_ae_2d", "mnist_conv_vae_2d", "cifar10_fc_conv_ae")]
+@functools.cache
+def _trained_both(name, dtype):
+    """:func:`_train_twenty_steps_both`, once per model and dtype in a test process."""
+    if dtype == torch.float64:
+        with jax.enable_x64(True):
+            return _train_twenty_steps_both(name, dtype)
+    return _train_twenty_steps_both(name, dtype)
 
 
-@pytest.mark.parametrize("name", FLOAT32_STABLE)
-def test_twenty_training_steps_equal_pytorch_float32(name):
-    _assert_trained_alike(name, *_train_twenty_steps_both(name, torch.float32), tolerance=1e-4)
+@pytest.mark.parametrize("name", NAMES)
+def test_twenty_training_steps_in_float32_are_as_accurate_as_pytorchs(name):
+    """Measured against the float64 trajectory (which both frameworks share to 1e-9, above), each
+    weight that jaxae trains in float32 is as close to it as PyTorch's float32 weight is.
+
+    No fixed tolerance holds across models and CPUs: Adam's first steps move every weight by
+    about ±lr whatever the size of its gradient, so a weight whose gradient is near zero, and
+    there dominated by rounding, goes its own way in either framework (after 20 steps the 2-D
+    code's autoencoder differs from float64 by ~1e-2, the dense models by ~1e-6). So the bound is
+    PyTorch's own error, doubled, plus a floor of 20 float32 roundings (one per step) for weights
+    that both frameworks get exactly right.
+    """
+    exact, _ = _trained_both(name, torch.float64)
+    mine, theirs = _trained_both(name, torch.float32)
+    floor = 20 * np.finfo(np.float32).eps
+    for key, reference in exact.items():
+        scale = float(reference.norm())
+        our_error = float((mine[key].double() - reference).norm()) / scale
+        their_error = float((theirs[key].double() - reference).norm()) / scale
+        assert our_error <= 2 * their_error + floor, (key, our_error, their_error)
 
 
 # Bad state_dicts: clear errors that list the offending keys.
