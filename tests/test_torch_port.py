@@ -270,7 +270,12 @@ def _trained_both(name, dtype, recipe_optimizer=True):
     return _train_twenty_steps_both(name, dtype, recipe_optimizer)
 
 
-@pytest.mark.parametrize("name", NAMES)
+# One model of each family of layers: dense with dropout, convolution and pooling, transposed
+# convolutions, bilinear upsampling, a VAE's sampling. All eleven are compared exactly in float64 above.
+FLOAT32_MODELS = ["cifar10_mlp", "cifar10_cnn", "mnist_conv_ae_2d", "cifar10_fc_conv_ae", "mnist_conv_vae_2d"]
+
+
+@pytest.mark.parametrize("name", FLOAT32_MODELS)
 def test_twenty_training_steps_in_float32_are_as_accurate_as_pytorchs(name):
     """Measured against the float64 trajectory of the same steps, each weight that jaxae trains
     in float32 is as close to it as PyTorch's float32 weight is: within twice PyTorch's own error,
