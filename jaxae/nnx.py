@@ -64,7 +64,7 @@ class SeedModule(nnx.Module):
         self.deterministic = True
         streams = nnx.Rngs(params=rngs.params(), dropout=rngs.dropout(), **{LATENT_RNG: getattr(rngs, LATENT_RNG)()})
         self.network = nnx.bridge.ToNNX(linen_model, rngs=streams)
-        self.network.lazy_init(models.example_input(linen_model))
+        self.network.lazy_init(models.example_input(linen_model, image_shape=models.spec(name).image_shape))
 
     def __call__(self, images):
         if self.deterministic or not models.spec(self.model_name).takes_train:

@@ -9,6 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxae import cli
@@ -100,15 +101,22 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
         cwd=user, env=env)
     assert len(list((user / "mine" / "results").glob("*.json"))) == 1 and (user / "mine" / "BENCHMARKS.md").is_file()
 
-    # A user's own NNX model, from a script outside the repository: stopped by SIGINT in one line, then resumed.
+    # A user's own Linen and NNX models, from scripts outside the repository, trained on MNIST: stopped by
+    # SIGINT in one line, then resumed to the parameters of a run never stopped; the NNX one comes back as NNX.
     (user / "own").mkdir()
     for script in ("_own_models.py", "_own_model_worker.py"):
         (user / "own" / script).write_text((Path(__file__).parent / script).read_text())
-    worker = [sys.executable, "own/_own_model_worker.py", "own_nnx_ae", "own/run"]
-    stopped = subprocess.run([*worker, "1"], cwd=user, env=env, check=False, capture_output=True, text=True)
-    assert stopped.returncode == 130 and stopped.stderr.splitlines()[-1].startswith("interrupted by SIGINT at epoch 2/3")
-    run(*worker, cwd=user, env=env)
-    assert (user / "own" / "run" / "final.npz").is_file()
+    for model, module in (("own_linen_ae", "AutoencoderModule"), ("own_nnx_ae", "NnxAutoencoder")):
+        worker = [sys.executable, "own/_own_model_worker.py", model]
+        stopped = subprocess.run([*worker, f"own/{model}", "1", "tfds"], cwd=user, env=env, check=False,
+                                 capture_output=True, text=True)
+        assert stopped.returncode == 130, stopped.stderr[-2000:]
+        assert stopped.stderr.splitlines()[-1].startswith("interrupted by SIGINT at epoch 2/3")
+        assert run(*worker, f"own/{model}", "-1", "tfds", cwd=user, env=env).split()[-1] == module
+        run(*worker, f"own/{model}-straight", "-1", "tfds", cwd=user, env=env)
+        resumed, straight = np.load(user / "own" / model / "final.npz"), np.load(user / "own" / f"{model}-straight" / "final.npz")
+        for key in straight.files:
+            np.testing.assert_array_equal(resumed[key], straight[key])
 
     # The explorer from the wheel alone: shipped weights and test images, no dataset, no training.
     assert wheel.stat().st_size < 10 * 2**20
