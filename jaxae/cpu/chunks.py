@@ -17,7 +17,7 @@ import functools
 
 import jax
 
-from jaxae.models.shapes import example_input
+from jaxae.models.shapes import example_input, init_rngs
 
 _CHUNK_ACTIVATION_BYTES = 2 << 20  # about one core's L2 cache on the machines measured
 _SMALLEST, _LARGEST = 32, 128
@@ -36,8 +36,7 @@ def activation_bytes_per_example(model, image_shape: tuple[int, ...] | None = No
     """
 
     def module_outputs(x):
-        key = jax.random.key(0)
-        variables = model.init({"params": key, "dropout": key}, x)
+        variables = model.init(init_rngs(jax.random.key(0)), x)
         return model.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])[1]
 
     outputs = jax.eval_shape(module_outputs, example_input(model, image_shape=image_shape))

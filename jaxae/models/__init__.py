@@ -20,7 +20,7 @@ from jaxae.models.conv_autoencoders import (
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
 from jaxae.models.registry import TASKS, ModelSpec, create, names, register, spec, unregister
-from jaxae.models.shapes import abstract_params, example_input
+from jaxae.models.shapes import abstract_params, example_input, init_rngs
 from jaxae.models.variational import CifarConvVae, MnistConvVae, VaeOutput, VariationalAutoencoder
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "classifier_from_autoencoder",
     "create",
     "example_input",
+    "init_rngs",
     "names",
     "register",
     "spec",

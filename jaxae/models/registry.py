@@ -108,6 +108,10 @@ class ModelSpec:
         """Whether the module's ``__call__`` takes ``train`` (dropout, a VAE's sampling)."""
         return self.is_nnx or "train" in inspect.signature(self.cls.__call__).parameters
 
+    def mode(self, train: bool) -> dict[str, bool]:
+        """The keyword arguments that run the module in training or evaluation mode (none if it has no ``train``)."""
+        return {"train": train} if self.takes_train else {}
+
     def arguments(self) -> set[str]:
         """The constructor arguments :func:`create` accepts for this model."""
         if self.is_nnx:

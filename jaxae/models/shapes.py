@@ -19,6 +19,9 @@ from typing import Any
 import jax
 import numpy as np
 
+LATENT_RNG = "latent"
+"""The RNG stream a variational autoencoder samples its code from (dropout's is ``"dropout"``)."""
+
 
 def example_input(model, batch: int = 1, dtype=np.float32, image_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Zeros of shape ``(batch, *model.image_shape)``: an input for ``model.init`` (or ``jax.eval_shape``).
@@ -31,6 +34,12 @@ def example_input(model, batch: int = 1, dtype=np.float32, image_shape: tuple[in
         model of your own: its registered ``models.spec(name).image_shape``).
     """
     return np.zeros((batch, *(image_shape or model.image_shape)), dtype)
+
+
+def init_rngs(key) -> dict[str, Any]:
+    """``key`` for each stream a model may draw from at ``init``: its parameters, and the dropout and latent
+    streams that NNX layers take when they are built (Linen's parameters depend on ``params`` alone)."""
+    return {"params": key, "dropout": key, LATENT_RNG: key}
 
 
 def abstract_params(model) -> dict[str, Any]:

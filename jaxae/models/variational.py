@@ -37,8 +37,8 @@ from jaxae.models.conv_autoencoders import (
     _MnistConvDecoder,
     _MnistConvEncoder,
 )
+from jaxae.models.shapes import LATENT_RNG
 
-LATENT_RNG = "latent"
 _HEADS = ("mean", "log_var")
 
 

@@ -101,11 +101,8 @@ class Trainer:
     def init_params(self, key):
         """The model's parameters initialised from ``key`` (its ``params`` stream; dropout's too, for NNX layers)."""
         images = models.example_input(self.model, image_shape=self.spec.image_shape)
-        variables = self.model.init({"params": key, "dropout": key, LATENT_RNG: key}, images, **self._mode(False))
+        variables = self.model.init(models.init_rngs(key), images, **self.spec.mode(False))
         return variables["params"]
-
-    def _mode(self, train: bool) -> dict[str, bool]:
-        return {"train": train} if self.spec.takes_train else {}
 
     def _sums(self, params, batch, rng, train: bool, evaluation: bool = False, step=None):
         """Summed per-example loss over the real examples, and summed metrics.
@@ -118,7 +115,7 @@ class Trainer:
         """
         images = batch["image"].astype(self.config.compute_dtype)
         rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
-        outputs = self.model.apply({"params": params}, images, rngs=rngs, **self._mode(train))
+        outputs = self.model.apply({"params": params}, images, rngs=rngs, **self.spec.mode(train))
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
         targets = batch["label"] if self.is_classifier else batch["image"]
         mask = batch["mask"].astype(jnp.float32)
@@ -216,7 +213,7 @@ class Trainer:
         """``reconstruct(params, images)``, jitted: an autoencoder's reconstructions (a VAE's mean code decoded)."""
         if hasattr(self.model, "reconstruct"):
             return jax.jit(lambda params, images: self.model.apply({"params": params}, images, method="reconstruct"))
-        return jax.jit(lambda params, images: self.model.apply({"params": params}, images, **self._mode(False)))
+        return jax.jit(lambda params, images: self.model.apply({"params": params}, images, **self.spec.mode(False)))
 
     @functools.cached_property
     def jitted_eval_step(self):
@@ -244,12 +241,11 @@ def check_trainable(config: TrainConfig) -> None:
     """
     spec, model = models.spec(config.model), config.create_model()
     name, loss = config.model, config.loss
-    mode = {"train": False} if spec.takes_train else {}
     images = jax.ShapeDtypeStruct((2, *spec.image_shape), jnp.float32)
     key = jax.random.key(0)
     try:
         variables = jax.eval_shape(
-            lambda x: model.init({"params": key, "dropout": key, LATENT_RNG: key}, x, **mode), images)
+            lambda x: model.init(models.init_rngs(key), x, **spec.mode(False)), images)
     except Exception as error:  # noqa: BLE001 (the user's module failing: said in one line)
         raise InputError(f"{name}: the model fails on images of its registered shape {images.shape}: "
                          f"{first_line(error)}; register it with the image_shape it takes") from None
@@ -260,7 +256,7 @@ def check_trainable(config: TrainConfig) -> None:
     targets = images if spec.is_autoencoder else jax.ShapeDtypeStruct((2,), jnp.int32)
 
     def per_example(params, x, t):
-        outputs = model.apply({"params": params}, x, rngs={"dropout": key, LATENT_RNG: key}, **dict.fromkeys(mode, True))
+        outputs = model.apply({"params": params}, x, rngs=models.init_rngs(key), **spec.mode(True))
         return losses.per_example[loss](jax.tree.map(lambda o: o.astype(jnp.float32), outputs), t)
 
     try:
