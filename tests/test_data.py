@@ -120,6 +120,36 @@ def test_corrupt_cifar10_archives_are_refused(tmp_path):
         import_dataset("cifar10", source, data_dir)
 
 
+def test_cifar10_unpacks_without_extraction_filters_and_refuses_links(tmp_path, monkeypatch):
+    """Python 3.11.0-3.11.3 have no ``extractall(filter=...)``: the import checks the members itself."""
+    from jaxae.data.raw_archives import unpack_cifar10
+
+    extractall = tarfile.TarFile.extractall
+
+    def without_filters(self, path=".", members=None, *, numeric_owner=False, **filters):
+        assert not filters, "extractall(filter=...) does not exist before Python 3.11.4"
+        return extractall(self, path, members, numeric_owner=numeric_owner, filter="data")
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    monkeypatch.setattr(tarfile.TarFile, "extractall", without_filters)
+    unpacked = unpack_cifar10(RAW / "cifar10", tmp_path / "unpacked", full=False) / "cifar-10-batches-bin"
+    with tarfile.open(RAW / "cifar10" / "cifar-10-binary.tar.gz") as archive:
+        assert (unpacked / "test_batch.bin").read_bytes() == archive.extractfile("cifar-10-batches-bin/test_batch.bin").read()
+
+        (tmp_path / "linked").mkdir()
+        with tarfile.open(tmp_path / "linked" / "cifar-10-binary.tar.gz", "w:gz") as linked:
+            for member in archive.getmembers():
+                if member.name.endswith("data_batch_1.bin"):
+                    member = tarfile.TarInfo(member.name)
+                    member.type, member.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                    linked.addfile(member)
+                elif member.isfile():
+                    linked.addfile(member, archive.extractfile(member))
+    with pytest.raises(ArchiveError, match="its batch files are not regular files"):
+        unpack_cifar10(tmp_path / "linked", tmp_path / "refused", full=False)
+    assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").rglob("*.bin"))
+
+
 def test_a_dataset_neither_prepared_nor_downloadable_names_the_import_command(tmp_path):
     with pytest.raises(DatasetNotAvailableError, match=f"jaxae data import mnist --from DIR --data-dir {tmp_path}"):
         prepared_builder("mnist", tmp_path)

@@ -2,7 +2,9 @@
 
 import base64
 import json
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -166,6 +168,23 @@ def test_the_command_answers_bad_options_in_one_line(tmp_path):
     result = explore("--workdir", str(tmp_path / "missing"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"jaxae: error: --workdir {tmp_path / 'missing'}: no such folder"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_command_stops_on_sigint_or_sigterm_even_started_with_sigint_ignored(stop):
+    """As a non-interactive shell starts a background job: SIGINT ignored from the start."""
+    command = 'trap "" INT; exec "$0" -m jaxae explore --port 0 --no-browser'
+    explorer = subprocess.Popen(["bash", "-c", command, sys.executable], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready, _, _ = select.select([explorer.stdout], [], [], 120)
+        assert ready and "serving http://127.0.0.1:" in explorer.stdout.readline()
+        explorer.send_signal(stop)
+        assert explorer.wait(timeout=60) == 0 and explorer.stdout.read().strip() == "jaxae explore: stopped"
+    finally:
+        if explorer.poll() is None:
+            explorer.kill()
+            explorer.wait()
 
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")

@@ -16,6 +16,9 @@ no training and no dataset needed. ``workdir`` and ``data_dir`` show the runs of
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 import webbrowser
 from pathlib import Path
@@ -28,7 +31,7 @@ __all__ = ["INTERPOLATIONS", "PLANES", "LatentSpaces", "make_server", "running",
 
 def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | None = None,
           data_dir: str | None = None) -> None:
-    """Serves the explorer until Ctrl-C; opens it in the default browser unless ``open_browser`` is False."""
+    """Serves the explorer until Ctrl-C, SIGINT or SIGTERM; opens it in the browser unless ``open_browser`` is False."""
     start = time.perf_counter()
     server = None
     try:
@@ -41,9 +44,31 @@ def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | Non
               f"serving {url} (Ctrl-C stops)", flush=True)
         if open_browser:
             webbrowser.open(url)
-        server.serve_forever()
+        with _stopped_by_signals():
+            server.serve_forever()
     except KeyboardInterrupt:
         print("\njaxae explore: stopped")
     finally:
         if server is not None:
             server.server_close()
+
+
+@contextlib.contextmanager
+def _stopped_by_signals():
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the block, then the caller's handlers come back.
+
+    Python raises KeyboardInterrupt on SIGINT only where SIGINT was not ignored when it started,
+    and a process started in the background by a non-interactive shell inherits it ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():  # no signals reach other threads
+        yield
+        return
+    numbers = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in numbers}
+    for number in numbers:
+        signal.signal(number, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
