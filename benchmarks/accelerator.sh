@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark for a GPU or TPU machine, in one command: about 8 minutes on one modern GPU.
 #
-#   bash benchmarks/accelerator.sh [--tiny] [jaxae bench options, e.g. --raw-data DIR]
+#   bash benchmarks/accelerator.sh [--tiny] [python -m benchmarks options, e.g. --raw-data DIR]
 #
 # Needs JAX, Flax, Optax, Orbax, NumPy, SciPy, Matplotlib and tqdm (what accelerator images ship), no
 # network and no pip: jaxae runs from this checkout. Every seed model at its recipe batch and at 1024: the jitted step
@@ -23,4 +23,4 @@ else
   runners+=(torch_compile)
   set -- --batch-sizes recipe 1024 --repeats 3 --target-seconds 0.5 --e2e-epochs 10 "$@"
 fi
-exec "${PYTHON:-python3}" -m jaxae bench --runners "${runners[@]}" "$@"
+exec "${PYTHON:-python3}" -m benchmarks --runners "${runners[@]}" "$@"

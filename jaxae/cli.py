@@ -1,4 +1,4 @@
-"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``probe``, ``explore``, ``bench``.
+"""The ``jaxae`` command line: ``models``, ``data import``, ``reproduce``, ``report``, ``probe``, ``explore``.
 
 Each command is a module of :mod:`jaxae.commands` that declares its arguments and runs; this
 module maps names to those modules and errors to exit codes. Errors a user can fix
@@ -20,7 +20,6 @@ COMMANDS = {  # name: one line for `jaxae --help`; jaxae.commands.<name> declare
     "report": "the comparison tables of the summaries in a work dir (Markdown)",
     "probe": "how good each trained autoencoder's codes are: linear probe and 10-NN test accuracy",
     "explore": "the trained latent spaces in the browser: decode points of E3's plane, blend two images",
-    "bench": "speed: the suite (every seed model, jaxae vs PyTorch), or one of its parts",
 }
 
 

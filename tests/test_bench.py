@@ -10,9 +10,21 @@ from pathlib import Path
 import jax
 import pytest
 
-from jaxae import bench, cli, experiments, models
-from jaxae.bench import chunks, conv_layers, cpu_path, explore, hardware, profile, seeds, startup
-from jaxae.bench.render import device_section
+from benchmarks import (
+    chunks,
+    conv_layers,
+    cpu_path,
+    explore,
+    hardware,
+    profile,
+    render,
+    seeds,
+    startup,
+    suite,
+)
+from benchmarks.__main__ import main
+from benchmarks.render import device_section
+from jaxae import experiments, models
 
 # mnist_pca_ae is 784 -> 16 -> 784: a train step is five such matmuls per image (the
 # forward pair, both weight gradients, the hidden layer's input gradient).
@@ -36,7 +48,7 @@ def test_every_seed_model_has_a_recipe_to_benchmark():
 
 def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     output = tmp_path / "results" / "cpu.json"
-    results = bench.run(
+    results = suite.run(
         ["mnist_pca_ae"], ["recipe", 4], ["jaxae_step", "jaxae_fused", "torch_eager"], repeats=2,
         target_seconds=1e-3, e2e_epochs=1, e2e_quick=True, peak_size=512, data_dir=str(data_dir), output=output, progress=False,
     )
@@ -60,7 +72,7 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     timings = {kind: {"import": 1.0, "first_step": 2.0, "process": 4.0} for kind in startup.KINDS}
     startups = {"benchmark": "startup", "environment": results["environment"], "results": {"mnist_pca_ae": timings}}
     (output.parent / "startup-cpu.json").write_text(json.dumps(startups))
-    markdown = bench.render(output.parent, tmp_path / "BENCHMARKS.md", tmp_path / "speedup.png")
+    markdown = render.render(output.parent, tmp_path / "BENCHMARKS.md", tmp_path / "speedup.png")
     assert "## Start-up, cpu (startup-cpu.json)" in markdown
     assert "| mnist_pca_ae | 2.0 s | 2.0 s | 2.0 s | 1.00 | 1.0, 1.0 s | 4.0 s |" in markdown
     assert ("Freed host memory kept" in markdown) is results["environment"]["host_memory_retained"]
@@ -69,8 +81,8 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
     assert (tmp_path / "speedup.png").stat().st_size > 0
     inline = {**results, "file": "cpu.json", "environment": {**results["environment"], "cpu_dispatch": "inline"}}
     assert "on the calling thread" in device_section(inline) and "on the calling thread" not in markdown
-    elsewhere = {**inline, "environment": {**inline["environment"], "command": "jaxae bench --data-dir /home/me/tfds -o r.json"}}
-    assert "Command: `jaxae bench --data-dir D -o r.json`" in device_section(elsewhere)  # no machine's path in the docs
+    elsewhere = {**inline, "environment": {**inline["environment"], "command": "python -m benchmarks --data-dir /home/me/tfds -o r.json"}}
+    assert "Command: `python -m benchmarks --data-dir D -o r.json`" in device_section(elsewhere)  # no machine's path in the docs
 
 
 @pytest.mark.parametrize(
@@ -84,12 +96,12 @@ def test_suite_smoke_run_writes_results_and_renders(tmp_path, data_dir):
 )
 def test_bad_suite_arguments_are_refused_before_any_measurement(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        bench.run(**{"e2e_epochs": 0, "progress": False, **kwargs})
+        suite.run(**{"e2e_epochs": 0, "progress": False, **kwargs})
 
 
 def test_render_without_results_is_a_clear_cli_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["bench", "--results-dir", str(tmp_path / "results"), "render"])
+        main(["--results-dir", str(tmp_path / "results"), "render"])
     assert exit_info.value.code == 2
     assert "no train_throughput results" in capsys.readouterr().err
 
@@ -97,7 +109,7 @@ def test_render_without_results_is_a_clear_cli_error(tmp_path, capsys):
 def test_inline_dispatch_after_jax_has_started_is_a_clear_cli_error(capsys):
     jax.numpy.zeros(1).block_until_ready()  # JAX's CPU client now exists
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["bench", "--inline-dispatch", "--models", "mnist_pca_ae"])
+        main(["--inline-dispatch", "--models", "mnist_pca_ae"])
     assert exit_info.value.code == 2
     assert "--inline-dispatch: JAX's CPU client already exists" in capsys.readouterr().err
 

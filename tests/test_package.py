@@ -17,7 +17,7 @@ from jaxae.commands import report as report_command
 
 
 def test_the_engine_imports_and_shuffles_without_tensorflow():
-    modules = ["jaxae.models", "jaxae.train", "jaxae.latent", "jaxae.figures", "jaxae.bench", "jaxae.cpu",
+    modules = ["jaxae.models", "jaxae.train", "jaxae.latent", "jaxae.figures", "jaxae.cpu",
                "jaxae.data", "jaxae.experiments", "jaxae.cli"]
     shuffle = "from jaxae.data import BatchSpec\nBatchSpec(8, seed=1).plan(100, epoch=2)"
     code = f"import sys\nfor m in {modules!r}: __import__(m)\n{shuffle}\nprint('tensorflow' in sys.modules)"
@@ -35,10 +35,10 @@ def test_the_models_the_trainer_and_the_explorer_import_no_plotting_scipy_or_ten
 
 
 @pytest.mark.parametrize("command", [["--help"], ["models"], ["reproduce", "--help"]])
-def test_the_command_line_answers_without_the_benchmark_plotting_or_tensorflow_code(command):
+def test_the_command_line_answers_without_the_training_plotting_or_tensorflow_code(command):
     code = ("import contextlib, io, sys\nfrom jaxae import cli\nwith contextlib.redirect_stdout(io.StringIO()):\n"
             f"    with contextlib.suppress(SystemExit): cli.main({command!r})\n"
-            "print([m for m in ('jaxae.bench', 'matplotlib', 'scipy', 'tensorflow') if m in sys.modules])")
+            "print([m for m in ('jaxae.train', 'matplotlib', 'scipy', 'tensorflow') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -96,10 +96,6 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
         run(*jaxae, "reproduce", experiment, "--quick", "--data-dir", "tfds", cwd=user, env=env)
     report = run(*jaxae, "report", cwd=user, env=env)
     assert "E3" in report and "E4" in report
-    run(*jaxae, "bench", "--models", "mnist_pca_ae", "--batch-sizes", "4", "--runners", "jaxae_step", "--repeats", "1",
-        "--target-seconds", "0.001", "--e2e-epochs", "0", "--peak-size", "256", "--results-dir", "mine/results",
-        cwd=user, env=env)
-    assert len(list((user / "mine" / "results").glob("*.json"))) == 1 and (user / "mine" / "BENCHMARKS.md").is_file()
 
     # A user's own Linen and NNX models, from scripts outside the repository, trained on MNIST: stopped by
     # SIGINT in one line, then resumed to the parameters of a run never stopped; the NNX one comes back as NNX.
@@ -140,5 +136,5 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
             explorer.kill()
             explorer.wait()
     written = {path.relative_to(user).parts[0] for path in user.rglob("*") if path.is_file()}
-    assert written == {"script.py", "tfds", "runs", "mine", "own"}
+    assert written == {"script.py", "tfds", "runs", "own"}
     assert not any(site.glob("results")) and not any(site.glob("benchmarks"))

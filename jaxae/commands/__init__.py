@@ -2,7 +2,7 @@
 
 :mod:`jaxae.cli` imports a command's module only once the command is chosen, and each module
 imports what its command needs inside ``run``, so that ``jaxae --help`` and ``jaxae CMD --help``
-answer without the training, plotting or benchmark code. What several commands share is here.
+answer without the training or plotting code. What several commands share is here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def non_negative(text: str) -> float:
 
 
 def add_release_host_memory(parser: argparse.ArgumentParser) -> None:
-    """``--release-host-memory``, of the commands that train (``reproduce``, ``bench``)."""
+    """``--release-host-memory``, of the commands that train (``jaxae reproduce``, ``python -m benchmarks``)."""
     parser.add_argument("--release-host-memory", action="store_true",
                         help="on CPU, leave glibc's malloc settings alone instead of keeping freed host memory "
                         "for reuse (slower steps, smaller footprint; see jaxae.cpu.retain_freed_memory)")

@@ -7,7 +7,7 @@ XLA:CPU the convolutional steps slow down as their intermediates outgrow the
 caches: chunks of 128 made cifar10_cnn at batch 1024 1.24x and E5's
 autoencoder at 2000 1.16x faster, chunks of 32 cifar10_conv_ae at 128 1.19x,
 while the dense models lose below 128 and more than 8 chunks of a batch only
-lengthen compilation (``jaxae bench chunks``, docs/performance.md).
+lengthen compilation (``python -m benchmarks chunks``, docs/performance.md).
 On GPU and TPU a step takes its whole batch at once.
 """
 

@@ -20,7 +20,7 @@ Kernel gradients are always formed as 2-D products (pixels flattened), which
 XLA:CPU runs 2-4x faster than the same contraction over batch, rows and
 columns. :func:`choose_lowering` is the rule ``conv_lowering="auto"`` follows
 on CPU; ``docs/performance.md`` has the measurements behind it and the
-command that repeats them (``jaxae bench layers MODEL --lowerings ...``).
+command that repeats them (``python -m benchmarks layers MODEL --lowerings ...``).
 
 The custom-VJP lowerings (:func:`conv_gemm_input_grad`, :func:`conv_col2im`,
 :func:`conv_transpose_gemm`) differentiate in reverse mode only: for

@@ -61,7 +61,7 @@ def execute_on_calling_thread() -> bool:
     when it creates its CPU client (on the first array or computation), so call
     this first thing; afterwards it changes nothing and returns ``False``. JAX applies it to single-device
     computations. See the module docstring for when it pays;
-    ``jaxae bench --inline-dispatch`` measures it.
+    ``python -m benchmarks --inline-dispatch`` measures it.
     """
     if xla_bridge.backends_are_initialized():
         return False

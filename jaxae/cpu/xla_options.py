@@ -26,7 +26,7 @@ def jit_with_cpu_options(fun, *, options: Mapping[str, str] | None = None, **jit
 
     Every train and evaluation step of :mod:`jaxae.train` compiles through it;
     on GPU and TPU it is ``jax.jit`` itself. ``options={}``: XLA's defaults, e.g. to measure
-    what the options are worth (``jaxae bench cpu-path``).
+    what the options are worth (``python -m benchmarks cpu-path``).
 
     >>> step = jit_with_cpu_options(lambda x: x * 2)
     >>> float(step(1.5))

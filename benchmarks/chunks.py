@@ -3,15 +3,15 @@
 For each model at each batch size, jaxae's step (the suite's ``jaxae_step`` runner:
 synthetic data on the device) with each ``microbatch_size`` asked for, the library's
 default among them, and PyTorch eager when installed, timed in turns
-(:func:`jaxae.bench.throughput.compare_steps`). This is the measurement behind
-:func:`jaxae.cpu.default_microbatch_size`; ``jaxae bench chunks`` prints it.
+(:func:`benchmarks.throughput.compare_steps`). This is the measurement behind
+:func:`jaxae.cpu.default_microbatch_size`; ``python -m benchmarks chunks`` prints it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from jaxae.bench.throughput import StepVariant, compare_steps
+from benchmarks.throughput import StepVariant, compare_steps
 from jaxae.errors import InputError
 from jaxae.experiments import recipe_stage
 

@@ -4,7 +4,7 @@ For each model at its recipe batch, ``seeds`` train states (seeds 0, 1, ...) and
 batches of synthetic images on the device; "apart" dispatches the jitted step once per seed,
 "together" dispatches the step ``vmap``-ed over the stacked states and batches
 (:func:`jaxae.train.fit_seeds`' step). Timed in turns, median of ``repeats`` rounds after a
-warm-up; images/s count every seed's images; ``jaxae bench seeds`` prints it. Step time only:
+warm-up; images/s count every seed's images; ``python -m benchmarks seeds`` prints it. Step time only:
 ``jaxae reproduce --seeds-mode apart|together`` measures whole runs.
 """
 
@@ -14,8 +14,8 @@ import dataclasses
 
 import jax
 
-from jaxae.bench.throughput import device_batches
-from jaxae.bench.timing import build_runner, median_rates, time_interleaved
+from benchmarks.throughput import device_batches
+from benchmarks.timing import build_runner, median_rates, time_interleaved
 from jaxae.errors import InputError
 from jaxae.experiments import recipe_stage
 from jaxae.train import Trainer, compile_seeds_train_step, compile_train_step, stack_seeds

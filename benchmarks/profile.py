@@ -10,7 +10,7 @@ pool) runs on to its "end: " event. Neither adds up to the step's wall time: XLA
 independent ops on two threads at once, "ran" misses the pool's share of asynchronous ops, and
 a span can include ops that ran meanwhile, so it is an upper bound. Made for
 XLA:CPU, whose trace names each op by its HLO instruction; on other backends the trace names
-kernels, and ops that match no instruction are not counted. ``jaxae bench profile MODEL``
+kernels, and ops that match no instruction are not counted. ``python -m benchmarks profile MODEL``
 prints :func:`report`.
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import jax
 
-from jaxae.bench.throughput import jaxae_step_runner
-from jaxae.bench.timing import time_interleaved
+from benchmarks.throughput import jaxae_step_runner
+from benchmarks.timing import time_interleaved
 from jaxae.experiments import recipe_stage
 
 _INSTRUCTION = re.compile(r"^\s+(?:ROOT )?%(\S+) = (\S+) (.*)$", re.MULTILINE)

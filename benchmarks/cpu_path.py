@@ -3,7 +3,7 @@
 For a model at a batch size, the suite's ``jaxae_step`` runner as jaxae builds it
 (``"jaxae"``), then the same step with one choice of :mod:`jaxae.cpu` switched back to
 XLA's default, and PyTorch eager when installed, timed in turns
-(:func:`jaxae.bench.throughput.compare_steps`):
+(:func:`benchmarks.throughput.compare_steps`):
 
 * ``"conv xla"``: XLA's own convolutions instead of the ``"auto"`` rule's lowerings
   (models with convolutions);
@@ -11,15 +11,15 @@ XLA's default, and PyTorch eager when installed, timed in turns
 * ``"whole batch"``: one gradient over the whole batch instead of the default chunks
   (where the default chunk is smaller than the batch).
 
-``jaxae bench cpu-path`` prints it; it is how each choice is rechecked on a new JAX or CPU.
+``python -m benchmarks cpu-path`` prints it; it is how each choice is rechecked on a new JAX or CPU.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from benchmarks.throughput import StepVariant, compare_steps
 from jaxae import models
-from jaxae.bench.throughput import StepVariant, compare_steps
 from jaxae.errors import InputError
 from jaxae.experiments import recipe_stage
 

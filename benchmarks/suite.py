@@ -1,10 +1,10 @@
 """The benchmark suite: every seed model at its recipe batch size and at a large one, jaxae against PyTorch.
 
-For each (model, batch size) the runners of :mod:`jaxae.bench.throughput`
-are built (compile times recorded apart, :mod:`jaxae.bench.timing`), the number of steps per timed call
+For each (model, batch size) the runners of :mod:`benchmarks.throughput`
+are built (compile times recorded apart, :mod:`benchmarks.timing`), the number of steps per timed call
 is set so that a jaxae step call lasts about ``target_seconds``, and the
 runners are timed in turns, ``repeats`` rounds; each column is the median.
-Throughput is turned into FLOP/s with :func:`~jaxae.bench.hardware.step_flops`
+Throughput is turned into FLOP/s with :func:`~benchmarks.hardware.step_flops`
 and divided by the matmul peak measured in the same run. The results,
 with the hardware, versions and command, are written after every case, so
 an interrupted run keeps what it measured.
@@ -20,10 +20,10 @@ from pathlib import Path
 import jax
 from tqdm.auto import tqdm
 
+from benchmarks import end_to_end, hardware, throughput
+from benchmarks.environment import describe
+from benchmarks.timing import Runner, median_rates, time_interleaved
 from jaxae import cpu, models
-from jaxae.bench import end_to_end, hardware, throughput
-from jaxae.bench.environment import describe
-from jaxae.bench.timing import Runner, median_rates, time_interleaved
 from jaxae.errors import InputError
 from jaxae.experiments import Stage, recipe_stages
 

@@ -4,7 +4,7 @@ The server runs in this process on the shipped weights and samples, compiled
 before the clock starts (as ``jaxae explore`` does). Each request kind is
 timed ``requests`` times, at random points of the plane or random pairs of
 images and α, from sending to the last byte of the answer; the medians and the
-95th percentiles are reported. ``jaxae bench explore`` prints the table.
+95th percentiles are reported. ``python -m benchmarks explore`` prints the table.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The pipelines read CIFAR-10's train split at batch 128 (the E1/E2 recipe) into a jitted
 consumer that does nothing but touch the batch; the first epoch (compilation, warm-up) is
 reported apart; the median of the other epochs is the throughput. With raw archives given,
-their import into a fresh, temporary data dir is timed first. ``jaxae bench data`` prints it. Needs
+their import into a fresh, temporary data dir is timed first. ``python -m benchmarks data`` prints it. Needs
 TensorFlow (TFDS), imported when called.
 """
 
@@ -14,7 +14,7 @@ import time
 
 import jax
 
-from jaxae.bench.timing import Runner, median_rates, time_interleaved
+from benchmarks.timing import Runner, median_rates, time_interleaved
 from jaxae.data.batches import BatchSpec
 
 

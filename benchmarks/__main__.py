@@ -1,4 +1,8 @@
-"""``jaxae bench``: the benchmark suite, or one of its parts (:mod:`jaxae.bench`)."""
+"""``python -m benchmarks``: the benchmark suite, or one of its parts; ``--help`` lists them.
+
+Run from the repository's root. Errors a user can fix print as one line, as ``jaxae``'s do.
+The compilation cache is jaxae's default (``JAXAE_COMPILATION_CACHE=off`` declines it).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,17 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxae import bench, cpu, models
-from jaxae.bench import chunks, conv_layers, cpu_path, data, explore, profile, seeds, startup
-from jaxae.bench.environment import describe, device_slug
-from jaxae.bench.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
+from benchmarks import chunks, conv_layers, cpu_path, data, explore, profile, render, seeds, startup, suite
+from benchmarks.environment import describe, device_slug
+from benchmarks.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
+from jaxae import compilation_cache, cpu, models
 from jaxae.commands import add_release_host_memory, positive
 from jaxae.data.raw_archives import RAW_DATA_ENV
-from jaxae.errors import InputError
+from jaxae.errors import InputError, JaxaeError
 from jaxae.experiments import recipe_stages
 from jaxae.models.convolution import CONV2D_LOWERINGS
 
-_REPOSITORY = Path(__file__).resolve().parents[2]
-# In a checkout, results go to its benchmarks/ folder; from an installed package, to ./benchmarks.
-_BENCHMARKS = _REPOSITORY / "benchmarks" if (_REPOSITORY / "benchmarks" / "results").is_dir() else Path("benchmarks")
+_BENCHMARKS = Path(__file__).resolve().parent
 
 
 def _batch_size(text: str):
@@ -116,6 +118,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parts.add_parser("render", help="only render BENCHMARKS.md and speedup.png from the results folder")
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    compilation_cache.enable()
+    try:
+        run(args)
+    except JaxaeError as error:
+        parser.exit(2, f"benchmarks: error: {error}\n")
+
+
 def run(args: argparse.Namespace) -> None:
     if args.bench_command == "render":
         _render(Path(args.results_dir))
@@ -139,7 +152,7 @@ def run(args: argparse.Namespace) -> None:
 def _suite(args: argparse.Namespace) -> None:
     results_dir = Path(args.results_dir)
     output = Path(args.output) if args.output else results_dir / f"{device_slug()}.json"
-    bench.run(args.models, args.batch_sizes, args.runners, repeats=args.repeats, target_seconds=args.target_seconds,
+    suite.run(args.models, args.batch_sizes, args.runners, repeats=args.repeats, target_seconds=args.target_seconds,
               e2e_epochs=args.e2e_epochs, e2e_quick=args.e2e_quick, peak_size=args.peak_size,
               data_dir=args.data_dir, raw_data=args.raw_data, output=output,
               retain_host_memory=not args.release_host_memory)
@@ -150,7 +163,7 @@ def _suite(args: argparse.Namespace) -> None:
 
 def _render(results_dir: Path) -> None:
     markdown = results_dir.parent / "BENCHMARKS.md"
-    bench.render(results_dir, markdown, results_dir.parent / "speedup.png")
+    render.render(results_dir, markdown, results_dir.parent / "speedup.png")
     print(f"wrote {markdown}")
 
 
@@ -221,3 +234,7 @@ _PARTS = {  # subcommand: runs it, prints, and returns what --output writes (Non
     "seeds": _seeds,
     "data": _data,
 }
+
+
+if __name__ == "__main__":
+    main()

@@ -9,8 +9,8 @@ For each model, fresh processes, one at a time:
 Each reports its imports (jaxae's training modules, or ``torch``) and its first step: from the
 imports to the end of the first optimiser step at the recipe batch, building and
 initialising the model included (the suite's ``jaxae_step`` and ``torch_eager`` runners,
-:mod:`jaxae.bench.throughput`). ``process`` is the whole process as the caller waits for it,
-the interpreter's start included. ``jaxae bench startup`` prints the table.
+:mod:`benchmarks.throughput`). ``process`` is the whole process as the caller waits for it,
+the interpreter's start included. ``python -m benchmarks startup`` prints the table.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 KINDS = ("jax cold", "jax warm", "torch")
+_REPOSITORY = str(Path(__file__).resolve().parents[1])
 
 
 def measure(model: str, repeats: int = 1) -> dict[str, dict[str, float]]:
@@ -55,6 +57,7 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 def _process(framework: str, model: str, cache: str | None) -> dict[str, float]:
     env = {key: value for key, value in os.environ.items() if key != "JAX_COMPILATION_CACHE_DIR"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_REPOSITORY, env.get("PYTHONPATH")]))  # finds `benchmarks`
     if cache is not None:
         env["JAXAE_COMPILATION_CACHE"] = cache
     start = time.perf_counter()
@@ -72,15 +75,15 @@ _WORKER = """import json, time
 start = time.perf_counter()
 import {imports}
 imported = time.perf_counter()
-from jaxae.bench.startup import first_step
+from benchmarks.startup import first_step
 print(json.dumps({{"import": imported - start, "first_step": first_step("{framework}", "{model}")}}))
 """
 
 
 def first_step(framework: str, model: str) -> float:
     """Seconds from here to the end of one optimiser step of ``model`` at its recipe batch, building included."""
+    from benchmarks import throughput
     from jaxae import compilation_cache
-    from jaxae.bench import throughput
     from jaxae.experiments import recipe_stage
 
     start = time.perf_counter()

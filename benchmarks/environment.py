@@ -43,7 +43,7 @@ def device_slug() -> str:
 
 
 def _command() -> str:
-    """The command line as typed: ``python -m jaxae bench ...`` rather than the path of ``__main__.py``."""
+    """The command line as typed: ``python -m benchmarks ...`` rather than the path of ``__main__.py``."""
     program = Path(sys.argv[0])
     if program.name == "__main__.py":
         launcher = f"python -m {program.parent.name}"

@@ -1,6 +1,6 @@
 """Training throughput of one model at one batch size, in jaxae and in PyTorch.
 
-Each runner (:class:`jaxae.bench.timing.Runner`) trains the model with its recipe's loss and
+Each runner (:class:`benchmarks.timing.Runner`) trains the model with its recipe's loss and
 optimiser on batches of synthetic images already on the device; :func:`compare_steps` times
 variants of jaxae's step against each other and PyTorch eager.
 
@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import Runner, build_runner, median_rates, time_interleaved
 from jaxae import models
-from jaxae.bench.timing import Runner, build_runner, median_rates, time_interleaved
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments import Stage
 from jaxae.train import TrainConfig, Trainer, compile_train_epoch, compile_train_step

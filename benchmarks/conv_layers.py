@@ -9,8 +9,8 @@ the trainer jits (:func:`jaxae.cpu.jit_with_cpu_options`), with the lowering the
 each of the ``lowerings`` asked for (the measurement behind ``conv_lowering="auto"``);
 PyTorch's is ``torch.nn.Conv2d`` / ``ConvTranspose2d`` with the same arguments, in eager mode,
 when PyTorch is installed. All run on random inputs in turns
-(:func:`jaxae.bench.timing.time_interleaved`), median of ``repeats`` calls of ``steps``
-passes after a warm-up. ``jaxae bench layers MODEL`` prints :func:`report`.
+(:func:`benchmarks.timing.time_interleaved`), median of ``repeats`` calls of ``steps``
+passes after a warm-up. ``python -m benchmarks layers MODEL`` prints :func:`report`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from benchmarks.throughput import torch_installed
+from benchmarks.timing import Runner, build_runner, median_rates, time_interleaved
 from jaxae import models
-from jaxae.bench.throughput import torch_installed
-from jaxae.bench.timing import Runner, build_runner, median_rates, time_interleaved
 from jaxae.cpu import jit_with_cpu_options
 from jaxae.errors import InputError
 from jaxae.models.convolution import CONV2D_LOWERINGS, CONV_TRANSPOSE2D_LOWERINGS, resolve_lowering

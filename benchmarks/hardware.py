@@ -15,8 +15,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from benchmarks.timing import build_runner, median_rates, time_interleaved
 from jaxae import models
-from jaxae.bench.timing import build_runner, median_rates, time_interleaved
 from jaxae.train import TrainConfig, Trainer
 
 
