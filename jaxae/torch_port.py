@@ -202,25 +202,28 @@ _LAYERS: dict[type, Callable[[Any], list[_Layer]]] = {
 }
 
 
-def _build_torch(m, tm):
-    """The PyTorch module of Flax model ``m``, from the seed classes in ``tm``."""
-    if isinstance(m, MultilayerPerceptron):
-        return tm.MultilayerPerceptronModel(3072, m.num_classes, m.hidden_dim1, m.hidden_dim2, m.dropout_rate)
-    if isinstance(m, BasicConvNet):
-        return tm.BasicConvNet(m.out_c1, m.out_c2, m.dense_units, m.num_classes)
-    if isinstance(m, CifarConvVae):
-        return tm.ConvVariationalAutoencoder(m.out_c1, m.out_c2, m.embedding_dim)
-    if isinstance(m, MnistConvVae):
-        return tm.RaschkaVariationalAutoEncoder(m.latent_dim, m.negative_slope)
-    if isinstance(m, CifarConvAutoencoder):
-        return tm.ConvAutoencoder(m.out_c1, m.out_c2, m.embedding_dim)
-    if isinstance(m, MnistConvAutoencoder):
-        return tm.RaschkaAutoEncoder(m.latent_dim, m.negative_slope)
-    if isinstance(m, DenseAutoencoder):
-        return tm.DenseAutoencoder(784, m.hidden_sizes, m.output_activation)
-    if isinstance(m, FcConvAutoencoder):
-        return tm.LectureAutoencoder(m.latent_dim, m.negative_slope, m.align_corners)
-    return tm.LectureClassifier(m.latent_dim, m.negative_slope, m.num_classes)
+_TORCH_MODULES: dict[type, Callable[[Any, Any], Any]] = {  # the seed class of each model, from jaxae._torch_modules
+    MultilayerPerceptron: lambda m, tm: tm.MultilayerPerceptronModel(3072, m.num_classes, m.hidden_dim1, m.hidden_dim2,
+                                                                     m.dropout_rate),
+    BasicConvNet: lambda m, tm: tm.BasicConvNet(m.out_c1, m.out_c2, m.dense_units, m.num_classes),
+    CifarConvVae: lambda m, tm: tm.ConvVariationalAutoencoder(m.out_c1, m.out_c2, m.embedding_dim),
+    MnistConvVae: lambda m, tm: tm.RaschkaVariationalAutoEncoder(m.latent_dim, m.negative_slope),
+    CifarConvAutoencoder: lambda m, tm: tm.ConvAutoencoder(m.out_c1, m.out_c2, m.embedding_dim),
+    MnistConvAutoencoder: lambda m, tm: tm.RaschkaAutoEncoder(m.latent_dim, m.negative_slope),
+    DenseAutoencoder: lambda m, tm: tm.DenseAutoencoder(784, m.hidden_sizes, m.output_activation),
+    FcConvAutoencoder: lambda m, tm: tm.LectureAutoencoder(m.latent_dim, m.negative_slope, m.align_corners),
+    FcConvClassifier: lambda m, tm: tm.LectureClassifier(m.latent_dim, m.negative_slope, m.num_classes),
+}
+
+
+def _seed_model(name: str, overrides: Mapping[str, Any]):
+    """``models.create(name, **overrides)``, refused in one line unless it is one of jaxae's own models."""
+    model = models.create(name, **overrides)
+    if type(model) not in _LAYERS:
+        seeds = [n for n in models.names() if models.spec(n).cls in _LAYERS]
+        raise InputError(f"{name}: not one of jaxae's own models, so it has no PyTorch twin to convert to or from "
+                         f"({', '.join(seeds)})")
+    return model
 
 
 def torch_reference(name: str, **overrides):
@@ -232,7 +235,8 @@ def torch_reference(name: str, **overrides):
     """
     from jaxae import _torch_modules
 
-    return _build_torch(models.create(name, **overrides), _torch_modules)
+    model = _seed_model(name, overrides)
+    return _TORCH_MODULES[type(model)](model, _torch_modules)
 
 
 def _get(tree: Mapping, path: tuple[str, ...]):
@@ -275,7 +279,7 @@ def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> 
       ValueError: listing missing or unexpected keys, or keys whose shapes do
         not fit the model.
     """
-    model = models.create(name, **overrides)
+    model = _seed_model(name, overrides)
     layers = _LAYERS[type(model)](model)
     state = {key: _to_numpy(value) for key, value in state_dict.items()}
     _check_keys(name, set(state), layers)
@@ -319,7 +323,7 @@ def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> Ord
     """
     import torch
 
-    model = models.create(name, **overrides)
+    model = _seed_model(name, overrides)
     params = variables.get("params", variables)
     difference = trees.first_difference(trees.leaf_shapes(models.abstract_params(model)), trees.leaf_shapes(params),
                                         names=("model", "given"))

@@ -131,6 +131,15 @@ def test_own_models_stop_on_sigint_in_one_line_and_resume_bitwise(tmp_path, mode
         np.testing.assert_array_equal(np.asarray(expected), got)
 
 
+def test_the_pytorch_port_refuses_your_own_models_in_one_line():
+    from jaxae import torch_port
+
+    for convert in (lambda: torch_port.torch_reference("own_linen_ae"), lambda: torch_port.params_from_torch("own_nnx_ae", {}),
+                    lambda: torch_port.params_to_torch("own_linen_ae", {})):
+        with pytest.raises(InputError, match=r"not one of jaxae's own models, so it has no PyTorch twin .*mnist_conv_ae_2d"):
+            convert()
+
+
 def test_a_resume_with_another_registered_model_is_refused(tmp_path):
     cfg = config("own_linen_ae")
     fit(cfg, pipeline(cfg), tmp_path, stop_after_epochs=1, progress=False)
