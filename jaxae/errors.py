@@ -13,6 +13,8 @@ unknown model 'mnist_ae4'
 
 from __future__ import annotations
 
+import numbers
+
 
 class JaxaeError(Exception):
     """An error whose message says what went wrong and what to do; no traceback needed."""
@@ -64,3 +66,22 @@ def first_line(error: BaseException, limit: int = 300) -> str:
         error = error.__cause__
     line = (str(error).strip().splitlines() or [""])[0]
     return f"{type(error).__name__}: {line[:limit]}{'...' if len(line) > limit else ''}"
+
+
+def check_integer(name: str, value, low: int = 1, high: int | None = None, note: str = "") -> None:
+    """Raises :class:`InputError` naming ``name`` unless ``value`` is an integer in ``[low, high]``.
+
+    ``note`` says in brackets what the bound is.
+
+    >>> check_integer("k", 0, high=5, note="the train examples")
+    Traceback (most recent call last):
+    ...
+    jaxae.errors.InputError: k must be an integer in [1, 5] (the train examples), got 0
+    """
+    if isinstance(value, numbers.Integral) and low <= value and (high is None or value <= high):
+        return
+    if high is not None:
+        kind = f"an integer in [{low}, {high}]"
+    else:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+    raise InputError(f"{name} must be {kind}{f' ({note})' if note else ''}, got {value!r}")

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.signal import savgol_filter
 
-from jaxae.errors import InputError
+from jaxae.errors import InputError, check_integer
 
 
 def _images(images, what: str = "images") -> np.ndarray:
@@ -76,8 +76,7 @@ def _labels(labels, n: int, class_names: Sequence[str] | None) -> np.ndarray:
 
 
 def _check_ncols(ncols) -> None:
-    if not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise InputError(f"ncols must be a positive integer, got {ncols!r}")
+    check_integer("ncols", ncols)
 
 
 def _show(ax, image: np.ndarray, value_range) -> None:
@@ -161,10 +160,10 @@ def smooth(values, window: int = 21, order: int = 3) -> np.ndarray:
     values = np.array(values, dtype=float)
     if values.ndim != 1:
         raise InputError(f"values must be a 1-D series, got shape {values.shape}")
-    if not isinstance(window, (int, np.integer)) or window < 1 or window % 2 == 0:
+    check_integer("window", window)
+    if window % 2 == 0:
         raise InputError(f"window must be a positive odd integer, got {window!r}")
-    if not isinstance(order, (int, np.integer)) or order < 0:
-        raise InputError(f"order must be a non-negative integer, got {order!r}")
+    check_integer("order", order, low=0)
     window = min(window, len(values) if len(values) % 2 else len(values) - 1)
     if window <= order:
         return values

@@ -26,7 +26,7 @@ import functools
 import jax
 import numpy as np
 
-from jaxae.errors import InputError
+from jaxae.errors import InputError, check_integer
 from jaxae.models import Autoencoder
 from jaxae.models.validation import check_batch
 
@@ -49,8 +49,7 @@ def _check_autoencoder(model) -> None:
 
 def _batched(model, params, x, method: str, batch_size: int) -> np.ndarray:
     """Applies ``model``'s ``method`` to ``x`` in batches of one shape; the last is zero-padded, then cut."""
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_integer("batch_size", batch_size)
     n = len(x)
     if n == 0:
         raise InputError(f"{model.model_name}: got an empty batch of shape {x.shape}; need at least one")
@@ -91,8 +90,7 @@ def reconstruct(model, params, images, batch_size: int = 1000) -> np.ndarray:
 def prior_samples(model, params, num: int, seed: int = 0) -> np.ndarray:
     """``num`` images decoded from codes drawn from N(0, I), the prior a variational autoencoder learns to fit."""
     _check_autoencoder(model)
-    if not isinstance(num, (int, np.integer)) or num < 1:
-        raise InputError(f"num must be a positive integer, got {num!r}")
+    check_integer("num", num)
     codes = np.random.default_rng(seed).normal(size=(num, *model.latent_shape)).astype(np.float32)
     return decode(model, params, codes)
 
@@ -133,8 +131,7 @@ def interpolation_weights(steps: int) -> np.ndarray:
     >>> interpolation_weights(5)
     array([0.  , 0.25, 0.5 , 0.75, 1.  ], dtype=float32)
     """
-    if not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise InputError(f"steps must be an integer >= 2 (the two end points included), got {steps!r}")
+    check_integer("steps", steps, low=2, note="the two end points included")
     return np.linspace(0.0, 1.0, steps, dtype=np.float32)
 
 
@@ -188,8 +185,7 @@ def latent_grid(low, high, num: int) -> np.ndarray:
            [-1., -1.],
            [ 1., -1.]], dtype=float32)
     """
-    if not isinstance(num, (int, np.integer)) or num < 2:
-        raise InputError(f"num must be an integer >= 2, got {num!r}")
+    check_integer("num", num, low=2)
     bounds = []
     for name, value in (("low", low), ("high", high)):
         value = np.asarray(value, np.float32)

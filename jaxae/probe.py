@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxae.errors import InputError
+from jaxae.errors import InputError, check_integer
 
 _EXACT = jax.lax.Precision.HIGHEST
 
@@ -57,12 +57,6 @@ def _check(train_features, train_labels, test_features, test_labels) -> tuple[np
     return tuple(arrays)
 
 
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}")
-
-
 def linear_probe_accuracy(
     train_features, train_labels, test_features, test_labels, *, epochs: int = 30, batch_size: int = 1000,
     learning_rate: float = 1e-3, seed: int = 0,
@@ -75,7 +69,8 @@ def linear_probe_accuracy(
     for ``epochs`` epochs. Classes are ``0 … max(label)``.
     """
     train_x, train_y, test_x, test_y = _check(train_features, train_labels, test_features, test_labels)
-    _check_positive(epochs=epochs, batch_size=batch_size)
+    check_integer("epochs", epochs)
+    check_integer("batch_size", batch_size)
     mean, std = train_x.mean(0), train_x.std(0)
     std = np.where(std > 0, std, 1.0)  # a constant feature (a dead unit) carries nothing
     train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
@@ -114,9 +109,8 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, *, k:
     ``chunk × N_train`` distances.
     """
     train_x, train_y, test_x, test_y = _check(train_features, train_labels, test_features, test_labels)
-    _check_positive(chunk=chunk)
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(train_x):
-        raise InputError(f"k must be an integer in [1, {len(train_x)}] (the train examples), got {k!r}")
+    check_integer("chunk", chunk)
+    check_integer("k", k, high=len(train_x), note="the train examples")
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     train_x, train_y = jnp.asarray(train_x), jnp.asarray(train_y)
     predictions = []
@@ -142,8 +136,7 @@ def pca(train_features, test_features, dim: int) -> tuple[np.ndarray, np.ndarray
     train_x, test_x = _features("train", train_features), _features("test", test_features)
     if train_x.shape[1] != test_x.shape[1]:
         raise InputError(f"train and test features differ in size: {train_x.shape[1]} vs {test_x.shape[1]}")
-    if not isinstance(dim, (int, np.integer)) or not 1 <= dim <= train_x.shape[1]:
-        raise InputError(f"dim must be an integer in [1, {train_x.shape[1]}] (the feature size), got {dim!r}")
+    check_integer("dim", dim, high=train_x.shape[1], note="the feature size")
     mean = train_x.mean(0)
     centred = jnp.asarray(train_x - mean)
     components = _principal_components(centred, dim)
