@@ -41,7 +41,8 @@ from jax import lax
 
 from jaxae.errors import InputError
 
-_NHWC = ("NHWC", "HWIO", "NHWC")
+NHWC = ("NHWC", "HWIO", "NHWC")
+"""The dimension numbers of every convolution here: images NHWC, kernels HWIO."""
 
 # Once both channel counts reach this, GEMM beats XLA for the input gradient of a strided convolution
 # (and for a strided transposed convolution), and XLA's stride-1 convolutions beat both GEMM lowerings;
@@ -91,9 +92,10 @@ def _columns_per_group(channels: int, stride: int) -> int:
     return min(_MAX_GROUPED_COLUMNS, _GROUPED_CHANNELS // (stride * channels))
 
 
-def _xla_conv(x, kernel, stride: int, padding: int):
+def conv_xla(x, kernel, stride: int, padding: int):
+    """``Conv2d`` by XLA's convolution; ``kernel`` is ``(k, k, in, out)``."""
     return lax.conv_general_dilated(
-        x, kernel, (stride, stride), ((padding, padding), (padding, padding)), dimension_numbers=_NHWC
+        x, kernel, (stride, stride), ((padding, padding), (padding, padding)), dimension_numbers=NHWC
     )
 
 
@@ -158,7 +160,7 @@ def conv_columns_to_channels(x, kernel, stride: int, padding: int, columns: int 
 
     >>> x = jax.random.normal(jax.random.key(0), (2, 9, 9, 3))
     >>> kernel = jax.random.normal(jax.random.key(1), (5, 5, 3, 8))
-    >>> bool(jnp.allclose(conv_columns_to_channels(x, kernel, 2, 1, columns=2), _xla_conv(x, kernel, 2, 1), atol=1e-5))
+    >>> bool(jnp.allclose(conv_columns_to_channels(x, kernel, 2, 1, columns=2), conv_xla(x, kernel, 2, 1), atol=1e-5))
     True
     """
     kernel_height, kernel_width, channels, features = kernel.shape
@@ -180,7 +182,7 @@ def conv_columns_to_channels(x, kernel, stride: int, padding: int, columns: int 
             taps[r, j, q, d] = 1
     wide_kernel = jnp.einsum("rjqd,hdco->hrjcqo", jnp.asarray(taps, kernel.dtype), kernel)
     wide_kernel = wide_kernel.reshape(kernel_height, reach, group_width * channels, columns * features)
-    y = lax.conv_general_dilated(x, wide_kernel, window_strides=(stride, 1), padding="VALID", dimension_numbers=_NHWC)
+    y = lax.conv_general_dilated(x, wide_kernel, window_strides=(stride, 1), padding="VALID", dimension_numbers=NHWC)
     return y.reshape(batch, y.shape[1], groups * columns, features)[:, :, :out_width]
 
 
@@ -199,21 +201,21 @@ def conv_gemm_input_grad(x, kernel, stride: int, padding: int):
     >>> kernel = jax.random.normal(jax.random.key(1), (3, 3, 4, 5))
     >>> def grad_x(conv):
     ...     return jax.jit(jax.grad(lambda x: jnp.sum(conv(x, kernel, 2, 1) ** 2)))(x)
-    >>> bool(jnp.allclose(grad_x(conv_gemm_input_grad), grad_x(_xla_conv), atol=1e-3))
+    >>> bool(jnp.allclose(grad_x(conv_gemm_input_grad), grad_x(conv_xla), atol=1e-3))
     True
     """
-    return _xla_conv(x, kernel, stride, padding)
+    return conv_xla(x, kernel, stride, padding)
 
 
 def _conv_gemm_input_grad_forward(x, kernel, stride, padding):
-    return _xla_conv(x, kernel, stride, padding), (x, kernel)
+    return conv_xla(x, kernel, stride, padding), (x, kernel)
 
 
 def _conv_gemm_input_grad_backward(stride, padding, residuals, grad):
     x, kernel = residuals
     # Under jit, the forward passes these VJPs trace (im2col, XLA's convolution) are dropped as unused.
     _, input_vjp = jax.vjp(lambda x: conv_gemm(x, kernel, stride, padding), x)
-    _, kernel_vjp = jax.vjp(lambda kernel: _xla_conv(x, kernel, stride, padding), kernel)
+    _, kernel_vjp = jax.vjp(lambda kernel: conv_xla(x, kernel, stride, padding), kernel)
     return input_vjp(grad)[0], kernel_vjp(grad)[0]
 
 
@@ -234,7 +236,7 @@ def conv_col2im(x, kernel, stride: int, padding: int):
 
     >>> x = jax.random.normal(jax.random.key(0), (2, 8, 8, 16))
     >>> kernel = jax.random.normal(jax.random.key(1), (3, 3, 16, 3))
-    >>> bool(jnp.allclose(conv_col2im(x, kernel, 1, 1), _xla_conv(x, kernel, 1, 1), atol=1e-4))
+    >>> bool(jnp.allclose(conv_col2im(x, kernel, 1, 1), conv_xla(x, kernel, 1, 1), atol=1e-4))
     True
     """
     if stride != 1:

@@ -25,16 +25,10 @@ from jax import lax
 from jaxae.cpu import convolution as cpu_convolution
 from jaxae.errors import InputError
 
-_NHWC = ("NHWC", "HWIO", "NHWC")
-
 ConvLowering = Literal["auto", "xla", "gemm", "columns", "gemm_input_grad", "col2im"]
 
 
-def conv_xla(x, kernel, stride: int, padding: int):
-    """``Conv2d`` by XLA's convolution; ``kernel`` is ``(k, k, in, out)``."""
-    return lax.conv_general_dilated(
-        x, kernel, (stride, stride), ((padding, padding), (padding, padding)), dimension_numbers=_NHWC
-    )
+conv_xla = cpu_convolution.conv_xla
 
 
 def conv_transpose_padding(kernel_size: int, padding: int, output_padding: int = 0):
@@ -56,9 +50,8 @@ def conv_transpose_padding(kernel_size: int, padding: int, output_padding: int =
 def conv_transpose_xla(x, kernel, stride: int, padding: int, output_padding: int = 0):
     """``ConvTranspose2d`` by XLA's transposed convolution; ``kernel`` is ``(k, k, out, in)``."""
     pad = conv_transpose_padding(kernel.shape[0], padding, output_padding)
-    return lax.conv_transpose(
-        x, kernel, strides=(stride, stride), padding=(pad, pad), dimension_numbers=_NHWC, transpose_kernel=True
-    )
+    return lax.conv_transpose(x, kernel, strides=(stride, stride), padding=(pad, pad),
+                              dimension_numbers=cpu_convolution.NHWC, transpose_kernel=True)
 
 
 CONV2D_LOWERINGS = {"xla": conv_xla, **cpu_convolution.CONV2D_LOWERINGS}
