@@ -124,13 +124,13 @@ def test_cifar10_unpacks_without_extraction_filters_and_refuses_links(tmp_path, 
     """Python 3.11.0-3.11.3 have no ``extractall(filter=...)``: the import checks the members itself."""
     from jaxae.data.raw_archives import unpack_cifar10
 
-    extractall = tarfile.TarFile.extractall
+    extractall, real_filters = tarfile.TarFile.extractall, {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
     def without_filters(self, path=".", members=None, *, numeric_owner=False, **filters):
         assert not filters, "extractall(filter=...) does not exist before Python 3.11.4"
-        return extractall(self, path, members, numeric_owner=numeric_owner, filter="data")
+        return extractall(self, path, members, numeric_owner=numeric_owner, **real_filters)
 
-    monkeypatch.delattr(tarfile, "data_filter")
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
     monkeypatch.setattr(tarfile.TarFile, "extractall", without_filters)
     unpacked = unpack_cifar10(RAW / "cifar10", tmp_path / "unpacked", full=False) / "cifar-10-batches-bin"
     with tarfile.open(RAW / "cifar10" / "cifar-10-binary.tar.gz") as archive:

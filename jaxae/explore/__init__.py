@@ -35,16 +35,16 @@ def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | Non
     start = time.perf_counter()
     server = None
     try:
-        spaces = LatentSpaces(workdir, data_dir)
-        server = make_server(spaces, port)  # a port in use fails before the decoders compile
-        spaces.warm_up()
-        host, port = server.server_address[:2]
-        url = f"http://{host}:{port}/"
-        print(f"jaxae explore: {len(spaces.spaces)} models ready in {time.perf_counter() - start:.1f} s; "
-              f"serving {url} (Ctrl-C stops)", flush=True)
-        if open_browser:
-            webbrowser.open(url)
-        with _stopped_by_signals():
+        with _stopped_by_signals():  # from the start: a signal may come as soon as the address is printed
+            spaces = LatentSpaces(workdir, data_dir)
+            server = make_server(spaces, port)  # a port in use fails before the decoders compile
+            spaces.warm_up()
+            host, port = server.server_address[:2]
+            url = f"http://{host}:{port}/"
+            print(f"jaxae explore: {len(spaces.spaces)} models ready in {time.perf_counter() - start:.1f} s; "
+                  f"serving {url} (Ctrl-C stops)", flush=True)
+            if open_browser:
+                webbrowser.open(url)
             server.serve_forever()
     except KeyboardInterrupt:
         print("\njaxae explore: stopped")
