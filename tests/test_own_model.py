@@ -1,9 +1,6 @@
 """A user's own Linen and NNX models through the same door as the seed models: registered, then trained by ``fit``."""
 
 import dataclasses
-import subprocess
-import sys
-from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -110,25 +107,6 @@ def test_dropout_of_an_own_nnx_model_follows_train_and_eval():
     assert jnp.array_equal(evaluation, trainer.model.apply({"params": params}, images))
     trained = trainer.model.apply({"params": params}, images, train=True, rngs={"dropout": jax.random.key(1)})
     assert not jnp.array_equal(evaluation, trained)
-
-
-@pytest.mark.parametrize("model", OWN)
-def test_own_models_stop_on_sigint_in_one_line_and_resume_bitwise(tmp_path, model):
-    worker = Path(__file__).parent / "_own_model_worker.py"
-
-    def run(workdir, *args):
-        return subprocess.run([sys.executable, str(worker), model, str(workdir), *args], capture_output=True, text=True,
-                              check=False)
-
-    stopped = run(tmp_path / "run", "1")
-    assert stopped.returncode == 130, stopped.stderr[-2000:]
-    assert stopped.stderr.strip().splitlines()[-1].startswith("interrupted by SIGINT at epoch 2/3, step 3; checkpoint 1 ")
-    assert run(tmp_path / "run").returncode == 0
-    cfg = config(model)
-    straight, _ = fit(cfg, pipeline(cfg), tmp_path / "straight", progress=False)
-    resumed = np.load(tmp_path / "run" / "final.npz")
-    for expected, got in zip(jax.tree.leaves(straight.params), (resumed[k] for k in resumed.files), strict=True):
-        np.testing.assert_array_equal(np.asarray(expected), got)
 
 
 def test_the_pytorch_port_refuses_your_own_models_in_one_line():

@@ -92,10 +92,8 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
     assert run(*jaxae, "models", cwd=user, env=env).count("\n| `") == 11
     run(*jaxae, "data", "import", "mnist", "--from", str(repository / "tests" / "data" / "mnist"), "--data-dir", "tfds",
         "--subset", cwd=user, env=env)
-    for experiment in ("E3", "E4"):
-        run(*jaxae, "reproduce", experiment, "--quick", "--data-dir", "tfds", cwd=user, env=env)
-    report = run(*jaxae, "report", cwd=user, env=env)
-    assert "E3" in report and "E4" in report
+    run(*jaxae, "reproduce", "E3", "--quick", "--data-dir", "tfds", cwd=user, env=env)
+    assert "E3" in run(*jaxae, "report", cwd=user, env=env)
 
     # A user's own Linen and NNX models, from scripts outside the repository, trained on MNIST: stopped by
     # SIGINT in one line, then resumed to the parameters of a run never stopped; the NNX one comes back as NNX.
