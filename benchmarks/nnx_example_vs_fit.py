@@ -1,7 +1,7 @@
 """E3's steady training step: ``examples/e3_nnx.py``'s NNX loop against ``jaxae.train.fit``.
 
-    python benchmarks/nnx_example_vs_fit.py --data-dir D [--rounds 3] [--epochs 1]
-    python benchmarks/nnx_example_vs_fit.py --steps [--rounds 3]
+    python -m benchmarks.nnx_example_vs_fit --data-dir D [--rounds 3] [--epochs 1]
+    python -m benchmarks.nnx_example_vs_fit --steps [--rounds 3]
 
 The first runs, one process at a time and alternating, the NNX example and ``jaxae
 reproduce E3 --framework jax`` on full MNIST for ``--epochs`` epochs, and prints each run's
