@@ -24,6 +24,18 @@ from _train_runs import train_worker  # noqa: E402
 
 RAW_DATA = Path(__file__).parent / "data"
 
+# The tests that run longest, most of it compiling and starting processes: handed out first, so that
+# pytest-xdist's workers end together instead of one waiting while the other runs one of these last.
+_LONGEST_FIRST = ("test_package.py::test_a_built_wheel", "test_tensorboard.py::", "test_examples.py::",
+                  "test_representations.py::", "test_bench.py::test_startup", "test_bench.py::test_the_accelerator")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):  # the order above, then the rest in their own order (the sort is stable)
+        return next((i for i, part in enumerate(_LONGEST_FIRST) if part in item.nodeid), len(_LONGEST_FIRST))
+
+    items.sort(key=rank)
+
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
