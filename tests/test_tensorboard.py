@@ -17,7 +17,7 @@ from jaxae import cli
 pytest.importorskip("tensorboardX")
 pytest.importorskip("tensorboard")
 
-RUN = "E3-VAE/{framework}/seed123/autoencoder"
+RUN = "E2-VAE/{framework}/seed0/autoencoder"
 
 
 @contextlib.contextmanager
@@ -55,8 +55,9 @@ def _scalars(address, run, tag):
     return {step: value for _, step, value in json.loads(_get(address, "data/plugin/scalars/scalars", run=run, tag=tag))}
 
 
-def test_a_quick_vae_run_logs_both_terms_and_tensorboard_serves_its_numbers(data_dir, tmp_path):
-    cli.main(["reproduce", "E3-VAE", "--quick", "--framework", "both", "--tensorboard", "--workdir", str(tmp_path),
+def test_a_quick_vae_trains_alike_in_both_frameworks_and_tensorboard_serves_its_numbers(data_dir, tmp_path):
+    """Same init, same batches, different noise draws: both frameworks end a quick E2-VAE about alike."""
+    cli.main(["reproduce", "E2-VAE", "--quick", "--framework", "both", "--tensorboard", "--workdir", str(tmp_path),
               "--data-dir", str(data_dir)])
     records = {}
     for framework in ("jax", "torch"):
@@ -65,9 +66,13 @@ def test_a_quick_vae_run_logs_both_terms_and_tensorboard_serves_its_numbers(data
         for split in ("train", "test"):
             assert record[f"{split}_loss"] == pytest.approx(record[f"{split}_reconstruction"] + record[f"{split}_kl"],
                                                             rel=1e-5)
-        assert record["test_active_dims"] in (0, 1, 2)
+        assert record["test_active_dims"] >= 0
+        assert record["train_step_loss"][-1] < record["train_step_loss"][0]
         assert (run_dir.parent / "elbo_terms.png").stat().st_size > 1000
         records[framework] = record
+    assert records["jax"]["test_loss"] == pytest.approx(records["torch"]["test_loss"], rel=0.02)
+    for figure in ("reconstructions", "interpolation", "prior_samples", "loss"):
+        assert (tmp_path / RUN.format(framework="jax")).parent.joinpath(f"{figure}.png").stat().st_size > 1000, figure
 
     with tensorboard_server(tmp_path, tmp_path / "tensorboard.log") as address:
         runs = set(json.loads(_get(address, "data/runs")))
@@ -88,7 +93,7 @@ def test_a_quick_vae_run_logs_both_terms_and_tensorboard_serves_its_numbers(data
             png = _get(address, "data/plugin/images/individualImage?" + image["query"])
             assert png[:8] == b"\x89PNG\r\n\x1a\n"
             width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-            assert (height, width) == (2 * 28, 8 * 28)  # 8 test images above their reconstructions
+            assert (height, width) == (2 * 32, 8 * 32)  # 8 test images above their reconstructions
 
         request = urllib.request.Request(f"{address}/data/plugin/hparams/experiment", data=b'{"experimentName": ""}',
                                          headers={"Content-Type": "application/json"})
