@@ -8,13 +8,13 @@
 #               (3.11: JAXAE_STACK=oldest), since root's pyenv is out of the user's reach
 #   empty-home  $HOME on a fresh empty folder: no pip, compilation or dataset caches
 #   user-flags  XLA_FLAGS and JAX_PLATFORMS=cpu set by the user beforehand
-# Each condition clones anew and installs into the clone (as test.sh does): about an hour in all.
+# Each condition clones anew and installs into the clone (as test.sh does): about 40 minutes in all.
 #
 # Usage: bash scripts/test-anywhere.sh [--only COND[,COND...]] [--python VENV_PYTHON] [-- PYTEST ARGS...]
 #   --only     run these conditions only
 #   --python   skip the install: run pytest with this virtual environment's python on the clone
 #              (quick checks of the conditions themselves, e.g. with `-- -k test_losses`)
-# Logs: the folder printed at the start, one log per condition.
+# Logs: the folder printed at the start, one log per condition; each clone is removed once its condition ends.
 set -uo pipefail
 repository="$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)"
 conditions=(one-core non-root empty-home user-flags)
@@ -76,6 +76,7 @@ for name in "${conditions[@]}"; do
   started=$SECONDS
   run_condition "$name" "$@" >"$work/$name.log" 2>&1
   status=$?
+  rm -rf "${work:?}/$name"  # the clone and its virtual environment (about 7 GB); the log stays
   result="$(grep -E '^=+ .*(passed|failed|error).* =+$' "$work/$name.log" | tail -1 | tr -d '=' | xargs)"
   summary+=("$name: $([ $status = 0 ] && echo PASS || echo "FAIL ($status)") ${result:-no pytest summary}, $((SECONDS - started)) s; log $work/$name.log")
 done
