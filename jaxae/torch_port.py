@@ -218,12 +218,14 @@ _TORCH_MODULES: dict[type, Callable[[Any, Any], Any]] = {  # the seed class of e
 
 def _seed_model(name: str, overrides: Mapping[str, Any]):
     """``models.create(name, **overrides)``, refused in one line unless it is one of jaxae's own models."""
-    model = models.create(name, **overrides)
-    if type(model) not in _LAYERS:
-        seeds = [n for n in models.names() if models.spec(n).cls in _LAYERS]
+    if not models.spec(name).is_seed:
         raise InputError(f"{name}: not one of jaxae's own models, so it has no PyTorch twin to convert to or from "
-                         f"({', '.join(seeds)})")
-    return model
+                         f"({', '.join(_seed_names())})")
+    return models.create(name, **overrides)
+
+
+def _seed_names() -> list[str]:
+    return [n for n in models.names() if models.spec(n).is_seed]
 
 
 def torch_reference(name: str, **overrides):
@@ -261,7 +263,7 @@ def _check_keys(name: str, given: set[str], layers: list[_Layer]) -> None:
         return
     missing, unexpected = sorted(expected - given), sorted(given - expected)
     message = f"{name}: the state_dict does not fit: missing keys {missing}, unexpected keys {unexpected}"
-    matches = [n for n in models.names() if models.spec(n).cls in _LAYERS and set(_torch_keys(_LAYERS[models.spec(n).cls](models.create(n)))) == given]
+    matches = [n for n in _seed_names() if set(_torch_keys(_LAYERS[models.spec(n).cls](models.create(n)))) == given]
     if matches:
         message += f"; it looks like a state_dict of {' or '.join(matches)}"
     raise InputError(message)
