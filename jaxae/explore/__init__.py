@@ -16,13 +16,12 @@ no training and no dataset needed. ``workdir`` and ``data_dir`` show the runs of
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import threading
 import time
 import webbrowser
 from pathlib import Path
 
+from jaxae import signals
 from jaxae.explore.server import make_server, running
 from jaxae.explore.spaces import INTERPOLATIONS, PLANES, LatentSpaces
 
@@ -35,7 +34,8 @@ def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | Non
     start = time.perf_counter()
     server = None
     try:
-        with _stopped_by_signals():  # from the start: a signal may come as soon as the address is printed
+        # SIGINT and SIGTERM stop it from the start: a signal may come as soon as the address is printed.
+        with signals.handled(signal.default_int_handler):
             spaces = LatentSpaces(workdir, data_dir)
             server = make_server(spaces, port)  # a port in use fails before the decoders compile
             spaces.warm_up()
@@ -52,23 +52,3 @@ def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | Non
         if server is not None:
             server.server_close()
 
-
-@contextlib.contextmanager
-def _stopped_by_signals():
-    """SIGINT and SIGTERM raise KeyboardInterrupt in the block, then the caller's handlers come back.
-
-    Python raises KeyboardInterrupt on SIGINT only where SIGINT was not ignored when it started,
-    and a process started in the background by a non-interactive shell inherits it ignored.
-    """
-    if threading.current_thread() is not threading.main_thread():  # no signals reach other threads
-        yield
-        return
-    numbers = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.getsignal(number) for number in numbers}
-    for number in numbers:
-        signal.signal(number, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 
+from jaxae import signals
 from jaxae.errors import TrainingInterrupted
 
 __all__ = ["StopRequest", "TrainingInterrupted", "stop_requests"]
@@ -30,9 +30,6 @@ class StopRequest:
         return self.signal is not None
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 @contextlib.contextmanager
 def stop_requests():
     """Within the block, SIGINT and SIGTERM set the yielded :class:`StopRequest` instead of interrupting.
@@ -40,25 +37,12 @@ def stop_requests():
     Outside the main thread (where Python delivers no signals) the request stays empty.
     """
     request = StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-    previous = {number: signal.getsignal(number) for number in _SIGNALS}
 
     def handler(number, frame):
         if request:  # a second signal: the user does not want to wait for the step
-            _restore(previous)
+            give_back()
             raise KeyboardInterrupt
         request.signal = signal.Signals(number).name
 
-    for number in _SIGNALS:
-        signal.signal(number, handler)
-    try:
+    with signals.handled(handler) as give_back:
         yield request
-    finally:
-        _restore(previous)
-
-
-def _restore(previous) -> None:
-    for number, handler in previous.items():
-        signal.signal(number, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
