@@ -14,6 +14,7 @@ import dataclasses
 from benchmarks.throughput import StepVariant, compare_steps
 from jaxae.errors import InputError
 from jaxae.experiments import recipe_stage
+from jaxae.train import Trainer
 
 DEFAULT_RUNS = (("cifar10_cnn", 1024), ("cifar10_conv_ae", 1024), ("cifar10_mlp", 1024), ("cifar10_fc_conv_ae", 2000))
 WHOLE_BATCH = 0
@@ -32,7 +33,7 @@ def measure(model: str, batch_size: int, sizes: list[int | None], repeats: int =
     variants = {}
     for size in sizes:
         config = dataclasses.replace(stage.config, microbatch_size=batch_size if size == WHOLE_BATCH else size)
-        resolved = dataclasses.replace(config, batch_size=batch_size).resolved().microbatch_size
+        resolved = Trainer.create(dataclasses.replace(config, batch_size=batch_size)).microbatch_size
         variants[_label(size, resolved)] = StepVariant(config)
     return compare_steps(stage, batch_size, variants, repeats)
 

@@ -22,6 +22,7 @@ from benchmarks.throughput import StepVariant, compare_steps
 from jaxae import models
 from jaxae.errors import InputError
 from jaxae.experiments import recipe_stage
+from jaxae.train import Trainer
 
 DEFAULT_RUNS = (("cifar10_cnn", 128), ("cifar10_conv_ae", 128), ("mnist_conv_ae_2d", 32), ("mnist_ae3", 128),
                 ("cifar10_fc_conv_ae", 2000))
@@ -38,6 +39,6 @@ def measure(model: str, batch_size: int, repeats: int = 7) -> dict[str, int]:
         xla_convolutions = dataclasses.replace(config, model_args=(*config.model_args, ("conv_lowering", "xla")))
         variants["conv xla"] = StepVariant(xla_convolutions)
     variants["no compiler options"] = StepVariant(config, compiler_options={})
-    if config.resolved().microbatch_size < batch_size:
+    if Trainer.create(config).microbatch_size < batch_size:
         variants["whole batch"] = StepVariant(dataclasses.replace(config, microbatch_size=batch_size))
     return compare_steps(stage, batch_size, variants, repeats)

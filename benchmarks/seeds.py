@@ -18,7 +18,7 @@ from benchmarks.throughput import device_batches
 from benchmarks.timing import build_runner, median_rates, time_interleaved
 from jaxae.errors import InputError
 from jaxae.experiments import recipe_stage
-from jaxae.train import Trainer, compile_seeds_train_step, compile_train_step, stack_seeds
+from jaxae.train import Trainer, compile_train_step, stack_seeds
 
 
 def measure(model: str, seeds: int = 3, repeats: int = 5) -> dict[str, float]:
@@ -43,7 +43,7 @@ def measure(model: str, seeds: int = 3, repeats: int = 5) -> dict[str, float]:
         return run, None
 
     def together():
-        step = compile_seeds_train_step(trainers[0])
+        step = compile_train_step(trainers[0], seeds=True)
         state, batch = [stack_seeds([t.init_state() for t in trainers])], stack_seeds(batches)
 
         def run(n: int) -> None:

@@ -42,7 +42,7 @@ meshed, _ = fit(config, sharded, args.workdir / "mesh", mesh=mesh, progress=Fals
 
 # pmap: fit splits each global batch into (devices, 128 / devices, ...) and replicates the state.
 pmapped, _ = fit(config, make_pipeline("cifar10", train_split, config.batch_spec(), data_dir=args.data_dir),
-                 args.workdir / "pmap", parallel="pmap", progress=False)
+                 args.workdir / "pmap", pmap=True, progress=False)
 
 # %% [markdown]
 # ## The same parameters

@@ -16,7 +16,7 @@ from _options import as_run, parse, split
 from jaxae import cpu, experiments, figures
 from jaxae.data import BatchSpec, class_names, make_pipeline
 from jaxae.experiments.e1_classifiers import PUBLISHED_TEST_ACCURACY
-from jaxae.train import TrainConfig, Trainer, compile_train_step, evaluate
+from jaxae.train import TrainConfig, Trainer, compile_train_step, evaluate, means
 
 args = parse("e1", "E1: CIFAR-10, an MLP against a small CNN")
 cpu.retain_freed_memory()  # on CPU, reuse the memory XLA frees between steps (fit does this itself)
@@ -53,9 +53,10 @@ for name, config in configs.items():
 
 # %% [markdown]
 # ## Training, the loop written out
-# `Trainer.train_step(state, batch) -> (state, metrics)` is a pure function; `compile_train_step`
-# jits it with the state donated, so XLA updates the parameters in place. Metrics stay on the
-# device until the epoch ends; each epoch ends with a pass over the test split.
+# `Trainer.train_step(state, batch) -> (state, sums)` is a pure function; `compile_train_step`
+# jits it with the state donated, so XLA updates the parameters in place. Its metrics are sums
+# over the batch with their count, and stay on the device until the epoch ends, when `means`
+# turns them into the batch means; each epoch ends with a pass over the test split.
 
 
 # %%
@@ -69,7 +70,7 @@ def train(config: TrainConfig):
         for batch in data.epoch(epoch):
             state, step_metrics = step(state, batch)
             metrics.append(step_metrics)
-        metrics = jax.device_get(metrics)
+        metrics = [means(sums) for sums in jax.device_get(metrics)]
         step_losses += [float(m["loss"]) for m in metrics]
         step_accuracies += [float(m["accuracy"]) for m in metrics]
         history.append({"train_loss": float(np.mean(step_losses[-len(metrics):])), **evaluate(trainer, state.params, test, epoch)})

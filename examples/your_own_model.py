@@ -102,7 +102,7 @@ for name in ("e3_code3_linen", "e3_code3_nnx"):
 # %% [markdown]
 # ## The NNX model comes back as NNX
 # `jaxae.nnx.create` builds a registered model as an NNX module; `params=` puts the trained
-# parameters in (`jaxae.train.load_params(config, workdir)` reads them from a checkpoint).
+# parameters in (`jaxae.train.restore_state(config, workdir).params` reads them from a checkpoint).
 
 # %%
 trained_nnx = jaxae_nnx.create("e3_code3_nnx", params=states["e3_code3_nnx"].params)

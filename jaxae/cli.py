@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import warnings
 
 COMMANDS = {  # name: one line for `jaxae --help`; jaxae.commands.<name> declares the rest
@@ -75,9 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxae.errors import JaxaeError, TrainingDivergedError, TrainingInterrupted
 
     _one_line_warnings()
-    if args.no_compilation_cache:
-        os.environ[compilation_cache.ENVIRONMENT_VARIABLE] = "off"  # fit and the probes ask again
-    compilation_cache.enable(args.compilation_cache)
+    if not args.no_compilation_cache:
+        compilation_cache.enable(args.compilation_cache)
     try:
         args.run(args)
     except TrainingDivergedError as error:

@@ -67,7 +67,7 @@ def encode(model, params, images, batch_size: int = 1000) -> np.ndarray:
     """The latent codes of ``images`` (N, H, W, C), a VAE's means: an array of shape ``(N, *model.latent_shape)``."""
     _check_autoencoder(model)
     images = np.asarray(images)
-    model.check_images(images)
+    model.check_input(images)
     return _batched(model, params, images, "code", batch_size)
 
 
@@ -83,7 +83,7 @@ def reconstruct(model, params, images, batch_size: int = 1000) -> np.ndarray:
     """The reconstructions of ``images`` (N, H, W, C): their codes decoded (a VAE's mean codes)."""
     _check_autoencoder(model)
     images = np.asarray(images)
-    model.check_images(images)
+    model.check_input(images)
     return _batched(model, params, images, "reconstruct", batch_size)
 
 

@@ -5,7 +5,8 @@ sums them over the real (unmasked) examples of a batch, and over devices,
 and divides by the number of real examples: the mean PyTorch computes on the
 unpadded batch (``nn.CrossEntropyLoss()``, ``nn.MSELoss()``, and E2's
 ``nn.MSELoss(reduction='sum') / batch_size``). A variational autoencoder's
-outputs are a :class:`~jaxae.models.VaeOutput`, its loss :func:`sse_plus_kl`.
+outputs are a :class:`~jaxae.models.VaeOutput`, its loss :func:`sse_plus_kl`, registered
+as the two terms of :func:`elbo_terms`. A config names its loss; :func:`register` adds yours.
 
 >>> import jax.numpy as jnp
 >>> y, t = jnp.ones((2, 2, 2, 1)), jnp.zeros((2, 2, 2, 1))
@@ -15,8 +16,15 @@ outputs are a :class:`~jaxae.models.VaeOutput`, its loss :func:`sse_plus_kl`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
 import jax.numpy as jnp
 import optax
+
+from jaxae.errors import InputError
 
 
 def cross_entropy(logits, labels):
@@ -64,40 +72,89 @@ def sse_plus_kl(outputs, targets):
     return terms["reconstruction"] + terms["kl"]
 
 
-per_example = dict(cross_entropy=cross_entropy, mse=mse, sum_squared_error=sum_squared_error, sse_plus_kl=sse_plus_kl)
-"""The losses by the names a :class:`~jaxae.train.TrainConfig` gives: the seeds', then those :func:`register` adds."""
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """A registered loss: ``fn(outputs, targets)`` per example, or a sum of named terms.
 
-terms = {"sse_plus_kl": elbo_terms}
-"""The losses that are a sum of named terms, each term per example: the variational ones, whose
-``"kl"`` term a :class:`~jaxae.train.TrainConfig`'s ``kl_weight`` weights."""
+    With ``terms``, ``fn`` returns a dict of those terms, each of shape ``(B,)``:
+    the loss is their sum, each term times its weight (a config's ``kl_weight``
+    weights the term ``"kl"``), and the trainer logs every term beside the loss.
+    Without, ``fn`` returns the ``(B,)`` loss itself.
+    """
 
-_SEED_LOSSES = frozenset(per_example)
+    name: str
+    fn: Callable
+    terms: tuple[str, ...] = ()
+
+    def term_values(self, outputs, targets) -> dict:
+        """Each term's value per example (``{}`` for a loss without terms)."""
+        return dict(self.fn(outputs, targets)) if self.terms else {}
+
+    def __call__(self, outputs, targets, weights: Mapping[str, Any] | None = None):
+        """The loss per example, ``(B,)``: the sum of its terms, each times ``weights.get(term, 1)``."""
+        if not self.terms:
+            return self.fn(outputs, targets)
+        values, weights = self.term_values(outputs, targets), weights or {}
+        return functools.reduce(jnp.add, (weights.get(name, 1) * values[name] for name in self.terms))
 
 
-def register(name: str, loss, *, replace: bool = False) -> None:
-    """Makes ``loss(outputs, targets) -> (B,)`` a loss that ``TrainConfig(loss=name)`` trains with.
+_REGISTRY: dict[str, Loss] = {}
+_SEED_LOSSES: frozenset[str] = frozenset()  # filled once the seeds' losses are registered, below
+
+
+def register(name: str, loss: Callable, *, terms: Sequence[str] = (), replace: bool = False) -> Loss:
+    """Makes ``loss(outputs, targets)`` a loss that ``TrainConfig(loss=name)`` trains with.
 
     ``outputs`` is what the model returns, ``targets`` the images (an
-    autoencoder) or the integer labels (a classifier). It must give one value
-    per example: the trainer sums them over the real examples of a batch and
-    divides by their number. Register it again in any process that resumes a run of it.
+    autoencoder) or the integer labels (a classifier). It gives one value
+    per example, or with ``terms`` a dict of named per-example terms whose sum
+    is the loss (a VAE's ``("reconstruction", "kl")``: logged apart, and
+    ``kl_weight`` weights ``"kl"``). The trainer sums the loss over the real
+    examples of a batch and divides by their number. Register it again in any
+    process that resumes a run of it; registering the same function again is a no-op.
 
-    >>> register("mae", lambda y, t: jnp.mean(jnp.abs(y - t), axis=(1, 2, 3)))
-    >>> per_example["mae"](jnp.ones((2, 2, 2, 1)), jnp.zeros((2, 2, 2, 1))).tolist()
+    >>> _ = register("mae", lambda y, t: jnp.mean(jnp.abs(y - t), axis=(1, 2, 3)))
+    >>> get("mae")(jnp.ones((2, 2, 2, 1)), jnp.zeros((2, 2, 2, 1))).tolist()
     [1.0, 1.0]
     >>> unregister("mae")
     """
-    from jaxae.errors import InputError
-
     if not isinstance(name, str) or not name or not callable(loss):
         raise InputError(f"register a loss as a name and a function, got {name!r} and {loss!r}")
-    if name in _SEED_LOSSES or (name in per_example and not replace):
+    if isinstance(terms, str) or not all(isinstance(term, str) and term for term in terms):
+        raise InputError(f"loss {name!r}: terms are a sequence of names, got {terms!r}")
+    entry = Loss(name, loss, tuple(terms))
+    known = _REGISTRY.get(name)
+    if known is not None and known != entry and (name in _SEED_LOSSES or not replace):
         raise InputError(f"loss {name!r} is already registered; choose another name"
                          + ("" if name in _SEED_LOSSES else " or pass replace=True"))
-    per_example[name] = loss
+    _REGISTRY[name] = entry
+    return entry
 
 
 def unregister(name: str) -> None:
     """Removes a loss of your own (the seeds' stay)."""
-    if name in per_example and name not in _SEED_LOSSES:
-        del per_example[name]
+    if name in _SEED_LOSSES:
+        raise InputError(f"loss {name!r} is one of jaxae's own: it cannot be unregistered")
+    get(name)
+    del _REGISTRY[name]
+
+
+def get(name: str) -> Loss:
+    """The registered loss ``name``; an ``InputError`` naming the known ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise InputError(f"unknown loss {name!r}; choose from {names()}, "
+                         "or register your own with jaxae.losses.register(name, fn)") from None
+
+
+def names() -> list[str]:
+    """The registered losses: the seeds', then yours."""
+    return list(_REGISTRY)
+
+
+register("cross_entropy", cross_entropy)
+register("mse", mse)
+register("sum_squared_error", sum_squared_error)
+register("sse_plus_kl", elbo_terms, terms=("reconstruction", "kl"))
+_SEED_LOSSES = frozenset(_REGISTRY)

@@ -42,7 +42,7 @@ from jaxae import models, trees
 from jaxae.errors import InputError
 from jaxae.models.variational import LATENT_RNG
 
-__all__ = ["AutoencoderModule", "SeedModule", "create", "linen_variables", "load_linen_variables", "load_params"]
+__all__ = ["AutoencoderModule", "SeedModule", "create", "linen_variables", "load_params"]
 
 
 class SeedModule(nnx.Module):
@@ -159,7 +159,3 @@ def load_params(model: nnx.Module, params) -> None:
     # Copies: a jitted Linen step donates its state's buffers, and the caller may go on with them.
     nnx.replace_by_pure_dict(state, jax.tree.map(jnp.array, params))
     nnx.update(model.network if isinstance(model, SeedModule) else model, state)
-
-
-load_linen_variables = load_params
-"""The name :func:`load_params` had first; the same function."""

@@ -1,5 +1,9 @@
 """The seed models in PyTorch, and weights between PyTorch ``state_dict`` and Flax variables.
 
+Each seed model says what its PyTorch twin is, beside its Flax code:
+:meth:`~jaxae.models.SeedModel.torch_twin` builds it from ``jaxae._torch_modules``, and
+:meth:`~jaxae.models.SeedModel.torch_layers` pairs its ``state_dict`` keys with the Flax params.
+
 ``torch`` is imported only when a function here needs it (``torch_reference``
 and ``params_to_torch``): jaxae works without it.
 
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax.numpy as jnp
@@ -24,17 +28,7 @@ import numpy as np
 
 from jaxae import models, trees
 from jaxae.errors import InputError
-from jaxae.models import (
-    BasicConvNet,
-    CifarConvAutoencoder,
-    CifarConvVae,
-    DenseAutoencoder,
-    FcConvAutoencoder,
-    FcConvClassifier,
-    MnistConvAutoencoder,
-    MnistConvVae,
-    MultilayerPerceptron,
-)
+from jaxae.models import TorchLayer
 
 __all__ = ["params_from_torch", "params_to_torch", "torch_reference"]
 
@@ -110,110 +104,16 @@ class _LinearBeforeReshape(_LinearOnFeatureMap):
 _LINEAR, _CONV = _Linear(), _Conv()
 
 
-@dataclasses.dataclass(frozen=True)
-class _Layer:
-    torch_name: str
-    flax_path: tuple[str, ...]
-    layout: _Linear
-
-
-def _mlp_layers(m: MultilayerPerceptron):
-    return [
-        _Layer("input_layer", ("input_layer",), _LinearAfterFlatten(3, 32, 32)),
-        _Layer("hidden_layer", ("hidden_layer",), _LINEAR),
-        _Layer("output_layer", ("output_layer",), _LINEAR),
-    ]
-
-
-def _cnn_layers(m: BasicConvNet):
-    return [
-        _Layer("conv1", ("conv1",), _CONV),
-        _Layer("conv2", ("conv2",), _CONV),
-        _Layer("fc1", ("fc1",), _LinearAfterFlatten(m.out_c2, 5, 5)),
-        _Layer("logits", ("logits",), _LINEAR),
-    ]
-
-
-def _cifar_conv_ae_layers(m: CifarConvAutoencoder):
-    return [_Layer(f"encoder.conv{i}", ("encoder", f"conv{i}"), _CONV) for i in (1, 2, 3)] + [
-        _Layer(f"decoder.deconv{i}", ("decoder", f"deconv{i}"), _CONV) for i in (1, 2, 3)
-    ]
-
-
-def _mnist_conv_ae_layers(m: MnistConvAutoencoder):
-    encoder = [_Layer(f"encoder.{2 * i}", ("encoder", f"conv{i + 1}"), _CONV) for i in range(4)]
-    decoder = [_Layer(f"decoder.{2 * i + 2}", ("decoder", f"deconv{i + 1}"), _CONV) for i in range(4)]
-    return [
-        *encoder,
-        _Layer("encoder.8", ("encoder", "fc"), _LinearAfterFlatten(64, 7, 7)),
-        _Layer("decoder.0", ("decoder", "fc"), _LinearBeforeReshape(64, 7, 7)),
-        *decoder,
-    ]
-
-
-def _mnist_conv_vae_layers(m: MnistConvVae):
-    convs = [layer for layer in _mnist_conv_ae_layers(m) if layer.flax_path != ("encoder", "fc")]
-    heads = [_Layer(f"z_{head}", ("encoder", head), _LinearAfterFlatten(64, 7, 7)) for head in ("mean", "log_var")]
-    return [*convs[:4], *heads, *convs[4:]]
-
-
-def _cifar_conv_vae_layers(m: CifarConvVae):
-    encoder = [_Layer(f"encoder.{name}", ("encoder", name), _CONV) for name in ("conv1", "conv2")]
-    heads = [_Layer(f"encoder.conv_{head}", ("encoder", head), _CONV) for head in ("mean", "log_var")]
-    return [*encoder, *heads, *_cifar_conv_ae_layers(m)[3:]]
-
-
-def _dense_ae_layers(m: DenseAutoencoder):
-    return [
-        _Layer(f"{part}.{2 * i}", (part, f"fc{i + 1}"), _LINEAR)
-        for part in ("encoder", "decoder")
-        for i in range(len(m.hidden_sizes))
-    ]
-
-
-def _lecture_encoder_layers(conv_prefix: str, fc_name: str):
-    return [_Layer(f"{conv_prefix}.{2 * i}", ("encoder", f"conv{i + 1}"), _CONV) for i in range(3)] + [
-        _Layer(fc_name, ("encoder", "fc"), _LinearAfterFlatten(128, 4, 4))
-    ]
-
-
-def _fc_conv_ae_layers(m: FcConvAutoencoder):
-    return [
-        *_lecture_encoder_layers("conv_encoder", "fc_encoder.0"),
-        _Layer("fc_decoder.0", ("decoder", "fc"), _LinearBeforeReshape(128, 4, 4)),
-        *[_Layer(f"conv_decoder.{3 * i}", ("decoder", f"conv{i + 1}"), _CONV) for i in range(4)],
-    ]
-
-
-def _fc_conv_classifier_layers(m: FcConvClassifier):
-    return [*_lecture_encoder_layers("conv", "fc1.0"), _Layer("fc2.0", ("head",), _LINEAR)]
-
-
-_LAYERS: dict[type, Callable[[Any], list[_Layer]]] = {
-    MultilayerPerceptron: _mlp_layers,
-    BasicConvNet: _cnn_layers,
-    CifarConvAutoencoder: _cifar_conv_ae_layers,
-    MnistConvAutoencoder: _mnist_conv_ae_layers,
-    DenseAutoencoder: _dense_ae_layers,
-    FcConvAutoencoder: _fc_conv_ae_layers,
-    FcConvClassifier: _fc_conv_classifier_layers,
-    MnistConvVae: _mnist_conv_vae_layers,
-    CifarConvVae: _cifar_conv_vae_layers,
-}
-
-
-_TORCH_MODULES: dict[type, Callable[[Any, Any], Any]] = {  # the seed class of each model, from jaxae._torch_modules
-    MultilayerPerceptron: lambda m, tm: tm.MultilayerPerceptronModel(3072, m.num_classes, m.hidden_dim1, m.hidden_dim2,
-                                                                     m.dropout_rate),
-    BasicConvNet: lambda m, tm: tm.BasicConvNet(m.out_c1, m.out_c2, m.dense_units, m.num_classes),
-    CifarConvVae: lambda m, tm: tm.ConvVariationalAutoencoder(m.out_c1, m.out_c2, m.embedding_dim),
-    MnistConvVae: lambda m, tm: tm.RaschkaVariationalAutoEncoder(m.latent_dim, m.negative_slope),
-    CifarConvAutoencoder: lambda m, tm: tm.ConvAutoencoder(m.out_c1, m.out_c2, m.embedding_dim),
-    MnistConvAutoencoder: lambda m, tm: tm.RaschkaAutoEncoder(m.latent_dim, m.negative_slope),
-    DenseAutoencoder: lambda m, tm: tm.DenseAutoencoder(784, m.hidden_sizes, m.output_activation),
-    FcConvAutoencoder: lambda m, tm: tm.LectureAutoencoder(m.latent_dim, m.negative_slope, m.align_corners),
-    FcConvClassifier: lambda m, tm: tm.LectureClassifier(m.latent_dim, m.negative_slope, m.num_classes),
-}
+def _layout(layer: TorchLayer) -> _Linear:
+    """How ``layer``'s PyTorch weight and bias map to its Flax kernel and bias (each seed model lists its
+    layers: :meth:`~jaxae.models.SeedModel.torch_layers`)."""
+    if layer.kind == "conv":
+        return _CONV
+    if layer.flattened_input:
+        return _LinearAfterFlatten(*layer.flattened_input)
+    if layer.reshaped_output:
+        return _LinearBeforeReshape(*layer.reshaped_output)
+    return _LINEAR
 
 
 def _seed_model(name: str, overrides: Mapping[str, Any]):
@@ -237,8 +137,7 @@ def torch_reference(name: str, **overrides):
     """
     from jaxae import _torch_modules
 
-    model = _seed_model(name, overrides)
-    return _TORCH_MODULES[type(model)](model, _torch_modules)
+    return _seed_model(name, overrides).torch_twin(_torch_modules)
 
 
 def _get(tree: Mapping, path: tuple[str, ...]):
@@ -247,7 +146,7 @@ def _get(tree: Mapping, path: tuple[str, ...]):
     return tree
 
 
-def _torch_keys(layers: list[_Layer]) -> list[str]:
+def _torch_keys(layers: list[TorchLayer]) -> list[str]:
     return [f"{layer.torch_name}.{p}" for layer in layers for p in ("weight", "bias")]
 
 
@@ -257,13 +156,13 @@ def _to_numpy(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def _check_keys(name: str, given: set[str], layers: list[_Layer]) -> None:
+def _check_keys(name: str, given: set[str], layers: list[TorchLayer]) -> None:
     expected = set(_torch_keys(layers))
     if given == expected:
         return
     missing, unexpected = sorted(expected - given), sorted(given - expected)
     message = f"{name}: the state_dict does not fit: missing keys {missing}, unexpected keys {unexpected}"
-    matches = [n for n in _seed_names() if set(_torch_keys(_LAYERS[models.spec(n).cls](models.create(n)))) == given]
+    matches = [n for n in _seed_names() if set(_torch_keys(models.create(n).torch_layers())) == given]
     if matches:
         message += f"; it looks like a state_dict of {' or '.join(matches)}"
     raise InputError(message)
@@ -282,7 +181,7 @@ def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> 
         not fit the model.
     """
     model = _seed_model(name, overrides)
-    layers = _LAYERS[type(model)](model)
+    layers = model.torch_layers()
     state = {key: _to_numpy(value) for key, value in state_dict.items()}
     _check_keys(name, set(state), layers)
     abstract = models.abstract_params(model)
@@ -290,7 +189,7 @@ def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> 
     for layer in layers:
         flax_layer = _get(abstract, layer.flax_path)
         expected = {
-            "weight": layer.layout.kernel_to_torch(np.empty(flax_layer["kernel"].shape)).shape,
+            "weight": _layout(layer).kernel_to_torch(np.empty(flax_layer["kernel"].shape)).shape,
             "bias": flax_layer["bias"].shape,
         }
         for param, shape in expected.items():
@@ -307,8 +206,8 @@ def params_from_torch(name: str, state_dict: Mapping[str, Any], **overrides) -> 
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = {
-            "kernel": jnp.asarray(layer.layout.kernel_to_flax(state[f"{layer.torch_name}.weight"])),
-            "bias": jnp.asarray(layer.layout.bias_to_flax(state[f"{layer.torch_name}.bias"])),
+            "kernel": jnp.asarray(_layout(layer).kernel_to_flax(state[f"{layer.torch_name}.weight"])),
+            "bias": jnp.asarray(_layout(layer).bias_to_flax(state[f"{layer.torch_name}.bias"])),
         }
     return {"params": params}
 
@@ -332,10 +231,10 @@ def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> Ord
     if difference:
         raise InputError(f"{name}: the params do not fit the model; first difference {difference}")
     state = OrderedDict()
-    for layer in _LAYERS[type(model)](model):
-        flax_layer = _get(params, layer.flax_path)
-        kernel = layer.layout.kernel_to_torch(np.asarray(flax_layer["kernel"]))
-        bias = layer.layout.bias_to_torch(np.asarray(flax_layer["bias"]))
+    for layer in model.torch_layers():
+        flax_layer, layout = _get(params, layer.flax_path), _layout(layer)
+        kernel = layout.kernel_to_torch(np.asarray(flax_layer["kernel"]))
+        bias = layout.bias_to_torch(np.asarray(flax_layer["bias"]))
         state[f"{layer.torch_name}.weight"] = torch.from_numpy(np.array(kernel, order="C"))
         state[f"{layer.torch_name}.bias"] = torch.from_numpy(np.array(bias, order="C"))
     return state

@@ -3,6 +3,7 @@
 Each case runs a script in a subprocess whose environment has no ``JAX_COMPILATION_CACHE_DIR``, a
 fresh ``XDG_CACHE_HOME``, and the jaxae setting the case chooses; the script compiles a program and
 prints what ``enable`` returned, JAX's cache folder and size bound, and the files in every folder.
+The last case checks, in this process, that the command line's choice reaches ``jaxae reproduce``'s training.
 """
 
 import json
@@ -13,15 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from jaxae import compilation_cache
+from jaxae import cli, compilation_cache
 
 SCRIPT = """
-import json, sys
+import json, os, sys
 import jax
 from jaxae import cli, compilation_cache
 
 if sys.argv[1] == "cli":
+    environment = dict(os.environ)
     cli.main([*sys.argv[2:], "models"])
+    assert dict(os.environ) == environment, "the command line passes its choice on as arguments"
     returned = "n/a"
 else:
     if sys.argv[1] == "user-size":
@@ -85,3 +88,14 @@ def test_the_command_lines_options_choose_or_switch_off_the_cache(tmp_path):
     assert _entries(folder)
     result = _cache_run(tmp_path, "cli", "--no-compilation-cache", setting=str(tmp_path / "unused"))
     assert not result["jax_dir"] and not (tmp_path / "unused").exists() and not (tmp_path / "xdg").exists()
+
+
+def test_the_command_lines_choice_reaches_the_training_of_reproduce(tmp_path, monkeypatch):
+    from jaxae import experiments
+
+    contexts = []
+    monkeypatch.setattr(experiments, "reproduce", lambda name, context, **options: contexts.append(context))
+    monkeypatch.setattr(experiments, "comparison_tables", lambda *args: "")
+    for options in ([], ["--no-compilation-cache"]):
+        cli.main([*options, "reproduce", "E3", "--quick", "--workdir", str(tmp_path)])
+    assert [context.compilation_cache for context in contexts] == [True, False]

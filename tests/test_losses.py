@@ -18,8 +18,9 @@ def test_batch_means_follow_pytorchs_reductions():
 
 
 def test_every_config_loss_name_is_a_per_example_loss():
-    assert set(losses.per_example) == {"cross_entropy", "mse", "sum_squared_error", "sse_plus_kl"}
-    assert losses.per_example["mse"](jnp.ones((3, 4)), jnp.zeros((3, 4))).shape == (3,)
+    assert losses.names() == ["cross_entropy", "mse", "sum_squared_error", "sse_plus_kl"]
+    assert losses.get("mse")(jnp.ones((3, 4)), jnp.zeros((3, 4))).shape == (3,)
+    assert losses.get("sse_plus_kl").terms == ("reconstruction", "kl")
 
 
 def test_sse_plus_kl_adds_the_closed_form_kl_to_the_summed_squared_error():

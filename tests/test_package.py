@@ -34,6 +34,31 @@ def test_the_models_the_trainer_and_the_explorer_import_no_plotting_scipy_or_ten
     assert done.stdout.strip() == "[]"
 
 
+def test_importing_jaxae_leaves_the_environment_as_it_was():
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}
+    # JAX's own import sets TF_CPP_MIN_LOG_LEVEL and TPU_SKIP_MDS_QUERY (with setdefault): the check starts after it.
+    code = ("import os, jax\nbefore = dict(os.environ)\n"
+            "import jaxae, jaxae.models, jaxae.train, jaxae.data, jaxae.cpu, jaxae.experiments, jaxae.explore, jaxae.cli\n"
+            "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package, not_imported", [("jaxae.cpu", ("jaxae.models", "jaxae.data")),
+                                                   ("jaxae.data", ("jaxae.models", "jaxae.cpu"))])
+def test_cpu_and_data_import_neither_each_other_nor_the_models(package, not_imported):
+    # jaxae/__init__.py imports jaxae.models: a bare package stands in for it, so that only `package`'s imports count.
+    code = ("import json, sys, types\njaxae = types.ModuleType('jaxae')\njaxae.__path__ = [sys.argv[1]]\n"
+            f"sys.modules['jaxae'] = jaxae\nimport {package}\nprint(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code, str(Path(cli.__file__).parent)], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    imported = json.loads(done.stdout)
+    assert package in imported
+    assert [m for m in imported if m in not_imported or m.startswith(tuple(f"{n}." for n in not_imported))] == []
+
+
 @pytest.mark.parametrize("command", [["--help"], ["models"], ["reproduce", "--help"]])
 def test_the_command_line_answers_without_the_training_plotting_or_tensorflow_code(command):
     code = ("import contextlib, io, sys\nfrom jaxae import cli\nwith contextlib.redirect_stdout(io.StringIO()):\n"
@@ -47,7 +72,8 @@ def test_the_command_line_answers_without_the_training_plotting_or_tensorflow_co
 def test_the_offline_import_prints_its_two_lines_and_nothing_else(tmp_path):
     command = [sys.executable, "-m", "jaxae", "data", "import", "mnist", "--from", str(Path(__file__).parent / "data" / "mnist"),
                "--data-dir", str(tmp_path), "--subset"]
-    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}  # TensorFlow quiet by jaxae
+    done = subprocess.run(command, env=env, check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     lines = done.stdout.splitlines()

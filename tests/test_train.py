@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +35,12 @@ from jaxae.train import (
     exclusive_workdir,
     fit,
     fit_seeds,
+    means,
     microbatch_count,
+    replicate,
+    restore_state,
+    split_for_pmap,
+    unreplicate,
 )
 
 AE = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=3, batch_size=32, seed=5)
@@ -132,13 +138,17 @@ def test_default_microbatch_on_cpu_keeps_a_chunks_activations_near_the_l2_cache(
     assert default_microbatch_size(models.create(model), batch, "gpu") == batch
 
 
-def test_the_chunking_is_part_of_the_run_a_checkpoint_checks(tmp_path):
-    resolved = Trainer.create(AE).config
-    assert AE.microbatch_size is None and resolved.microbatch_size == default_microbatch_size(models.create(AE.model), 32)
-    fit(dataclasses.replace(AE, epochs=1), _pipeline(), tmp_path, progress=False)
-    other = dataclasses.replace(AE, epochs=1, microbatch_size=8)
-    with pytest.raises(CheckpointMismatchError, match=f"microbatch_size: checkpoint {resolved.microbatch_size}, asked 8"):
-        fit(other, _pipeline(), tmp_path, progress=False)
+def test_the_chunking_is_a_speed_setting_a_run_resumes_under_another(tmp_path):
+    assert AE.microbatch_size is None
+    assert Trainer.create(AE).microbatch_size == default_microbatch_size(models.create(AE.model), 32)
+    chunked = dataclasses.replace(AE, microbatch_size=8)
+    fit(chunked, _pipeline(n=76), tmp_path / "resumed", stop_after_epochs=1, progress=False)
+    resumed, _ = fit(AE, _pipeline(n=76), tmp_path / "resumed", progress=False)  # the default chunks from epoch 2
+    straight, _ = fit(chunked, _pipeline(n=76), tmp_path / "straight", progress=False)
+    assert int(resumed.step) == int(straight.step) == 9
+    _assert_trees_close(resumed.params, straight.params, 1e-5)
+    with pytest.raises(CheckpointMismatchError, match=r"learning_rate: checkpoint 0\.001, asked 0\.01"):
+        fit(dataclasses.replace(AE, learning_rate=1e-2), _pipeline(n=76), tmp_path / "resumed", progress=False)
 
 
 def _count_traces(monkeypatch, owner, name):
@@ -156,7 +166,6 @@ def _count_traces(monkeypatch, owner, name):
 
 def test_fused_epochs_equal_the_step_loop_and_never_recompile(monkeypatch):
     step_traces = _count_traces(monkeypatch, Trainer, "train_step")
-    epoch_traces = _count_traces(monkeypatch, Trainer, "train_epoch")
     trainer = Trainer.create(AE)
     pipeline = _pipeline()
     step = compile_train_step(trainer)
@@ -167,7 +176,7 @@ def test_fused_epochs_equal_the_step_loop_and_never_recompile(monkeypatch):
     fused = trainer.init_state()
     for epoch in range(3):
         fused, metrics = epoch_fn(fused, pipeline.images, pipeline.labels, *pipeline.epoch_plan(epoch))
-    assert epoch_traces["train_epoch"] == 1
+    assert step_traces["train_step"] == 2  # the step's own trace, and the one inside the fused epoch
     assert metrics["loss"].shape == (pipeline.num_batches,)
     _assert_trees_close(fused.params, looped.params, 1e-5)
 
@@ -302,7 +311,7 @@ def test_a_vae_loss_at_beta_1_is_exactly_the_sum_of_its_terms_and_beta_weights_t
     for beta in (1.0, 2.5):
         trainer = Trainer.create(dataclasses.replace(VAE, kl_weight=beta))
         params = trainer.init_state().params
-        sums = trainer.eval_step(params, batch)  # op by op, as the reference below
+        sums = trainer.eval_step({"params": params}, batch)  # op by op, as the reference below
         outputs = trainer.model.apply({"params": params}, batch["image"])
         terms = losses.elbo_terms(outputs, batch["image"])
         weighted = losses.sse_plus_kl(outputs, batch["image"]) if beta == 1 else terms["reconstruction"] + beta * terms["kl"]
@@ -317,10 +326,11 @@ def test_the_kl_warm_up_follows_the_step_inside_one_compiled_step():
     batch = _vae_batch(16)
     for at, weight in ((0, 0.0), (2, 1.0), (6, 3.0), (8, 4.0), (30, 4.0)):
         state = trainer.init_state()
-        _, metrics = step(state.replace(step=jnp.asarray(at, jnp.int32), params=_spread_codes(state.params)), batch)
-        expected = float(metrics["reconstruction"]) + weight * float(metrics["kl"])
-        assert float(metrics["loss"]) == pytest.approx(expected, rel=1e-6), at
-    assert float(metrics["kl"]) > 100 * 1e-6 * float(metrics["loss"])  # its weights show far above the tolerance
+        _, sums = step(state.replace(step=jnp.asarray(at, jnp.int32), params=_spread_codes(state.params)), batch)
+        metrics = means(jax.device_get(sums))
+        expected = metrics["reconstruction"] + weight * metrics["kl"]
+        assert metrics["loss"] == pytest.approx(expected, rel=1e-6), at
+    assert metrics["kl"] > 100 * 1e-6 * metrics["loss"]  # its weights show far above the tolerance
     assert step._cache_size() == 1
 
 
@@ -403,12 +413,12 @@ def test_fit_over_pmap_trains_like_jit_over_a_mesh(tmp_path):
     pipeline = _pipeline(n=76)
     mesh = Mesh(np.array(jax.devices()[:4]), ("batch",))
     meshed, history = fit(config, pipeline, tmp_path / "mesh", mesh=mesh, fused=False, progress=False)
-    pmapped, pmap_history = fit(config, pipeline, tmp_path / "pmap", parallel="pmap", progress=False)
+    pmapped, pmap_history = fit(config, pipeline, tmp_path / "pmap", pmap=True, progress=False)
     _assert_trees_close(pmapped.params, meshed.params, 1e-5)
     assert int(pmapped.step) == int(meshed.step) == 6
     np.testing.assert_allclose(pmap_history[-1]["train_step_loss"], history[-1]["train_step_loss"], rtol=1e-5)
     with pytest.raises(InputError, match="does not split over 4 devices"):
-        fit(dataclasses.replace(config, batch_size=6), _pipeline(batch=6), tmp_path / "x", parallel="pmap")
+        fit(dataclasses.replace(config, batch_size=6), _pipeline(batch=6), tmp_path / "x", pmap=True)
 
 
 def test_a_second_process_on_the_same_workdir_is_refused_at_once(tmp_path):
@@ -566,3 +576,100 @@ def test_a_save_with_too_little_free_room_is_refused_before_writing(tmp_path, mo
         checkpoints.save(1, Trainer.create(AE).init_state(), {"epoch": 1, "config": AE.to_json()})
     assert not written
     checkpoints.close()
+
+
+def test_the_step_under_jax_pmap_gives_the_mesh_runs_parameters():
+    trainer = Trainer.create(CONV_AE)
+    pipeline = _pipeline((32, 32, 3), batch=8, n=28, transform="to_tensor")
+    mesh = Mesh(np.array(jax.devices()[:4]), ("batch",))
+    meshed = _steps_on(compile_train_step(trainer, mesh), trainer.init_state(), pipeline)
+    step = jax.pmap(lambda state, batch: trainer.train_step(state, batch, axis_name="devices"), axis_name="devices")
+    pmapped = _steps_on(step, replicate(trainer.init_state()), pipeline, prepare=split_for_pmap)
+    _assert_trees_close(unreplicate(pmapped).params, meshed.params, 1e-5)
+
+
+class _CountingAutoencoder(nn.Module):
+    """An autoencoder with a collection that is not trained: how many images it has seen, and their running mean.
+
+    Its outputs depend on the collection, so that evaluation and resuming must carry it.
+    """
+
+    @nn.compact
+    def __call__(self, images, train: bool = False):
+        seen = self.variable("counts", "seen", jnp.zeros, (), jnp.float32)
+        mean = self.variable("counts", "mean", jnp.zeros, images.shape[1:], jnp.float32)
+        if train and not self.is_initializing():
+            seen.value = seen.value + len(images)
+            mean.value = 0.9 * mean.value + 0.1 * jnp.mean(images, 0)
+        flat = images.reshape(len(images), -1)
+        return nn.Dense(784)(nn.Dense(8)(flat)).reshape(images.shape) + mean.value
+
+
+@pytest.fixture
+def counting():
+    models.register("counting_ae", _CountingAutoencoder, image_shape=(28, 28, 1), transform="normalize")
+    yield dataclasses.replace(AE, model="counting_ae", epochs=2)
+    models.unregister("counting_ae")
+
+
+def test_a_model_with_a_collection_trains_checkpoints_and_resumes_it_bitwise(counting, tmp_path):
+    straight, history = fit(counting, _pipeline(n=76), tmp_path / "straight", eval_data=_pipeline(n=40), progress=False)
+    assert float(straight.collections["counts"]["seen"]) == 2 * 3 * 32  # every row, padding included, of 2 × 3 steps
+    assert history[-1]["test_loss"] == evaluate(Trainer.create(counting), straight.params, _pipeline(n=40), 1,
+                                                collections=straight.collections)["loss"]
+    fit(counting, _pipeline(n=76), tmp_path / "resumed", eval_data=_pipeline(n=40), stop_after_epochs=1, progress=False)
+    resumed, _ = fit(counting, _pipeline(n=76), tmp_path / "resumed", eval_data=_pipeline(n=40), progress=False)
+    for a, b in zip(jax.tree.leaves(resumed), jax.tree.leaves(straight), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    restored = restore_state(counting, tmp_path / "resumed")
+    np.testing.assert_array_equal(restored.collections["counts"]["mean"], straight.collections["counts"]["mean"])
+
+    mesh = Mesh(np.array(jax.devices()[:2]), ("batch",))
+    meshed, _ = fit(counting, _pipeline(n=76), tmp_path / "mesh", mesh=mesh, progress=False)
+    together = fit_seeds([counting, dataclasses.replace(counting, seed=6)], [_pipeline(n=76), _pipeline(n=76, seed=6)],
+                         [tmp_path / "seed5", tmp_path / "seed6"], progress=False)
+    for state in (meshed, together[0][0]):
+        _assert_trees_close(state.collections, straight.collections, 1e-6)
+        _assert_trees_close(state.params, straight.params, 1e-5)
+
+
+def test_a_run_saved_on_one_device_resumes_on_two(tmp_path):
+    config = dataclasses.replace(AE, epochs=2)
+    fit(config, _pipeline(n=76), tmp_path / "resumed", stop_after_epochs=1, progress=False)
+    mesh = Mesh(np.array(jax.devices()[:2]), ("batch",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+    resumed, history = fit(config, _pipeline(n=76, sharding=sharding), tmp_path / "resumed", mesh=mesh, progress=False)
+    straight, _ = fit(config, _pipeline(n=76), tmp_path / "straight", progress=False)
+    assert [r["epoch"] for r in history] == [1, 2]
+    _assert_trees_close(resumed.params, straight.params, 1e-5)
+
+
+def test_a_loss_of_your_own_with_terms_logs_them_and_its_kl_is_weighted(tmp_path):
+    def my_elbo(outputs, images):
+        reconstruction, mean, log_var = outputs
+        return {"reconstruction": losses.mse(reconstruction, images), "kl": losses.kl_from_standard_normal(mean, log_var)}
+
+    losses.register("my_elbo", my_elbo, terms=("reconstruction", "kl"))
+    losses.register("my_elbo", my_elbo, terms=("reconstruction", "kl"))  # the same again (a notebook cell rerun): a no-op
+    try:
+        config = dataclasses.replace(VAE, loss="my_elbo", kl_weight=0.5, epochs=1)
+        _, history = fit(config, _pipeline(batch=16, n=48, transform="to_tensor"), tmp_path, progress=False)
+        record = history[0]
+        assert set(record) >= {"train_reconstruction", "train_kl", "train_step_kl"}
+        for loss, reconstruction, kl in zip(record["train_step_loss"], record["train_step_reconstruction"],
+                                            record["train_step_kl"]):
+            assert loss == pytest.approx(reconstruction + 0.5 * kl, rel=1e-5)
+        with pytest.raises(InputError, match="loss 'my_elbo' is already registered"):
+            losses.register("my_elbo", lambda outputs, images: images.sum((1, 2, 3)))
+    finally:
+        losses.unregister("my_elbo")
+    with pytest.raises(InputError, match="unknown loss 'my_elbo'"):
+        losses.unregister("my_elbo")
+    with pytest.raises(InputError, match="one of jaxae's own"):
+        losses.unregister("mse")
+
+
+def test_the_best_checkpoints_direction_is_the_metrics_own_and_a_bad_name_is_refused_first(tmp_path):
+    with pytest.raises(InputError, match="best_metric names a record's metric"):
+        fit(AE, _pipeline(), tmp_path / "run", best_metric="accuracy", progress=False)
+    assert not (tmp_path / "run").exists()

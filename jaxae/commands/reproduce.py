@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> None:
         for framework in frameworks:
             context = experiments.Context(
                 args.workdir, args.data_dir, args.raw_data, framework, retain_host_memory=not args.release_host_memory,
-                seeds_together=args.seeds_mode == "together", tensorboard=args.tensorboard,
+                compilation_cache=not args.no_compilation_cache, seeds_together=args.seeds_mode == "together",
+                tensorboard=args.tensorboard,
             )
             experiments.reproduce(
                 name, context, seeds=args.seeds, quick=args.quick, epochs=args.epochs, microbatch_size=args.microbatch_size,

@@ -17,7 +17,7 @@ import functools
 
 import jax
 
-from jaxae.models.shapes import example_input, init_rngs
+from jaxae.shapes import example_input, init_rngs
 
 _CHUNK_ACTIVATION_BYTES = 2 << 20  # about one core's L2 cache on the machines measured
 _SMALLEST, _LARGEST = 32, 128

@@ -3,19 +3,12 @@
 Importing :mod:`jaxae.data` or :mod:`jaxae.data.batches` does not import
 TensorFlow; the TFDS names below (``make_pipeline``, ``load_split``,
 ``StreamingPipeline``, ``prepared_builder``, ``import_dataset``) import it on
-first use.
-
-TensorFlow serves the input pipelines only: tf.data reads, shuffles and batches, and no matrix
-product or convolution runs in it. Before it is first imported, its start-up lines are turned
-off (``TF_CPP_MIN_LOG_LEVEL=2``), and so are oneDNN's custom operations
-(``TF_ENABLE_ONEDNN_OPTS=0``), which TensorFlow announces on stderr at import on CPUs with
-AVX-512 VNNI whatever the log level; settings the caller made stand.
+first use, through :func:`jaxae.data._tensorflow.import_tensorflow`: quiet, and with no GPU.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 
 from jaxae.data.batches import (
     PIXEL_TABLES,
@@ -29,9 +22,6 @@ from jaxae.data.batches import (
 from jaxae.data.classes import CLASS_NAMES, DATASETS, class_names
 from jaxae.data.raw_archives import ArchiveError
 from jaxae.errors import DatasetNotAvailableError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 _WITH_TENSORFLOW = {
     "load_split": "jaxae.data.input_pipeline",

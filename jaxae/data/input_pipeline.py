@@ -1,7 +1,8 @@
 """TensorFlow Datasets input: prepared splits, whole splits in memory, and the streaming pipeline.
 
-This is the only module of jaxae, with the offline import, that imports
-TensorFlow. Two pipeline modes, one order:
+This module and the offline import are the only ones of jaxae that use
+TensorFlow, both imported through :func:`jaxae.data._tensorflow.import_tensorflow`.
+Two pipeline modes, one order:
 
 * ``"device"``: :class:`~jaxae.data.batches.DeviceResidentPipeline` over the
   split loaded whole (:func:`load_split`).
@@ -16,24 +17,19 @@ so both modes give identical batches for the same seed.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import jax
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
+from jaxae.data._tensorflow import import_tensorflow
 from jaxae.data.batches import TRANSFORMS, BatchSpec, DeviceResidentPipeline, Pipeline
 from jaxae.data.classes import DATASETS
 from jaxae.errors import DatasetNotAvailableError, InputError
 
-# TensorFlow feeds data only: it must never claim a GPU that JAX needs. A RuntimeError: the caller
-# initialised TensorFlow already, and their choice stands.
-with contextlib.suppress(RuntimeError):
-    tf.config.set_visible_devices([], "GPU")
+tf, tfds = import_tensorflow()
 
 _DOWNLOAD_HOSTS = {"mnist": "storage.googleapis.com", "cifar10": "www.cs.toronto.edu"}
 MODES = ("device", "streaming")

@@ -14,11 +14,12 @@ import struct
 import tempfile
 from pathlib import Path
 
-import tensorflow_datasets as tfds
-
+from jaxae.data._tensorflow import import_tensorflow
 from jaxae.data.classes import DATASETS
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, unpack_cifar10, unpack_mnist
 from jaxae.errors import InputError
+
+_, tfds = import_tensorflow()
 
 
 class _LocalFiles:

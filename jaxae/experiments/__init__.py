@@ -150,7 +150,7 @@ def reproduce(
         recipe = recipe.with_max_epochs(epochs)
     if microbatch_size is not None:
         recipe = recipe.with_config(microbatch_size=microbatch_size)
-    variational = all(stage.config.loss in losses.terms for stage in recipe.stages)
+    variational = all("kl" in losses.get(stage.config.loss).terms for stage in recipe.stages)
     kl = {"kl_weight": kl_weight, "kl_warmup_epochs": kl_warmup_epochs}
     if not variational and any(value is not None for value in kl.values()):
         raise InputError(f"{recipe.name} trains no VAE: kl_weight and kl_warmup_epochs weight a VAE's KL term "

@@ -27,8 +27,8 @@ RECIPE = Recipe(
     name="E1",
     title="CIFAR-10 classifiers: MLP vs small CNN",
     stages=(
-        Stage("mlp", TrainConfig("cifar10_mlp", **_SGD), "cifar10"),
-        Stage("cnn", TrainConfig("cifar10_cnn", **_SGD), "cifar10"),
+        Stage("mlp", TrainConfig("cifar10_mlp", **_SGD)),
+        Stage("cnn", TrainConfig("cifar10_cnn", **_SGD)),
     ),
     seeds=(0, 1, 2),
     references=(

@@ -32,7 +32,7 @@ RECIPE = Recipe(
     stages=(
         Stage("autoencoder", TrainConfig(
             "cifar10_conv_ae", loss="sum_squared_error", optimizer="adam", learning_rate=1e-3, epochs=48, batch_size=128
-        ), "cifar10"),
+        )),
     ),
     seeds=(0, 1, 2),
     references=(

@@ -39,7 +39,7 @@ RECIPE = Recipe(
     stages=(
         Stage("autoencoder", TrainConfig(
             "mnist_conv_ae_2d", loss="mse", optimizer="adam", learning_rate=5e-4, epochs=20, batch_size=32
-        ), "mnist", test_split=None, drop_remainder=True),
+        ), test_split=None, drop_remainder=True),
     ),
     seeds=(123, 124, 125),
     references=(

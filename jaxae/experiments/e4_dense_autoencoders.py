@@ -26,7 +26,7 @@ def _stage(name: str, model: str, epochs: int, **model_args) -> Stage:
         model, loss="mse", optimizer="adam", learning_rate=LEARNING_RATE, weight_decay=1e-5,
         epochs=epochs, batch_size=128, model_args=tuple(model_args.items()),
     )
-    return Stage(name, config, "mnist", shuffle_test=True)
+    return Stage(name, config, shuffle_test=True)
 
 
 _PUBLISHED = {  # final train average loss, printed test loss

@@ -57,8 +57,8 @@ RECIPE = Recipe(
     name="E5",
     title="CIFAR-10 conv autoencoder for representation learning, then transfer",
     stages=(
-        Stage("autoencoder", TrainConfig("cifar10_fc_conv_ae", loss="mse", **_ADAM), "cifar10"),  # test MSE per epoch
-        Stage("classifier", TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **_ADAM), "cifar10",
+        Stage("autoencoder", TrainConfig("cifar10_fc_conv_ae", loss="mse", **_ADAM)),  # test MSE per epoch
+        Stage("classifier", TrainConfig("cifar10_fc_conv_classifier", loss="cross_entropy", **_ADAM),
               starts_from="autoencoder"),
     ),
     seeds=(0, 1, 2),

@@ -27,7 +27,6 @@ class Stage:
     Attributes:
       name: the stage's name in the experiment ("mlp", "autoencoder", ...).
       config: model, loss, optimiser, epochs, batch size (its seed is set per run).
-      dataset: TFDS name.
       train_split, test_split: TFDS split names; ``test_split=None``: no test
         evaluation (E3).
       shuffle_test: shuffle the test split each evaluation (E4 did).
@@ -38,17 +37,16 @@ class Stage:
 
     name: str
     config: TrainConfig
-    dataset: str
     train_split: str = "train"
     test_split: str | None = "test"
     shuffle_test: bool = False
     drop_remainder: bool = False
     starts_from: str | None = None
 
-    def __post_init__(self):
-        expected = model_spec(self.config.model).dataset
-        if self.dataset != expected:
-            raise InputError(f"stage {self.name!r}: {self.config.model} trains on {expected}, not {self.dataset}")
+    @property
+    def dataset(self) -> str:
+        """The TFDS name of the data the stage trains on: its model's (:class:`~jaxae.models.ModelSpec`)."""
+        return model_spec(self.config.model).dataset
 
     @property
     def transform(self) -> str:

@@ -43,6 +43,7 @@ class Context:
       framework: "jax" (jaxae) or "torch" (the same recipe in PyTorch).
       progress: progress bars and per-epoch lines.
       retain_host_memory: on CPU, keep freed host memory for reuse (see :func:`jaxae.train.fit`).
+      compilation_cache: keep compiled steps in JAX's persistent compilation cache (see :func:`jaxae.train.fit`).
       seeds_together: train each stage's seeds in jaxae as one program
         (:func:`jaxae.train.fit_seeds`) instead of one after the other (the default,
         which measured faster end to end; docs/performance.md). PyTorch runs, and
@@ -57,6 +58,7 @@ class Context:
     framework: str = "jax"
     progress: bool = True
     retain_host_memory: bool = True
+    compilation_cache: bool = True
     seeds_together: bool = False
     tensorboard: bool = False
 
@@ -64,7 +66,8 @@ class Context:
         if self.framework not in FRAMEWORKS:
             raise InputError(f"unknown framework {self.framework!r}; choose from {FRAMEWORKS}")
 
-    def run_dir(self, experiment: str, seed: int) -> Path:
+    def seed_folder(self, experiment: str, seed: int) -> Path:
+        """``workdir/<experiment>/<framework>/seed<k>``: the folder of one seed's stages and figures."""
         return Path(self.workdir) / experiment / self.framework / f"seed{seed}"
 
 
@@ -138,7 +141,7 @@ class StageData:
 
 
 @dataclasses.dataclass
-class Trained:
+class TrainedStage:
     """A trained stage: its final params (Flax layout, whatever the framework), its per-epoch history,
     its wall time and where that went (``setup``, ``train``, ``train_first_step``, ``eval``, ``checkpoint``)."""
 
@@ -149,7 +152,7 @@ class Trained:
     restored_epochs: int = 0
 
     @classmethod
-    def timed(cls, params, history, seconds: float, seeds: int = 1, restored_epochs: int = 0) -> Trained:
+    def timed(cls, params, history, seconds: float, seeds: int = 1, restored_epochs: int = 0) -> TrainedStage:
         """Its timings from the history; of a run of ``seeds`` seeds together, one seed's share.
 
         The first ``restored_epochs`` records came with a checkpoint from an earlier process: they
@@ -183,7 +186,7 @@ def _pipelines(stage: Stage, data: StageData):
     return train, test
 
 
-def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, initial_params=None) -> Trained:
+def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, initial_params=None) -> TrainedStage:
     """Trains ``stage`` in ``context.framework``; outputs (metrics, checkpoints) go to ``workdir``."""
     if context.progress:
         print(f"-- {stage.name}: {stage.config.model}, {stage.config.epochs} epochs of {stage.config.batch_size}")
@@ -198,10 +201,11 @@ def train_stage(stage: Stage, data: StageData, workdir: Path, context: Context, 
         restored = restored_epochs(workdir)
         state, history = fit(
             stage.config, train, workdir, eval_data=test, progress=context.progress, initial_params=initial_params,
-            retain_host_memory=context.retain_host_memory, tensorboard=context.tensorboard,
+            retain_host_memory=context.retain_host_memory, compilation_cache=context.compilation_cache,
+            tensorboard=context.tensorboard,
         )
         params = state.params
-    return Trained.timed(params, history, time.perf_counter() - start, restored_epochs=restored)
+    return TrainedStage.timed(params, history, time.perf_counter() - start, restored_epochs=restored)
 
 
 @dataclasses.dataclass
@@ -226,13 +230,13 @@ class SeedRun:
     context: Context
     experiment: str
     seed: int
-    trained_ahead: dict[str, Trained] = dataclasses.field(default_factory=dict)
+    trained_ahead: dict[str, TrainedStage] = dataclasses.field(default_factory=dict)
     timings: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     @property
     def folder(self) -> Path:
         """``workdir/<experiment>/<framework>/seed<k>``: its stages' folders and its figures."""
-        return self.context.run_dir(self.experiment, self.seed)
+        return self.context.seed_folder(self.experiment, self.seed)
 
     def load(self, stage: Stage) -> StageData:
         """The stage's splits (:meth:`StageData.load`), timed as ``data_seconds``."""
@@ -241,7 +245,7 @@ class SeedRun:
         self.timings["data_seconds"] += time.perf_counter() - start
         return data
 
-    def train(self, stage: Stage, data: StageData, initial_params=None) -> Trained:
+    def train(self, stage: Stage, data: StageData, initial_params=None) -> TrainedStage:
         """``stage`` trained into ``folder/<stage>`` (:func:`train_stage`), or its result in ``trained_ahead``;
         its timings are added to :attr:`timings`."""
         trained = self.trained_ahead.get(stage.name)
@@ -268,7 +272,7 @@ def seeds_train_together(stage: Stage, context: Context, seeds: tuple[int, ...])
             and stage.starts_from is None)
 
 
-def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds: tuple[int, ...]) -> dict[int, Trained]:
+def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds: tuple[int, ...]) -> dict[int, TrainedStage]:
     """Trains ``stage`` for all ``seeds`` at once, each into its own run folder; returns each seed's
     result, whose ``seconds`` are an equal share of the wall time."""
     if context.progress:
@@ -276,18 +280,19 @@ def train_seeds_together(stage: Stage, experiment: str, context: Context, seeds:
               f"seeds {', '.join(map(str, seeds))} together")
     start = time.perf_counter()
     stages = [stage.with_seed(seed) for seed in seeds]
-    run_dirs = [context.run_dir(experiment, seed) / stage.name for seed in seeds]
-    restored = [restored_epochs(run_dir) for run_dir in run_dirs]
+    workdirs = [context.seed_folder(experiment, seed) / stage.name for seed in seeds]
+    restored = [restored_epochs(workdir) for workdir in workdirs]
     data = StageData.load(stage, context.data_dir)
     pipelines = [_pipelines(s, data) for s in stages]
     results = fit_seeds(
         [s.config for s in stages], [train for train, _ in pipelines],
-        run_dirs,
+        workdirs,
         eval_data=None if data.test is None else [test for _, test in pipelines],
-        progress=context.progress, retain_host_memory=context.retain_host_memory, tensorboard=context.tensorboard,
+        progress=context.progress, retain_host_memory=context.retain_host_memory,
+        compilation_cache=context.compilation_cache, tensorboard=context.tensorboard,
     )
     share = (time.perf_counter() - start) / len(seeds)
-    return {seed: Trained.timed(state.params, history, share, len(seeds), epochs)
+    return {seed: TrainedStage.timed(state.params, history, share, len(seeds), epochs)
             for seed, (state, history), epochs in zip(seeds, results, restored)}
 
 

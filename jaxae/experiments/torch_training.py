@@ -20,16 +20,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from jaxae import latent
+from jaxae import losses
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments.recipe import Stage
 from jaxae.models import spec as model_spec
 from jaxae.torch_port import params_from_torch, params_to_torch, torch_reference
 from jaxae.train import TrainConfig, Trainer, TrainingDivergedError, epoch_summary
+from jaxae.train.metrics import epoch_means, means
 
 
 def per_example_loss(name: str, outputs, targets, kl_weight=None):
-    """The loss of each example, as :data:`jaxae.losses.per_example` computes it, in PyTorch.
+    """The loss of each example, as :func:`jaxae.losses.get` computes it, in PyTorch.
 
     ``kl_weight`` (None: unweighted) weights a variational loss's KL term.
     """
@@ -48,6 +49,17 @@ def elbo_terms(outputs, targets) -> dict:
     reconstruction, mean, log_var = outputs
     kl = -0.5 * (1 + log_var - mean**2 - log_var.exp())
     return {"reconstruction": per_example_loss("sum_squared_error", reconstruction, targets), "kl": kl.flatten(1).sum(1)}
+
+
+def _step_sums(per_example, outputs, targets, labels, loss: str, is_classifier: bool) -> dict[str, float]:
+    """A step's metrics summed over its batch, as jaxae's train step sums them (:mod:`jaxae.train.metrics`)."""
+    with torch.no_grad():
+        sums = {"loss": float(per_example.sum()), "count": float(len(per_example))}
+        if loss == "sse_plus_kl":
+            sums.update({name: float(values.sum()) for name, values in elbo_terms(outputs, targets).items()})
+        if is_classifier:
+            sums["accuracy"] = float((outputs.argmax(-1) == labels).float().sum())
+    return sums
 
 
 def _kl_weight(config: TrainConfig, step: int | None, steps_per_epoch: int) -> float | None:
@@ -86,38 +98,25 @@ class _Batches:
 
 
 def _evaluate(model, batches: _Batches, epoch: int, config: TrainConfig, is_classifier: bool):
+    """The test metrics as jaxae's evaluation gives them: sums over the split, made means by one function."""
     model.train(config.dropout_at_eval)
-    total, count, batch_means, correct = 0.0, 0, [], 0
-    class_correct = class_count = None
-    term_totals, codes = {}, []
+    totals, batch_means = {}, []
     with torch.no_grad():
         for images, labels in batches.epoch(epoch):
             outputs = model(images)
             targets = labels if is_classifier else images
-            losses = per_example_loss(config.loss, outputs, targets, _kl_weight(config, None, 0)).double()
-            total += float(losses.sum())
-            count += len(images)
-            batch_means.append(float(losses.mean()))
+            per_example = per_example_loss(config.loss, outputs, targets, _kl_weight(config, None, 0)).double()
+            batch_means.append(float(per_example.mean()))
+            sums = _step_sums(per_example, outputs, targets, labels, config.loss, is_classifier)
             if config.loss == "sse_plus_kl":
-                for name, values in elbo_terms(outputs, targets).items():
-                    term_totals[name] = term_totals.get(name, 0.0) + float(values.double().sum())
-                codes.append(outputs[1].flatten(1).numpy())
+                codes = outputs[1].flatten(1).double()
+                sums.update(code_sum=codes.sum(0).numpy(), code_square_sum=(codes**2).sum(0).numpy())
             if is_classifier:
-                hits = outputs.argmax(-1) == labels
-                correct += int(hits.sum())
-                num_classes = outputs.shape[-1]
-                per_class = torch.bincount(labels[hits], minlength=num_classes).numpy()
-                seen = torch.bincount(labels, minlength=num_classes).numpy()
-                class_correct = per_class if class_correct is None else class_correct + per_class
-                class_count = seen if class_count is None else class_count + seen
-    result = {"loss": total / count, "loss_batch_mean": float(np.mean(batch_means)), "count": float(count)}
-    result.update({name: value / count for name, value in term_totals.items()})
-    if codes:
-        result["active_dims"] = latent.active_dimensions(np.concatenate(codes))
-    if is_classifier:
-        result["accuracy"] = correct / count
-        result["class_accuracy"] = (class_correct / np.maximum(class_count, 1)).tolist()
-    return result
+                num_classes, hits = outputs.shape[-1], outputs.argmax(-1) == labels
+                sums.update(class_correct=torch.bincount(labels[hits], minlength=num_classes).numpy(),
+                            class_count=torch.bincount(labels, minlength=num_classes).numpy())
+            totals = {name: totals.get(name, 0) + value for name, value in sums.items()}
+    return {**means(totals), "loss_batch_mean": float(np.mean(batch_means)), "count": float(totals["count"])}
 
 
 def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progress: bool = True,
@@ -157,7 +156,7 @@ def fit_torch(stage: Stage, data, workdir: Path, *, initial_params=None, progres
             with open(workdir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             if progress:
-                print(epoch_summary(record, config.epochs) + " [torch]")
+                print(epoch_summary(record, config.epochs, losses.get(config.loss).terms) + " [torch]")
             if events is not None:
                 events.epoch(record)
                 if test is not None and not is_classifier:
@@ -189,38 +188,26 @@ def _train_epoch(model, optimizer, config: TrainConfig, train: _Batches, test: _
     """Trains and evaluates one epoch, saves the model; returns the epoch's record."""
     start = time.perf_counter()
     model.train()
-    step_losses, step_accuracies, step_terms = [], [], {}
+    steps = []
     bar = tqdm(train.epoch(epoch), total=len(train), desc=f"epoch {epoch + 1}/{config.epochs} (torch)",
                disable=not progress, unit="batch", leave=False)
     for images, labels in bar:
-        step = epoch * len(train) + len(step_losses)
+        step = epoch * len(train) + len(steps)
         outputs = model(images)
         targets = labels if is_classifier else images
-        loss = per_example_loss(config.loss, outputs, targets, _kl_weight(config, step, len(train))).mean()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDivergedError(
-                f"the loss became {value} at epoch {epoch + 1}, step {len(step_losses) + 1} (torch); "
-                f"{workdir / 'torch_model.pt'} holds the last good epoch"
-            )
+        per_example = per_example_loss(config.loss, outputs, targets, _kl_weight(config, step, len(train)))
+        loss = per_example.mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        step_losses.append(value)
-        if is_classifier:
-            step_accuracies.append(float((outputs.argmax(-1) == labels).float().mean()))
-        if config.loss == "sse_plus_kl":
-            with torch.no_grad():
-                for name, values in elbo_terms(outputs, targets).items():
-                    step_terms.setdefault(name, []).append(float(values.mean()))
-    record = {"epoch": epoch + 1, "train_loss": float(np.mean(step_losses)),
-              **{f"train_{name}": float(np.mean(values)) for name, values in step_terms.items()},
+        steps.append(means(_step_sums(per_example, outputs, targets, labels, config.loss, is_classifier)))
+        if not math.isfinite(steps[-1]["loss"]):
+            raise TrainingDivergedError(
+                f"the loss became {steps[-1]['loss']} at epoch {epoch + 1}, step {len(steps)} (torch); "
+                f"{workdir / 'torch_model.pt'} holds the last good epoch"
+            )
+    record = {"epoch": epoch + 1, **{f"train_{name}": value for name, value in epoch_means(steps).items()},
               "train_seconds": time.perf_counter() - start}
-    if is_classifier:
-        record["train_accuracy"] = float(np.mean(step_accuracies))
-    record["train_step_loss"] = step_losses
-    if is_classifier:
-        record["train_step_accuracy"] = step_accuracies
     if test is not None:
         started = time.perf_counter()
         evaluation = _evaluate(model, test, epoch, config, is_classifier)

@@ -9,7 +9,7 @@
 (8, 4, 4, 32)
 """
 
-from jaxae.models._base import Autoencoder, SeedModel
+from jaxae.models._base import Autoencoder, SeedModel, TorchLayer
 from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
 from jaxae.models.conv_autoencoders import (
     CifarConvAutoencoder,
@@ -20,8 +20,8 @@ from jaxae.models.conv_autoencoders import (
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
 from jaxae.models.registry import TASKS, ModelSpec, create, names, register, spec, unregister
-from jaxae.models.shapes import abstract_params, example_input, init_rngs
 from jaxae.models.variational import CifarConvVae, MnistConvVae, VaeOutput, VariationalAutoencoder
+from jaxae.shapes import abstract_params, example_input, init_rngs
 
 __all__ = [
     "TASKS",
@@ -37,6 +37,7 @@ __all__ = [
     "ModelSpec",
     "MultilayerPerceptron",
     "SeedModel",
+    "TorchLayer",
     "VaeOutput",
     "VariationalAutoencoder",
     "abstract_params",

@@ -1,8 +1,9 @@
-"""What every seed model shares: its input spec, its init scheme, its input checks."""
+"""What every seed model shares: its input spec, its init scheme, its input checks, its PyTorch twin."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import dataclasses
+from typing import Any, ClassVar, Literal
 
 import flax.linen as nn
 
@@ -12,10 +13,32 @@ from jaxae.models.layers import INIT_SCHEMES, InitScheme
 from jaxae.models.validation import check_batch
 
 
+@dataclasses.dataclass(frozen=True)
+class TorchLayer:
+    """One layer of a seed model's PyTorch twin, and the Flax layer that holds its weights.
+
+    Attributes:
+      torch_name: its prefix in the twin's ``state_dict`` (``"<torch_name>.weight"``, ``".bias"``).
+      flax_path: the path of its ``{"kernel", "bias"}`` in the Flax params.
+      kind: "linear" (``Linear``) or "conv" (``Conv2d`` or ``ConvTranspose2d``).
+      flattened_input: for a ``Linear`` on a feature map flattened in PyTorch's order, that map's
+        ``(C, H, W)`` (Flax flattens ``(H, W, C)``).
+      reshaped_output: for a ``Linear`` whose output is viewed as a ``(C, H, W)`` feature map, that map.
+    """
+
+    torch_name: str
+    flax_path: tuple[str, ...]
+    kind: Literal["linear", "conv"] = "linear"
+    flattened_input: tuple[int, int, int] | None = None
+    reshaped_output: tuple[int, int, int] | None = None
+
+
 class SeedModel(nn.Module):
     """Base class of the seed models.
 
-    Subclasses set ``image_shape`` (NHWC without the batch dimension). Models
+    Subclasses set ``image_shape`` (NHWC without the batch dimension) and say
+    what their PyTorch twin is (:meth:`torch_twin`, :meth:`torch_layers`; see
+    :mod:`jaxae.torch_port`). Models
     with convolutions also have a ``conv_lowering`` field, how their
     convolutions are computed (see :mod:`jaxae.models.convolution`); params do
     not depend on it. The registry names each model it creates
@@ -40,8 +63,17 @@ class SeedModel(nn.Module):
     def model_name(self) -> str:
         return self.name or type(self).__name__
 
-    def check_images(self, x) -> None:
+    def check_input(self, x) -> None:
+        """Refuses ``x`` unless it is a floating batch of ``image_shape`` images (before anything is traced)."""
         check_batch(self.model_name, x, self.image_shape, "images")
+
+    def torch_twin(self, torch_modules) -> Any:
+        """This model as its seed's PyTorch code builds it, from ``torch_modules`` (``jaxae._torch_modules``)."""
+        raise NotImplementedError
+
+    def torch_layers(self) -> list[TorchLayer]:
+        """The layers of :meth:`torch_twin`, in its ``state_dict``'s order."""
+        raise NotImplementedError
 
 
 class Autoencoder(SeedModel):
@@ -61,7 +93,7 @@ class Autoencoder(SeedModel):
         raise NotImplementedError
 
     def encode(self, x):
-        self.check_images(x)
+        self.check_input(x)
         return self.encoder(x)
 
     def decode(self, z):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import flax.linen as nn
 
-from jaxae.models._base import SeedModel
+from jaxae.models._base import SeedModel, TorchLayer
 from jaxae.models.convolution import ConvLowering
 from jaxae.models.layers import Conv2d, Linear, max_pool2d
 
@@ -25,12 +25,23 @@ class MultilayerPerceptron(SeedModel):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        self.check_images(x)
+        self.check_input(x)
         dropout = nn.Dropout(self.dropout_rate, deterministic=not train)
         x = x.reshape(x.shape[0], -1)
         x = dropout(nn.relu(Linear(self.hidden_dim1, self.init_scheme, name="input_layer")(x)))
         x = dropout(nn.relu(Linear(self.hidden_dim2, self.init_scheme, name="hidden_layer")(x)))
         return Linear(self.num_classes, self.init_scheme, name="output_layer")(x)
+
+    def torch_twin(self, torch_modules):
+        return torch_modules.MultilayerPerceptronModel(3072, self.num_classes, self.hidden_dim1, self.hidden_dim2,
+                                                       self.dropout_rate)
+
+    def torch_layers(self):
+        return [
+            TorchLayer("input_layer", ("input_layer",), flattened_input=(3, 32, 32)),
+            TorchLayer("hidden_layer", ("hidden_layer",)),
+            TorchLayer("output_layer", ("output_layer",)),
+        ]
 
 
 class BasicConvNet(SeedModel):
@@ -46,7 +57,7 @@ class BasicConvNet(SeedModel):
     @nn.compact
     def __call__(self, x, train: bool = False):
         """Logits. ``train`` is accepted for a uniform API; it changes nothing."""
-        self.check_images(x)
+        self.check_input(x)
         x = max_pool2d(
             nn.relu(
                 Conv2d(
@@ -64,3 +75,14 @@ class BasicConvNet(SeedModel):
         x = x.reshape(x.shape[0], -1)
         x = nn.relu(Linear(self.dense_units, self.init_scheme, name="fc1")(x))
         return Linear(self.num_classes, self.init_scheme, name="logits")(x)
+
+    def torch_twin(self, torch_modules):
+        return torch_modules.BasicConvNet(self.out_c1, self.out_c2, self.dense_units, self.num_classes)
+
+    def torch_layers(self):
+        return [
+            TorchLayer("conv1", ("conv1",), "conv"),
+            TorchLayer("conv2", ("conv2",), "conv"),
+            TorchLayer("fc1", ("fc1",), flattened_input=(self.out_c2, 5, 5)),
+            TorchLayer("logits", ("logits",)),
+        ]

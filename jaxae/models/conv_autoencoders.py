@@ -8,10 +8,10 @@ import flax.linen as nn
 import jax
 
 from jaxae.errors import InputError
-from jaxae.models._base import Autoencoder, SeedModel
+from jaxae.models._base import Autoencoder, SeedModel, TorchLayer
 from jaxae.models.convolution import ConvLowering
 from jaxae.models.layers import Conv2d, ConvTranspose2d, InitScheme, Linear, trim, upsample_bilinear
-from jaxae.models.shapes import example_input
+from jaxae.shapes import example_input
 from jaxae.trees import first_difference, leaf_shapes
 
 
@@ -84,6 +84,14 @@ class CifarConvAutoencoder(Autoencoder):
         )
         self.decoder = _CifarConvDecoder(self.out_c1, self.out_c2, self.init_scheme, self.conv_lowering)
 
+    def torch_twin(self, torch_modules):
+        return torch_modules.ConvAutoencoder(self.out_c1, self.out_c2, self.embedding_dim)
+
+    def torch_layers(self):
+        return [TorchLayer(f"encoder.conv{i}", ("encoder", f"conv{i}"), "conv") for i in (1, 2, 3)] + [
+            TorchLayer(f"decoder.deconv{i}", ("decoder", f"deconv{i}"), "conv") for i in (1, 2, 3)
+        ]
+
 
 class _MnistConvEncoder(nn.Module):
     """Four convolutions, flattened, then one Linear per head (one output per head)."""
@@ -147,6 +155,19 @@ class MnistConvAutoencoder(Autoencoder):
             self.latent_dim, self.negative_slope, self.init_scheme, self.conv_lowering
         )
         self.decoder = _MnistConvDecoder(self.negative_slope, self.init_scheme, self.conv_lowering)
+
+    def torch_twin(self, torch_modules):
+        return torch_modules.RaschkaAutoEncoder(self.latent_dim, self.negative_slope)
+
+    def torch_layers(self):
+        encoder = [TorchLayer(f"encoder.{2 * i}", ("encoder", f"conv{i + 1}"), "conv") for i in range(4)]
+        decoder = [TorchLayer(f"decoder.{2 * i + 2}", ("decoder", f"deconv{i + 1}"), "conv") for i in range(4)]
+        return [
+            *encoder,
+            TorchLayer("encoder.8", ("encoder", "fc"), flattened_input=(64, 7, 7)),
+            TorchLayer("decoder.0", ("decoder", "fc"), reshaped_output=(64, 7, 7)),
+            *decoder,
+        ]
 
 
 class _FcConvEncoder(nn.Module):
@@ -224,6 +245,16 @@ class FcConvAutoencoder(Autoencoder):
             self.negative_slope, self.align_corners, self.init_scheme, self.conv_lowering
         )
 
+    def torch_twin(self, torch_modules):
+        return torch_modules.LectureAutoencoder(self.latent_dim, self.negative_slope, self.align_corners)
+
+    def torch_layers(self):
+        return [
+            *_lecture_encoder_layers("conv_encoder", "fc_encoder.0"),
+            TorchLayer("fc_decoder.0", ("decoder", "fc"), reshaped_output=(128, 4, 4)),
+            *[TorchLayer(f"conv_decoder.{3 * i}", ("decoder", f"conv{i + 1}"), "conv") for i in range(4)],
+        ]
+
 
 class FcConvClassifier(SeedModel):
     """E5's classifier: :class:`FcConvAutoencoder`'s encoder and a Linear head.
@@ -241,11 +272,24 @@ class FcConvClassifier(SeedModel):
     @nn.compact
     def __call__(self, x, train: bool = False):
         """Logits. ``train`` is accepted for a uniform API; it changes nothing."""
-        self.check_images(x)
+        self.check_input(x)
         features = _FcConvEncoder(
             self.latent_dim, self.negative_slope, self.init_scheme, self.conv_lowering, name="encoder"
         )(x)
         return Linear(self.num_classes, self.init_scheme, name="head")(features)
+
+    def torch_twin(self, torch_modules):
+        return torch_modules.LectureClassifier(self.latent_dim, self.negative_slope, self.num_classes)
+
+    def torch_layers(self):
+        return [*_lecture_encoder_layers("conv", "fc1.0"), TorchLayer("fc2.0", ("head",))]
+
+
+def _lecture_encoder_layers(conv_prefix: str, fc_name: str) -> list[TorchLayer]:
+    """The layers of E5's encoder in the lecture's autoencoder or classifier, whose modules name it differently."""
+    return [TorchLayer(f"{conv_prefix}.{2 * i}", ("encoder", f"conv{i + 1}"), "conv") for i in range(3)] + [
+        TorchLayer(fc_name, ("encoder", "fc"), flattened_input=(128, 4, 4))
+    ]
 
 
 def classifier_from_autoencoder(autoencoder_variables, rng, classifier: FcConvClassifier | None = None):

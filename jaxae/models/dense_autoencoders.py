@@ -12,7 +12,7 @@ from typing import Literal
 import flax.linen as nn
 
 from jaxae.errors import InputError
-from jaxae.models._base import Autoencoder
+from jaxae.models._base import Autoencoder, TorchLayer
 from jaxae.models.layers import InitScheme, Linear
 
 OUTPUT_ACTIVATIONS = {"tanh": nn.tanh, "sigmoid": nn.sigmoid, "none": lambda x: x}
@@ -72,3 +72,13 @@ class DenseAutoencoder(Autoencoder):
         decoder_sizes = (*reversed(self.hidden_sizes[:-1]), height * width * channels)
         self.encoder = _DenseStack(tuple(self.hidden_sizes), self.init_scheme)
         self.decoder = _DenseStack(decoder_sizes, self.init_scheme, self.output_activation, self.image_shape)
+
+    def torch_twin(self, torch_modules):
+        return torch_modules.DenseAutoencoder(784, self.hidden_sizes, self.output_activation)
+
+    def torch_layers(self):
+        return [
+            TorchLayer(f"{part}.{2 * i}", (part, f"fc{i + 1}"))
+            for part in ("encoder", "decoder")
+            for i in range(len(self.hidden_sizes))
+        ]

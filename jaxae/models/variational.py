@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxae.errors import InputError
-from jaxae.models._base import Autoencoder
+from jaxae.models._base import Autoencoder, TorchLayer
 from jaxae.models.conv_autoencoders import (
     CifarConvAutoencoder,
     MnistConvAutoencoder,
@@ -37,7 +37,7 @@ from jaxae.models.conv_autoencoders import (
     _MnistConvDecoder,
     _MnistConvEncoder,
 )
-from jaxae.models.shapes import LATENT_RNG
+from jaxae.shapes import LATENT_RNG
 
 _HEADS = ("mean", "log_var")
 
@@ -82,6 +82,14 @@ class MnistConvVae(VariationalAutoencoder, MnistConvAutoencoder):
         )
         self.decoder = _MnistConvDecoder(self.negative_slope, self.init_scheme, self.conv_lowering)
 
+    def torch_twin(self, torch_modules):
+        return torch_modules.RaschkaVariationalAutoEncoder(self.latent_dim, self.negative_slope)
+
+    def torch_layers(self):
+        convs = [layer for layer in super().torch_layers() if layer.flax_path != ("encoder", "fc")]
+        heads = [TorchLayer(f"z_{head}", ("encoder", head), flattened_input=(64, 7, 7)) for head in _HEADS]
+        return [*convs[:4], *heads, *convs[4:]]
+
 
 class CifarConvVae(VariationalAutoencoder, CifarConvAutoencoder):
     """E2's autoencoder whose last convolution is two heads: mean and log-variance maps, 4×4×32 each.
@@ -96,3 +104,11 @@ class CifarConvVae(VariationalAutoencoder, CifarConvAutoencoder):
             self.out_c1, self.out_c2, self.embedding_dim, self.init_scheme, self.conv_lowering, heads=_HEADS
         )
         self.decoder = _CifarConvDecoder(self.out_c1, self.out_c2, self.init_scheme, self.conv_lowering)
+
+    def torch_twin(self, torch_modules):
+        return torch_modules.ConvVariationalAutoencoder(self.out_c1, self.out_c2, self.embedding_dim)
+
+    def torch_layers(self):
+        encoder = [TorchLayer(f"encoder.{name}", ("encoder", name), "conv") for name in ("conv1", "conv2")]
+        heads = [TorchLayer(f"encoder.conv_{head}", ("encoder", head), "conv") for head in _HEADS]
+        return [*encoder, *heads, *super().torch_layers()[3:]]

@@ -1,13 +1,13 @@
-"""Training: the run's config, pure steps, data parallelism, the ``fit`` loop, checkpoints.
+"""Training: the run's config, the pure step, the engine that runs it, the ``fit`` loop, checkpoints.
 
 * :mod:`jaxae.train.config`: :class:`TrainConfig` (what a run is) and its optimiser.
-* :mod:`jaxae.train.steps`: :class:`TrainState`, :class:`Trainer` with the pure
-  ``train_step`` / ``eval_step``, and their compiled forms: jit (over a device
-  mesh) and pmap.
+* :mod:`jaxae.train.steps`: :class:`TrainState` (parameters and any other Flax
+  collections) and :class:`Trainer` with the pure ``train_step`` / ``eval_step``.
+* :mod:`jaxae.train.metrics`: metrics as sums, and the one function that makes them means.
+* :mod:`jaxae.train.engine`: the step compiled for a mesh, several seeds, a fused
+  epoch or ``pmap``, and the loop over an epoch's batches.
 * :mod:`jaxae.train.loop`: :func:`fit` and :func:`fit_seeds` (one loop), :func:`evaluate`,
-  :func:`process_settings` (every process-wide setting training makes).
-* :mod:`jaxae.train.epochs`: how an epoch trains, one object per kind of step (jit, mesh,
-  pmap, seeds, fused).
+  :func:`restore_state`, :func:`process_settings` (every process-wide setting training makes).
 * :mod:`jaxae.train.run_dir`: a run's folder: its history, metrics log and checkpoints.
 * :mod:`jaxae.train.checkpoint`: Orbax checkpoints that refuse another run's config.
 * :mod:`jaxae.train.workdir`: one process per work dir.
@@ -27,34 +27,32 @@ from jaxae.train.checkpoint import (
     CorruptCheckpointError,
     DamagedCheckpointWarning,
 )
-from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, TrainConfig, make_optimizer
-from jaxae.train.loop import PARALLEL, default_fused, evaluate, fit, fit_seeds, load_params, process_settings
-from jaxae.train.run_dir import epoch_summary
-from jaxae.train.steps import (
-    Trainer,
-    TrainState,
-    check_trainable,
-    compile_pmap_train_step,
-    compile_seeds_train_step,
+from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, SPEED_SETTINGS, TrainConfig, make_optimizer
+from jaxae.train.engine import (
+    Engine,
     compile_train_epoch,
     compile_train_step,
-    microbatch_count,
     replicate,
     split_for_pmap,
     stack_seeds,
     unreplicate,
 )
+from jaxae.train.loop import default_fused, evaluate, fit, fit_seeds, process_settings, restore_state
+from jaxae.train.metrics import means
+from jaxae.train.run_dir import epoch_summary
+from jaxae.train.steps import Trainer, TrainState, check_trainable, microbatch_count
 from jaxae.train.workdir import exclusive_workdir
 
 __all__ = [
     "COMPUTE_DTYPES",
     "OPTIMIZERS",
-    "PARALLEL",
+    "SPEED_SETTINGS",
     "CheckpointMismatchError",
     "CheckpointSaveError",
     "Checkpoints",
     "CorruptCheckpointError",
     "DamagedCheckpointWarning",
+    "Engine",
     "TrainConfig",
     "TrainState",
     "Trainer",
@@ -62,8 +60,6 @@ __all__ = [
     "TrainingInterrupted",
     "WorkdirInUseError",
     "check_trainable",
-    "compile_pmap_train_step",
-    "compile_seeds_train_step",
     "compile_train_epoch",
     "compile_train_step",
     "default_fused",
@@ -72,11 +68,12 @@ __all__ = [
     "exclusive_workdir",
     "fit",
     "fit_seeds",
-    "load_params",
     "make_optimizer",
+    "means",
     "microbatch_count",
     "process_settings",
     "replicate",
+    "restore_state",
     "split_for_pmap",
     "stack_seeds",
     "unreplicate",

@@ -146,8 +146,8 @@ class Checkpoints:
 
         Raises:
           FileNotFoundError: no such checkpoint.
-          CheckpointMismatchError: the checkpoint's config differs from ``config`` (settings
-            absent from the checkpoint, newer than it, are not compared)
+          CheckpointMismatchError: the checkpoint's config differs from ``config`` (only
+            the settings both name are compared)
             or its arrays do not fit ``state_like``; the message says which.
           CorruptCheckpointError: its files are damaged or incomplete.
         """
@@ -161,8 +161,9 @@ class Checkpoints:
             raise self._unreadable(epoch, error) from None
         if not isinstance(meta, dict) or "config" not in meta:
             raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
-        # A setting the checkpoint predates (absent from its config) cannot disagree with it.
-        differing = sorted(k for k in meta["config"] if config is not None and config.get(k) != meta["config"][k])
+        # Only the settings both name are compared: one the checkpoint predates cannot disagree with it,
+        # nor one it records that no longer identifies a run (a speed setting).
+        differing = sorted(k for k in meta["config"] if config is not None and k in config and config[k] != meta["config"][k])
         if differing:
             raise CheckpointMismatchError(
                 f"checkpoint {epoch} in {self._manager.directory} is of another run: "

@@ -10,12 +10,14 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
-from jaxae import cpu, losses, models
+from jaxae import losses, models
 from jaxae.data.batches import BatchSpec
 from jaxae.errors import InputError
 
 OPTIMIZERS = ("sgd", "adam")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+SPEED_SETTINGS = frozenset({"microbatch_size"})
+"""The settings of a :class:`TrainConfig` that change how fast a run trains, not what it trains."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +27,7 @@ class TrainConfig:
     Attributes:
       model: a registered model's name (:func:`jaxae.models.register` adds
         yours); ``model_args`` override its arguments.
-      loss: a key of :data:`jaxae.losses.per_example` ("cross_entropy",
+      loss: a registered loss (:func:`jaxae.losses.names`: "cross_entropy",
         "mse", "sum_squared_error", "sse_plus_kl", or one of your own,
         :func:`jaxae.losses.register`); classifiers compare with labels,
         autoencoders with their input.
@@ -48,8 +50,9 @@ class TrainConfig:
         computes in bfloat16 (its inputs and, layer by layer, its weights cast
         down), while parameters, gradients, optimiser state, the loss and every
         metric stay float32.
-      kl_weight: β, the weight of a variational loss's KL term (``loss="sse_plus_kl"``):
-        the loss per example is reconstruction + β·KL; 1 is the ELBO.
+      kl_weight: β, the weight of the ``"kl"`` term of a loss with terms (``loss="sse_plus_kl"``,
+        or your own, :func:`jaxae.losses.register`): the loss per example is
+        reconstruction + β·KL; 1 is the ELBO.
       kl_warmup_epochs: ramp the KL weight linearly from 0 to ``kl_weight`` over
         this many epochs (:meth:`kl_weight_at`); 0: no warm-up.
     """
@@ -73,9 +76,7 @@ class TrainConfig:
 
     def __post_init__(self):
         models.spec(self.model)  # a clear error for an unknown name
-        if self.loss not in losses.per_example:
-            raise InputError(f"unknown loss {self.loss!r}; choose from {sorted(losses.per_example)}, "
-                             "or register your own with jaxae.losses.register(name, fn)")
+        loss = losses.get(self.loss)
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
         for name in ("epochs", "batch_size"):
@@ -89,9 +90,10 @@ class TrainConfig:
             raise InputError(f"kl_weight must be a finite number >= 0, got {self.kl_weight!r}")
         if not isinstance(self.kl_warmup_epochs, int) or self.kl_warmup_epochs < 0:
             raise InputError(f"kl_warmup_epochs must be a whole number >= 0, got {self.kl_warmup_epochs!r}")
-        if (self.kl_weight != 1 or self.kl_warmup_epochs) and self.loss not in losses.terms:
-            raise InputError(f"kl_weight and kl_warmup_epochs weight a variational loss's KL term; "
-                             f"loss {self.loss!r} has none (the variational ones: {sorted(losses.terms)})")
+        if (self.kl_weight != 1 or self.kl_warmup_epochs) and "kl" not in loss.terms:
+            variational = [name for name in losses.names() if "kl" in losses.get(name).terms]
+            raise InputError(f"kl_weight and kl_warmup_epochs weight a loss's 'kl' term; "
+                             f"loss {self.loss!r} has none (those with one: {variational})")
 
     @property
     def weights_kl(self) -> bool:
@@ -116,20 +118,16 @@ class TrainConfig:
     def create_model(self):
         return models.create(self.model, **dict(self.model_args))
 
-    def resolved(self, backend: str | None = None) -> TrainConfig:
-        """This config with the backend's default ``microbatch_size`` filled in (see the attribute)."""
-        if self.microbatch_size is not None:
-            return self
-        image_shape = models.spec(self.model).image_shape
-        size = cpu.default_microbatch_size(self.create_model(), self.batch_size, backend, image_shape=image_shape)
-        return dataclasses.replace(self, microbatch_size=size)
-
     def batch_spec(self, shuffle: bool = True, drop_remainder: bool = False) -> BatchSpec:
         """The training batches this config takes: its batch size, its seed for the data order."""
         return BatchSpec(self.batch_size, shuffle=shuffle, drop_remainder=drop_remainder, seed=self.seed)
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint compares to resume: :meth:`to_json` less the speed settings (:data:`SPEED_SETTINGS`)."""
+        return {k: v for k, v in self.to_json().items() if k not in SPEED_SETTINGS}
 
 
 def make_optimizer(config: TrainConfig, learning_rate=None) -> optax.GradientTransformation:

@@ -21,21 +21,19 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import Mesh
 
 from jaxae import compilation_cache as persistent_cache
-from jaxae import cpu, latent
+from jaxae import cpu
 from jaxae.errors import InputError, TrainingDivergedError
-from jaxae.train import epochs as epoch_kinds
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.config import TrainConfig
+from jaxae.train.engine import Engine, Stopped
 from jaxae.train.interrupts import stop_requests
+from jaxae.train.metrics import best_mode, means
 from jaxae.train.run_dir import RunDir
-from jaxae.train.steps import LOSS_TERMS, Trainer, check_trainable
+from jaxae.train.steps import Trainer, check_trainable
 from jaxae.train.workdir import exclusive_workdir
-
-PARALLEL = ("jit", "pmap")
 
 
 def default_fused(backend: str | None = None) -> bool:
@@ -67,31 +65,24 @@ def process_settings(retain_host_memory: bool = True, compilation_cache: bool = 
         cpu.retain_freed_memory()
 
 
-def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | None = None) -> dict[str, Any]:
-    """Test metrics over one pass of ``pipeline``: per-image mean loss, seed-style per-batch mean, accuracy.
+def evaluate(trainer: Trainer, params, pipeline, epoch: int = 0, seed: int | None = None,
+             collections=None) -> dict[str, Any]:
+    """Test metrics over one pass of ``pipeline``: per-image means (:func:`jaxae.train.metrics.means`),
+    ``loss_batch_mean`` (the seeds' per-batch mean) and ``count``.
 
-    A VAE's also hold the loss's terms per image (``reconstruction``, ``kl``) and its
-    ``active_dims``, counted as :func:`jaxae.latent.active_dimensions` counts them.
+    ``collections``: the model's other variables (``state.collections``), if it has any.
     ``seed`` (default the config's) seeds the dropout of an evaluation with ``dropout_at_eval``.
     """
-    step = trainer.jitted_eval_step
+    step, variables = trainer.jitted_eval_step, {"params": params, **(collections or {})}
     rng = jax.random.fold_in(jax.random.key(trainer.config.seed if seed is None else seed), 1_000_003 + epoch)
     totals, batch_means, batches = None, 0.0, 0
     for i, batch in enumerate(pipeline.epoch(epoch)):
-        sums = step(params, batch, jax.random.fold_in(rng, i))
+        sums = step(variables, batch, jax.random.fold_in(rng, i))
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
         batch_means += float(sums["loss"] / sums["count"])
         batches += 1
-    count = float(totals["count"])
-    result = {"loss": float(totals["loss"]) / count, "loss_batch_mean": batch_means / batches, "count": count}
-    result.update({name: float(totals[name]) / count for name in LOSS_TERMS if name in totals})
-    if "code_sum" in totals:
-        result["active_dims"] = latent.active_dimensions_of_sums(totals["code_sum"], totals["code_square_sum"], count)
-    if "correct" in totals:
-        result["accuracy"] = float(totals["correct"]) / count
-        class_count = np.maximum(np.asarray(totals["class_count"]), 1)
-        result["class_accuracy"] = (np.asarray(totals["class_correct"]) / class_count).tolist()
-    return result
+    totals = jax.device_get(totals)
+    return {**means(totals), "loss_batch_mean": batch_means / batches, "count": float(totals["count"])}
 
 
 def fit(
@@ -101,9 +92,9 @@ def fit(
     *,
     eval_data=None,
     eval_every: int = 1,
-    fused: bool | None = None,
     mesh: Mesh | None = None,
-    parallel: str = "jit",
+    fused: bool | None = None,
+    pmap: bool = False,
     checkpoint_every: int = 1,
     keep: int = 3,
     best_metric: str | None = None,
@@ -120,14 +111,13 @@ def fit(
     Each epoch: train, evaluate on ``eval_data`` (every ``eval_every`` epochs
     and after the last), append the epoch's metrics to ``workdir/metrics.jsonl``
     and to the returned history, and checkpoint every ``checkpoint_every``
-    epochs and at the end. Each epoch's record holds the epoch means, the
-    per-step losses (``train_step_loss``, and ``train_step_accuracy`` for
-    classifiers) and where the time went: ``train_seconds``, ``eval_seconds``,
-    ``checkpoint_seconds`` (starting the asynchronous save) and, for the first
+    epochs and at the end. Each epoch's record holds the epoch means of every
+    metric (the loss, a loss's terms, a classifier's accuracy), their values per
+    step (``train_step_loss``, ...), and where the time went: ``train_seconds``,
+    ``eval_seconds``, ``checkpoint_seconds`` (the save) and, for the first
     epoch of a step loop, ``train_first_step_seconds`` (its first step,
-    compilation included; part of ``train_seconds``). A VAE's records also hold its loss's
-    two terms (``train_reconstruction``, ``train_kl``, ``test_...``) and its
-    ``test_active_dims``.
+    compilation included; part of ``train_seconds``). A VAE's evaluation also
+    counts its ``test_active_dims``.
 
     Args:
       config: the run. ``train_data`` must batch as it says: the same batch
@@ -135,17 +125,18 @@ def fit(
       train_data, eval_data: pipelines (:mod:`jaxae.data`).
       workdir: the run's folder, held by this process alone while it trains
         (:class:`~jaxae.errors.WorkdirInUseError` for a second one).
-      fused: one ``lax.scan`` per epoch (needs a device-resident pipeline and
-        ``parallel="jit"``) instead of a loop of jitted steps; default
-        :func:`default_fused` where the pipeline and ``parallel`` allow it.
-      mesh: train data-parallel over this device mesh (batch sharded on its
-        first axis, state replicated); the pipeline's ``sharding`` should
-        place batches on it.
-      parallel: ``"jit"`` (the step jitted, over ``mesh`` when given) or
-        ``"pmap"`` (``jax.pmap`` over all local devices; the batch must divide
-        by their number; a step loop). Both give the same parameters.
+      mesh: train data-parallel over this device mesh (batch sharded over its
+        axes, state replicated; default: the default device); the pipeline's
+        ``sharding`` should place batches on it.
+      fused: one ``lax.scan`` per epoch (needs a device-resident pipeline)
+        instead of a loop of jitted steps; default :func:`default_fused` where
+        the pipeline allows it.
+      pmap: compile the step with ``jax.pmap`` over all local devices instead
+        of ``jax.jit`` over ``mesh`` (the batch must divide by their number; a
+        step loop). Both give the same parameters.
       keep, best_metric: how many recent checkpoints to keep, and also the
-        best by this metric (e.g. ``"test_accuracy"``).
+        best by this metric (e.g. ``"test_accuracy"``; the direction is the
+        metric's own, :func:`jaxae.train.metrics.best_mode`).
       stop_after_epochs: end this call early; the next call resumes.
       learning_rate: an optax schedule in place of ``config.learning_rate``.
       initial_params: replace the seeded initialisation (E5's classifier
@@ -164,25 +155,16 @@ def fit(
       TrainingDivergedError: the loss became NaN or infinite; the last good
         checkpoint stays in ``workdir``.
     """
-    if parallel not in PARALLEL:
-        raise InputError(f"parallel must be one of {PARALLEL}, got {parallel!r}")
     _check_batching(config, train_data)
+    if best_metric is not None:
+        best_mode(best_metric)
     if fused is None:  # fused where the backend prefers it and the run allows it
-        fused = default_fused() and parallel == "jit" and hasattr(train_data, "epoch_plan")
-    if parallel == "pmap" and (fused or mesh is not None):
-        raise InputError("parallel='pmap' runs a step loop over all local devices: no fused epochs, no mesh")
+        fused = default_fused() and not pmap and hasattr(train_data, "images")
     check_trainable(config)
     process_settings(retain_host_memory, compilation_cache)
     trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
-    if fused:
-        kind = epoch_kinds.fused(trainer, train_data, mesh)
-    elif parallel == "pmap":
-        kind = epoch_kinds.with_pmap(trainer, train_data)
-    elif mesh is not None:
-        kind = epoch_kinds.over_mesh(trainer, train_data, mesh)
-    else:
-        kind = epoch_kinds.single_device(trainer, train_data)
-    ((state, history),) = _train(kind, [trainer], [workdir], [eval_data], [initial_params], eval_every=eval_every,
+    engine = Engine(trainer, train_data, mesh=mesh, fused=fused, pmap=pmap)
+    ((state, history),) = _train(engine, [trainer], [workdir], [eval_data], [initial_params], eval_every=eval_every,
                                  checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
                                  stop_after_epochs=stop_after_epochs, progress=progress, tensorboard=tensorboard)
     return state, history
@@ -195,6 +177,8 @@ def fit_seeds(
     *,
     eval_data: Sequence | None = None,
     eval_every: int = 1,
+    mesh: Mesh | None = None,
+    fused: bool | None = None,
     checkpoint_every: int = 1,
     keep: int = 3,
     best_metric: str | None = None,
@@ -211,17 +195,17 @@ def fit_seeds(
     dropout key and data order, and ends with the parameters of its own
     :func:`fit` up to float rounding. Each seed has its own work dir, history,
     metrics log and checkpoints, and resumes from them; all seeds must stand at
-    the same epoch. Every step is one dispatch for all seeds (a step loop; no
-    mesh, pmap or fused epochs), meant for devices that one small step leaves
-    idle. On CPU whole runs were slower together (docs/performance.md).
+    the same epoch. Every step is one dispatch for all seeds, meant for devices
+    that one small step leaves idle. On CPU whole runs were slower together
+    (docs/performance.md).
 
     Args:
       configs: one per seed, equal but for ``seed``.
       train_data, eval_data: a pipeline per seed, each built as its config says.
       workdirs: a folder per seed, as for :func:`fit`.
       initial_params: per seed, parameters replacing its seeded initialisation.
-      eval_every, checkpoint_every, keep, best_metric, progress, retain_host_memory, compilation_cache:
-        as for :func:`fit`.
+      eval_every, mesh, fused, checkpoint_every, keep, best_metric, progress, retain_host_memory,
+        compilation_cache: as for :func:`fit`.
       tensorboard: each seed's TensorBoard log in its work dir (see :func:`fit`).
 
     Returns:
@@ -236,23 +220,27 @@ def fit_seeds(
         raise InputError(f"fit_seeds trains one config under several seeds; these also differ: {differing}")
     for config, data in zip(configs, train_data):
         _check_batching(config, data)
+    if best_metric is not None:
+        best_mode(best_metric)
+    if fused is None:
+        fused = default_fused() and all(hasattr(data, "images") for data in train_data)
     check_trainable(configs[0])
     process_settings(retain_host_memory, compilation_cache)
     trainers = [Trainer.create(config, steps_per_epoch=data.num_batches) for config, data in zip(configs, train_data)]
-    return _train(epoch_kinds.over_seeds(trainers[0], train_data), trainers, workdirs,
+    engine = Engine(trainers[0], train_data, mesh=mesh, seeds=len(configs), fused=fused)
+    return _train(engine, trainers, workdirs,
                   [None] * len(configs) if eval_data is None else list(eval_data),
                   [None] * len(configs) if initial_params is None else list(initial_params),
                   eval_every=eval_every, checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
                   progress=progress, tensorboard=tensorboard)
 
 
-def _train(kind, trainers: list[Trainer], workdirs, eval_data: list, initial_params: list, *, eval_every: int,
-           checkpoint_every: int, keep: int, best_metric: str | None, progress: bool,
+def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, initial_params: list, *,
+           eval_every: int, checkpoint_every: int, keep: int, best_metric: str | None, progress: bool,
            stop_after_epochs: int | None = None, tensorboard: bool | str | Path = False) -> list[tuple[Any, list[dict]]]:
     """The loop: each run's folder held and resumed, then per epoch train, evaluate, checkpoint, log.
 
-    ``kind`` is an epoch kind of :mod:`jaxae.train.epochs`; one trainer, work dir, evaluation
-    pipeline and initial params per seed (one without seeds).
+    One trainer, work dir, evaluation pipeline and initial params per seed (one without seeds).
     """
     seeds, epochs = len(trainers), trainers[0].config.epochs
     with contextlib.ExitStack() as stack:
@@ -267,45 +255,46 @@ def _train(kind, trainers: list[Trainer], workdirs, eval_data: list, initial_par
             raise InputError(f"the seeds' checkpoints stand at different epochs ({at}): resume them apart")
         start = runs[0].start
         end = epochs if stop_after_epochs is None else min(epochs, start + stop_after_epochs)
-        state = kind.place([run.state for run in runs])
+        state = engine.place([run.state for run in runs])
         try:
             for epoch in range(start, end):
-                state, train_metrics = kind.train(state, epoch, stop, progress)
+                state, train_metrics = engine.train(state, epoch, stop, progress)
                 last = epoch + 1 == epochs
                 for k, (run, metrics, data) in enumerate(zip(runs, train_metrics, eval_data)):
-                    seed_state = kind.state_of(state, k)
+                    seed_state = engine.state_of(state, k)
                     evaluation = None
                     if data is not None and ((epoch + 1) % eval_every == 0 or last):
-                        evaluation = _timed_evaluation(trainers[0], seed_state.params, data, epoch, run.trainer.config.seed)
+                        evaluation = _timed_evaluation(trainers[0], seed_state, data, epoch, run.trainer.config.seed)
                     run.end_epoch(epoch, seed_state, metrics, evaluation, (epoch + 1) % checkpoint_every == 0 or last,
                                   progress, data)
                 if stop:
-                    raise epoch_kinds.Stopped(epoch + 1)
+                    raise Stopped(epoch + 1)
         except TrainingDivergedError as error:
             raise runs[0].diverged(error, seeds) from None
-        except epoch_kinds.Stopped as stopped:
+        except Stopped as stopped:
             raise runs[0].interrupted(stop, stopped.epoch, stopped.step, seeds) from None
-        return [(kind.state_of(state, k), run.history) for k, run in enumerate(runs)]
+        return [(engine.state_of(state, k), run.history) for k, run in enumerate(runs)]
 
 
-def _timed_evaluation(trainer: Trainer, params, data, epoch: int, seed: int) -> dict[str, Any]:
+def _timed_evaluation(trainer: Trainer, state, data, epoch: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
-    evaluation = {f"test_{k}": v for k, v in evaluate(trainer, params, data, epoch, seed=seed).items()}
-    return {**evaluation, "eval_seconds": time.perf_counter() - started}
+    metrics = evaluate(trainer, state.params, data, epoch, seed=seed, collections=state.collections)
+    return {**{f"test_{k}": v for k, v in metrics.items()}, "eval_seconds": time.perf_counter() - started}
 
 
-def load_params(config: TrainConfig, workdir: str | Path, epoch: int | None = None):
-    """The parameters of ``config``'s run in ``workdir``, from checkpoint ``epoch`` (default the latest).
+def restore_state(config: TrainConfig, workdir: str | Path, epoch: int | None = None):
+    """The train state of ``config``'s run in ``workdir``, from checkpoint ``epoch`` (default the latest).
 
-    For :func:`jaxae.nnx.load_params`, ``model.apply`` or another run's
+    ``state.params`` (and ``state.collections``, a model's other variables) for
+    :func:`jaxae.nnx.load_params`, ``model.apply`` or another run's
     ``initial_params``. The checkpoint must be of ``config`` (as when resuming).
     """
     checkpoints, trainer = Checkpoints(Path(workdir) / "checkpoints"), Trainer.create(config)
     try:
-        state, _ = checkpoints.restore(trainer.init_state(), epoch, config=trainer.config.to_json())
+        state, _ = checkpoints.restore(trainer.init_state(), epoch, config=config.identity())
     finally:
         checkpoints.close()
-    return state.params
+    return state
 
 
 def _check_batching(config: TrainConfig, train_data) -> None:

@@ -12,18 +12,20 @@ import numpy as np
 from jaxae.errors import TrainingDivergedError
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.interrupts import StopRequest, TrainingInterrupted
+from jaxae.train.metrics import best_mode
 from jaxae.train.steps import Trainer
 
 
-def epoch_summary(record: dict[str, Any], epochs: int) -> str:
-    """One line per epoch: its losses (a VAE's with their two terms), accuracies, active dimensions and time."""
+def epoch_summary(record: dict[str, Any], epochs: int, terms: tuple[str, ...] = ()) -> str:
+    """One line per epoch: its losses (with their ``terms``, e.g. a VAE's), accuracies, active dimensions and time."""
     parts = []
     for split in ("train", "test"):
         if f"{split}_loss" not in record:
             continue
         loss = f"{split} loss {record[f'{split}_loss']:.4f}"
-        if f"{split}_kl" in record:
-            loss += f" (reconstruction {record[f'{split}_reconstruction']:.4f}, KL {record[f'{split}_kl']:.4f})"
+        logged = [term for term in terms if f"{split}_{term}" in record]
+        if logged:
+            loss += " (" + ", ".join(f"{term} {record[f'{split}_{term}']:.4f}" for term in logged) + ")"
         parts.append(loss)
         if f"{split}_accuracy" in record:
             parts.append(f"acc {record[f'{split}_accuracy']:.4f}")
@@ -41,10 +43,10 @@ class RunDir:
     def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params,
                  tensorboard: bool | str | Path = False):
         self.trainer, self.workdir = trainer, workdir
-        best_mode = "max" if best_metric and "accuracy" in best_metric else "min"
-        self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric, best_mode=best_mode)
+        self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric,
+                                       best_mode=best_mode(best_metric) if best_metric else "min")
         self.state, self.history, self.start = trainer.init_state(initial_params), [], 0
-        restored = self.checkpoints.restore_intact(self.state, config=trainer.config.to_json())
+        restored = self.checkpoints.restore_intact(self.state, config=trainer.config.identity())
         if restored is not None:
             self.state, meta = restored
             self.history, self.start = meta["history"], meta["epoch"]
@@ -66,25 +68,26 @@ class RunDir:
         if checkpoint:
             started = time.perf_counter()
             scalars = {k: v for k, v in record.items() if isinstance(v, float)}
-            meta = {"epoch": epoch + 1, "history": [*self.history, record], "config": config.to_json()}
+            meta = {"epoch": epoch + 1, "history": [*self.history, record], "config": config.identity(),
+                    "microbatch_size": self.trainer.microbatch_size}
             self.checkpoints.save(epoch + 1, state, meta, scalars)
             record["checkpoint_seconds"] = time.perf_counter() - started
         self.history.append(record)
         if progress:
-            print(epoch_summary(record, config.epochs))
+            print(epoch_summary(record, config.epochs, self.trainer.loss.terms))
         with open(self.workdir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         if self.events is not None:
             self.events.epoch(record)
             if evaluation and self.trainer.spec.is_autoencoder:
-                self._log_reconstructions(epoch + 1, state.params, eval_data)
+                self._log_reconstructions(epoch + 1, state.variables, eval_data)
 
-    def _log_reconstructions(self, epoch: int, params, eval_data) -> None:
+    def _log_reconstructions(self, epoch: int, variables, eval_data) -> None:
         """The first test images and their reconstructions, into the TensorBoard log."""
         if self.test_images is None:
             batch = next(iter(eval_data.epoch(0)))
             self.test_images = np.asarray(batch["image"])[np.asarray(batch["mask"], bool)]
-        self.events.reconstructions(epoch, self.test_images, lambda images: self.trainer.reconstruct(params, images),
+        self.events.reconstructions(epoch, self.test_images, lambda images: self.trainer.reconstruct(variables, images),
                                     self.trainer.spec.value_range)
 
     def interrupted(self, stop: StopRequest, epoch: int, step: int | None, seeds: int = 1) -> TrainingInterrupted:

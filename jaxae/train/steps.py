@@ -1,47 +1,55 @@
-"""The pure train and evaluation steps, and the two ways they run data-parallel.
+"""The pure train and evaluation steps: ``Trainer.train_step(state, batch) -> (state, sums)``.
 
-``Trainer.train_step(state, batch) -> (state, metrics)`` is a pure function.
-:func:`compile_train_step` jits it with the state donated, over a device mesh
-when given one (batch sharded on its first axis, state replicated: the
-default way to use several devices); :func:`compile_pmap_train_step` is the
-``jax.pmap`` form, gradients summed over the devices with ``lax.psum``. Both
-give the parameters of single-device training on the same global batches.
-Every loss is a mean over the real (unmasked) examples of the *global* batch,
-as PyTorch computes it on the unpadded batch.
+A step returns its metrics as sums over the batch's real (unmasked) examples,
+with their ``count`` (:mod:`jaxae.train.metrics` turns any such sums into
+means). Every loss is a mean over the real examples of the *global* batch, as
+PyTorch computes it on the unpadded batch. How the step is compiled and run
+(one device, a mesh, several seeds, a fused epoch, ``pmap``) is
+:mod:`jaxae.train.engine`'s; the step itself is the same pure function in each,
+and under ``jax.pmap`` (``axis_name``) sums its gradients over the devices.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
 from typing import Any
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxae import losses, models
+from jaxae import cpu, losses, models
 from jaxae.cpu import jit_with_cpu_options
-from jaxae.data.batches import gather_batch
 from jaxae.errors import InputError, first_line
 from jaxae.models.variational import LATENT_RNG
 from jaxae.train.config import TrainConfig, make_optimizer
 
-LOSS_TERMS = ("reconstruction", "kl")
-"""The terms of a variational loss, logged beside it (:data:`jaxae.losses.terms`)."""
+NOT_STATE = frozenset({"params", "intermediates"})
+"""Flax collections that are not state carried between steps: the trained parameters, and values a
+module only reports (``self.sow``)."""
 
 
 @flax.struct.dataclass
 class TrainState:
-    """Everything that changes during training. ``rng`` is raw key data (checkpointable)."""
+    """Everything that changes during training. ``rng`` is raw key data (checkpointable).
+
+    ``collections`` holds every Flax collection of the model besides its
+    parameters (e.g. BatchNorm's ``batch_stats``): updated by each training
+    step, read by evaluation, checkpointed with the rest.
+    """
 
     step: jax.Array
     params: Any
     opt_state: Any
     rng: jax.Array
+    collections: Any = flax.struct.field(default_factory=dict)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """The model's variables: ``{"params": ..., **collections}``, what ``model.apply`` takes."""
+        return {"params": self.params, **self.collections}
 
 
 def microbatch_count(batch_size: int, microbatch_size: int) -> int:
@@ -59,28 +67,38 @@ def microbatch_count(batch_size: int, microbatch_size: int) -> int:
 class Trainer:
     """A config's model, loss and optimiser, and the pure functions that train with them.
 
-    Build it with :meth:`create`. The config's backend defaults are filled in
-    (:meth:`TrainConfig.resolved`). ``steps_per_epoch`` times a KL warm-up
+    Build it with :meth:`create`. ``microbatch_size`` is how the step chunks its
+    batch (a speed setting, not part of the run: see
+    :attr:`TrainConfig.microbatch_size`); ``steps_per_epoch`` times a KL warm-up
     (``config.kl_warmup_epochs``), which needs it.
     """
 
     config: TrainConfig
     model: Any
     optimizer: optax.GradientTransformation
+    microbatch_size: int
     steps_per_epoch: int | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "config", self.config.resolved())
 
     @classmethod
     def create(cls, config: TrainConfig, learning_rate=None, steps_per_epoch: int | None = None) -> Trainer:
-        """The trainer of ``config``; ``learning_rate`` may be an optax schedule replacing the config's."""
-        return cls(config, config.create_model(), make_optimizer(config, learning_rate), steps_per_epoch)
+        """The trainer of ``config``; ``learning_rate`` may be an optax schedule replacing the config's.
+
+        The gradient chunks are ``config.microbatch_size``, or the backend's
+        default (:func:`jaxae.cpu.default_microbatch_size` on CPU, the whole batch elsewhere).
+        """
+        model = config.create_model()
+        size = config.microbatch_size or cpu.default_microbatch_size(
+            model, config.batch_size, image_shape=models.spec(config.model).image_shape)
+        return cls(config, model, make_optimizer(config, learning_rate), size, steps_per_epoch)
 
     @functools.cached_property
     def spec(self) -> models.ModelSpec:
         """The registered model's spec: its input shape and task."""
         return models.spec(self.config.model)
+
+    @functools.cached_property
+    def loss(self) -> losses.Loss:
+        return losses.get(self.config.loss)
 
     @property
     def is_classifier(self) -> bool:
@@ -89,25 +107,38 @@ class Trainer:
     def init_state(self, params=None) -> TrainState:
         """The initial state; the same seed gives the same state. ``params`` replace the seeded init."""
         init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
+        variables = jax.jit(self.init_variables)(init_key)
         # A copy of given params: training donates the state's buffers, and the caller may still hold these.
-        params = jax.jit(self.init_params)(init_key) if params is None else jax.tree.map(jnp.copy, params)
+        params = variables.pop("params") if params is None else jax.tree.map(jnp.copy, params)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
             opt_state=self.optimizer.init(params),
             rng=jax.random.key_data(train_key),
+            collections={name: value for name, value in variables.items() if name not in NOT_STATE},
         )
 
-    def init_params(self, key):
-        """The model's parameters initialised from ``key`` (its ``params`` stream; dropout's too, for NNX layers)."""
+    def init_variables(self, key) -> dict[str, Any]:
+        """The model's variables initialised from ``key`` (its ``params`` stream; dropout's too, for NNX layers)."""
         images = models.example_input(self.model, image_shape=self.spec.image_shape)
-        variables = self.model.init(models.init_rngs(key), images, **self.spec.mode(False))
-        return variables["params"]
+        return dict(self.model.init(models.init_rngs(key), images, **self.spec.mode(False)))
 
-    def _sums(self, params, batch, rng, train: bool, evaluation: bool = False, step=None):
-        """Summed per-example loss over the real examples, and summed metrics.
+    def init_params(self, key):
+        """The model's parameters initialised from ``key``."""
+        return self.init_variables(key)["params"]
 
-        A variational loss's terms are summed too; ``evaluation`` adds a classifier's
+    def _apply(self, variables, images, rngs, train: bool):
+        """The model's outputs on ``images``, and its collections (updated when training)."""
+        collections = {name: value for name, value in variables.items() if name != "params"}
+        if train and collections:
+            return self.model.apply(variables, images, rngs=rngs, mutable=list(collections), **self.spec.mode(train))
+        return self.model.apply(variables, images, rngs=rngs, **self.spec.mode(train)), collections
+
+    def _sums(self, variables, batch, rng, train: bool, evaluation: bool = False, step=None):
+        """The loss summed over the real examples, and ``(sums, collections)``: every metric summed
+        over them with their ``count``, and the model's collections after the batch.
+
+        A loss with terms has each term summed too; ``evaluation`` adds a classifier's
         per-class counts and a VAE's per-dimension sums of its mean code and of its
         square (for the active dimensions). ``step`` (None: after training) sets the
         KL weight. The model runs in ``config.compute_dtype``; its outputs, the loss
@@ -115,129 +146,138 @@ class Trainer:
         """
         images = batch["image"].astype(self.config.compute_dtype)
         rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
-        outputs = self.model.apply({"params": params}, images, rngs=rngs, **self.spec.mode(train))
+        outputs, collections = self._apply(variables, images, rngs, train)
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
         targets = batch["label"] if self.is_classifier else batch["image"]
         mask = batch["mask"].astype(jnp.float32)
-        per_example = self._per_example_loss(outputs, targets, step)
+        per_example = self.loss(outputs, targets, self._term_weights(step))
         sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}
-        if self.config.loss in losses.terms:
+        if self.loss.terms:
             sums.update(self._term_sums(outputs, targets, mask, evaluation))
         if self.is_classifier:
             hits = (jnp.argmax(outputs, -1) == batch["label"]).astype(jnp.float32) * mask
-            sums["correct"] = jnp.sum(hits)
+            sums["accuracy"] = jnp.sum(hits)
         if self.is_classifier and evaluation:
             classes = jax.nn.one_hot(batch["label"], outputs.shape[-1]) * mask[:, None]
             sums["class_correct"] = jnp.sum(classes * hits[:, None], axis=0)
             sums["class_count"] = jnp.sum(classes, axis=0)
-        return sums["loss"], sums
+        return sums["loss"], (sums, collections)
 
-    def _per_example_loss(self, outputs, targets, step):
-        """Each example's loss: ``losses.per_example``'s, or a variational loss with its KL term weighted
-        by :meth:`TrainConfig.kl_weight_at` ``step`` (None: the full ``kl_weight``)."""
+    def _term_weights(self, step) -> dict[str, Any]:
+        """The weights of the loss's terms: the KL term's by :meth:`TrainConfig.kl_weight_at` ``step``
+        (None: the full ``kl_weight``); the others 1."""
         config = self.config
         if not config.weights_kl:
-            return losses.per_example[config.loss](outputs, targets)
-        terms = losses.terms[config.loss](outputs, targets)
+            return {}
         if step is None:
-            weight = config.kl_weight
-        elif config.kl_warmup_epochs and not self.steps_per_epoch:
+            return {"kl": config.kl_weight}
+        if config.kl_warmup_epochs and not self.steps_per_epoch:
             raise InputError("a KL warm-up is timed in epochs: Trainer.create(..., steps_per_epoch=...) needs them")
-        else:
-            weight = config.kl_weight_at(step, self.steps_per_epoch)
-        return terms["reconstruction"] + weight * terms["kl"]
+        return {"kl": config.kl_weight_at(step, self.steps_per_epoch)}
 
     def _term_sums(self, outputs, targets, mask, evaluation: bool):
-        """A variational loss's terms (unweighted) summed over the real examples and, for ``evaluation``,
+        """The loss's terms (unweighted) summed over the real examples and, for a VAE's ``evaluation``,
         the per-dimension sums of the mean code and of its square (the active dimensions' variance).
 
         Computed again from the outputs behind a barrier: fused with the loss's own sum, these sums
         changed its float rounding, and the loss logged with them would differ from the loss without.
         """
         outputs = jax.lax.optimization_barrier(jax.tree.map(jax.lax.stop_gradient, outputs))
-        terms = losses.terms[self.config.loss](outputs, targets)
-        sums = {name: jnp.sum(values * mask) for name, values in terms.items()}
-        if evaluation:
+        sums = {name: jnp.sum(values * mask) for name, values in self.loss.term_values(outputs, targets).items()}
+        if evaluation and isinstance(outputs, models.VaeOutput):
             codes = outputs.mean.reshape(len(mask), -1) * mask[:, None]
             sums["code_sum"], sums["code_square_sum"] = jnp.sum(codes, 0), jnp.sum(codes**2, 0)
         return sums
 
     def train_step(self, state: TrainState, batch, axis_name: str | None = None):
-        """One optimiser step on ``batch``; with ``axis_name``, the batch is one device's share (pmap)."""
-        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-        if axis_name is not None:  # each device draws its own dropout masks
-            rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
-        count = jnp.sum(batch["mask"].astype(jnp.float32))
-        if axis_name is not None:
-            count = jax.lax.psum(count, axis_name)
+        """One optimiser step on ``batch``: the new state and the batch's summed metrics.
 
-        grads, sums = self._gradients(state.params, batch, rng, count, state.step)
-        if axis_name is not None:
-            grads, sums = jax.lax.psum((grads, sums), axis_name)
+        With ``axis_name`` (under ``jax.pmap``), ``batch`` is one device's share: each device draws
+        its own dropout masks, and the gradients, sums and collections are reduced over the devices.
+        """
+        devices = _DeviceAxis(axis_name)
+        rng = devices.fold_in(jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step))
+        count = devices.sum(jnp.sum(batch["mask"].astype(jnp.float32)))
+        grads, sums, collections = self._gradients(state, batch, rng, count)
+        grads, sums = devices.sum((grads, sums))
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-        new_state = state.replace(
-            step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state
-        )
-        return new_state, _step_metrics(sums)
+        new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                                  opt_state=opt_state, collections=devices.mean(collections))
+        return new_state, sums
 
-    def _gradients(self, params, batch, rng, count, step):
-        """Gradient of the loss summed over ``batch`` and divided by ``count``, and the summed metrics.
+    def _gradients(self, state: TrainState, batch, rng, count):
+        """Gradient of the loss summed over ``batch`` and divided by ``count``, the summed metrics,
+        and the collections after the batch.
 
-        Summed over :func:`microbatch_count` chunks (``config.microbatch_size``), chunk ``i`` being
+        Summed over :func:`microbatch_count` chunks (``microbatch_size``), chunk ``i`` being
         examples ``i, i + n, i + 2n...``: under a mesh each chunk then takes the same rows from every
-        device's contiguous share.
+        device's contiguous share. The collections pass from chunk to chunk.
         """
         batch_size = batch["mask"].shape[0]
-        chunks = microbatch_count(batch_size, self.config.microbatch_size)
+        chunks = microbatch_count(batch_size, self.microbatch_size)
         grads = sums = None
+        collections = state.collections
         for index in range(chunks):
             chunk = jax.tree.map(lambda a: a.reshape(batch_size // chunks, chunks, *a.shape[1:])[:, index], batch)  # noqa: B023
             chunk_rng = rng if index == 0 else jax.random.fold_in(rng, index)
 
-            def mean_loss(params):
-                total, chunk_sums = self._sums(params, chunk, chunk_rng, train=True, step=step)  # noqa: B023 (called at once)
-                return total / count, chunk_sums
+            def mean_loss(params, collections):
+                variables = {"params": params, **collections}
+                total, aux = self._sums(variables, chunk, chunk_rng, train=True, step=state.step)  # noqa: B023 (called at once)
+                return total / count, aux
 
-            result = jax.grad(mean_loss, has_aux=True)(params)
-            grads, sums = result if grads is None else jax.tree.map(jnp.add, (grads, sums), result)
-        return grads, sums
+            chunk_grads, (chunk_sums, collections) = jax.grad(mean_loss, has_aux=True)(state.params, collections)
+            if grads is None:
+                grads, sums = chunk_grads, chunk_sums
+            else:
+                grads, sums = jax.tree.map(jnp.add, (grads, sums), (chunk_grads, chunk_sums))
+        return grads, sums, collections
 
-    def eval_step(self, params, batch, rng=None):
-        """Summed metrics of ``batch``; dropout on only with ``config.dropout_at_eval`` (needs ``rng``)."""
+    def eval_step(self, variables, batch, rng=None):
+        """Summed metrics of ``batch`` under ``variables`` (``state.variables``); dropout on only with
+        ``config.dropout_at_eval`` (needs ``rng``)."""
         train = self.config.dropout_at_eval
         rng = jax.random.key(0) if rng is None else rng
-        return self._sums(params, batch, rng, train=train, evaluation=True)[1]
+        return self._sums(variables, batch, rng, train=train, evaluation=True)[1][0]
 
     @functools.cached_property
     def reconstruct(self):
-        """``reconstruct(params, images)``, jitted: an autoencoder's reconstructions (a VAE's mean code decoded)."""
-        if hasattr(self.model, "reconstruct"):
-            return jax.jit(lambda params, images: self.model.apply({"params": params}, images, method="reconstruct"))
-        return jax.jit(lambda params, images: self.model.apply({"params": params}, images, **self.spec.mode(False)))
+        """``reconstruct(variables, images)``, jitted: an autoencoder's reconstructions (a VAE's mean code decoded)."""
+        method = "reconstruct" if hasattr(self.model, "reconstruct") else None
+        mode = {} if method else self.spec.mode(False)
+        return jax.jit(lambda variables, images: self.model.apply(variables, images, method=method, **mode))
 
     @functools.cached_property
     def jitted_eval_step(self):
         """:meth:`eval_step`, compiled once per trainer."""
         return jit_with_cpu_options(self.eval_step)
 
-    def train_epoch(self, state: TrainState, images, labels, indices, mask, transform: str, batch_sharding=None):
-        """A whole device-resident epoch as one ``lax.scan``; batches gathered inside."""
 
-        def body(state, plan):
-            batch = gather_batch(images, labels, *plan, transform)
-            if batch_sharding is not None:
-                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-            return self.train_step(state, batch)
+class _DeviceAxis:
+    """The reductions of a step over ``jax.pmap``'s device axis; each is the identity without one."""
 
-        return jax.lax.scan(body, state, (indices, mask))
+    def __init__(self, axis_name: str | None):
+        self.axis_name = axis_name
+
+    def fold_in(self, rng):
+        return rng if self.axis_name is None else jax.random.fold_in(rng, jax.lax.axis_index(self.axis_name))
+
+    def sum(self, tree):
+        return tree if self.axis_name is None else jax.lax.psum(tree, self.axis_name)
+
+    def mean(self, tree):
+        """The devices' mean of each float leaf (their other leaves are kept: every device computes the same)."""
+        if self.axis_name is None:
+            return tree
+        return jax.tree.map(
+            lambda leaf: jax.lax.pmean(leaf, self.axis_name) if jnp.issubdtype(leaf.dtype, jnp.inexact) else leaf, tree)
 
 
 def check_trainable(config: TrainConfig) -> None:
     """Refuses, in one line, a model and loss that cannot train together: before anything is compiled.
 
     Abstractly evaluated (nothing computed): the model must take images of its
-    registered shape, have parameters as its only variables, and its loss must
-    give one value per example of its outputs.
+    registered shape, and its loss must give one value per example of its outputs.
     """
     spec, model = models.spec(config.model), config.create_model()
     name, loss = config.model, config.loss
@@ -249,18 +289,15 @@ def check_trainable(config: TrainConfig) -> None:
     except Exception as error:  # noqa: BLE001 (the user's module failing: said in one line)
         raise InputError(f"{name}: the model fails on images of its registered shape {images.shape}: "
                          f"{first_line(error)}; register it with the image_shape it takes") from None
-    extra = sorted(set(variables) - {"params"})
-    if extra:
-        raise InputError(f"{name}: the trainer trains parameters only, but the model also has {extra} "
-                         "(e.g. BatchNorm's batch statistics): use a layer without state")
     targets = images if spec.is_autoencoder else jax.ShapeDtypeStruct((2,), jnp.int32)
+    collections = [collection for collection in variables if collection not in NOT_STATE]
 
-    def per_example(params, x, t):
-        outputs = model.apply({"params": params}, x, rngs=models.init_rngs(key), **spec.mode(True))
-        return losses.per_example[loss](jax.tree.map(lambda o: o.astype(jnp.float32), outputs), t)
+    def per_example(variables, x, t):
+        outputs = model.apply(variables, x, rngs=models.init_rngs(key), mutable=collections, **spec.mode(True))[0]
+        return losses.get(loss)(jax.tree.map(lambda o: o.astype(jnp.float32), outputs), t)
 
     try:
-        values = jax.eval_shape(per_example, variables["params"], images, targets)
+        values = jax.eval_shape(per_example, variables, images, targets)
     except Exception as error:  # noqa: BLE001
         raise InputError(f"{name}: its outputs do not fit loss {loss!r}: {first_line(error)}; "
                          f"choose a loss for a {spec.task}'s outputs") from None
@@ -270,66 +307,3 @@ def check_trainable(config: TrainConfig) -> None:
                          "reduce over every axis but the first")
 
 
-def _step_metrics(sums):
-    """A step's metrics as the seeds log them: the batch-mean loss (and its terms, and accuracy)."""
-    metrics = {"loss": sums["loss"] / sums["count"], "count": sums["count"]}
-    metrics.update({name: sums[name] / sums["count"] for name in LOSS_TERMS if name in sums})
-    if "correct" in sums:
-        metrics["accuracy"] = sums["correct"] / sums["count"]
-    return metrics
-
-
-def compile_train_step(trainer: Trainer, mesh: Mesh | None = None, *, compiler_options: Mapping[str, str] | None = None):
-    """``jax.jit(train_step)`` with the state donated; over ``mesh``, the batch is sharded on its first axis.
-
-    ``compiler_options``: XLA:CPU's (default :data:`jaxae.cpu.COMPILER_OPTIONS`; ``{}``: XLA's defaults).
-    """
-    if mesh is None:
-        return jit_with_cpu_options(trainer.train_step, options=compiler_options, donate_argnums=0)
-    replicated, sharded = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(mesh.axis_names))
-    return jit_with_cpu_options(
-        trainer.train_step, options=compiler_options, in_shardings=(replicated, sharded), out_shardings=replicated,
-        donate_argnums=0,
-    )
-
-
-def compile_pmap_train_step(trainer: Trainer, axis_name: str = "batch"):
-    """``jax.pmap(train_step)``: state replicated (:func:`replicate`), batch split as ``(devices, B/devices, ...)``
-    (:func:`split_for_pmap`)."""
-    return jax.pmap(functools.partial(trainer.train_step, axis_name=axis_name), axis_name=axis_name, donate_argnums=0)
-
-
-def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = None):
-    """The fused epoch (:meth:`Trainer.train_epoch`), jitted with the state donated."""
-    if mesh is None:
-        return jit_with_cpu_options(functools.partial(trainer.train_epoch, transform=transform), donate_argnums=0)
-    sharded = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
-    epoch = functools.partial(trainer.train_epoch, transform=transform, batch_sharding=sharded)
-    return jit_with_cpu_options(epoch, out_shardings=NamedSharding(mesh, PartitionSpec()), donate_argnums=0)
-
-
-def compile_seeds_train_step(trainer: Trainer):
-    """The train step ``jax.vmap``-ed over seeds (:func:`stack_seeds` of states and of batches), jitted with
-    the states donated: several seeds of one config as one program."""
-    return jit_with_cpu_options(jax.vmap(trainer.train_step), donate_argnums=0)
-
-
-def stack_seeds(trees):
-    """Pytrees of the same structure (one per seed) stacked on a new leading seed axis."""
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
-
-
-def replicate(tree, num_devices: int | None = None):
-    """``tree`` stacked ``num_devices`` (default: all local devices) times on a new leading axis, for pmap."""
-    num_devices = num_devices or jax.local_device_count()
-    return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_devices, *jnp.shape(x))), tree)
-
-
-def unreplicate(tree):
-    """The first device's copy of a pmap-replicated ``tree``."""
-    return jax.tree.map(lambda x: x[0], tree)
-
-
-def split_for_pmap(batch, num_devices: int):
-    """A global batch reshaped to ``(num_devices, B / num_devices, ...)``."""
-    return jax.tree.map(lambda x: x.reshape(num_devices, x.shape[0] // num_devices, *x.shape[1:]), batch)

@@ -1,4 +1,7 @@
-"""A model's example input, and the shapes of its params without computing them.
+"""A model's example input and the RNG streams of its init, and its params' shapes without computing them.
+
+:mod:`jaxae.models` exports these names, and :mod:`jaxae.cpu` sizes gradient chunks with them;
+this module imports nothing of jaxae.
 
 ``model.init`` needs an input to trace the network with; any batch of the
 model's ``image_shape`` serves, and its values do not matter.

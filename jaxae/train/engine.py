@@ -1,0 +1,288 @@
+"""How ``fit`` runs the train step: one loop of one step, compiled for where and how it runs.
+
+The step is :meth:`~jaxae.train.Trainer.train_step`. Three choices, each
+independent of the others, say how it is compiled:
+
+* ``mesh``: the devices, one or many, on one host or several. The batch is
+  sharded over the mesh's axes, the state replicated: ``jax.jit`` with
+  explicit shardings, the state donated. ``None``: the default device, where
+  arrays already are (``jax.jit`` without shardings, so that a state or batch
+  placed on it by hand calls the same compiled step).
+* ``seeds``: several seeds of one config train together: every state and
+  batch has a leading seed axis and the step is ``jax.vmap``-ed over it.
+* ``fused``: a whole epoch of a device-resident pipeline is the step under
+  ``lax.scan``, the batches gathered inside (one dispatch an epoch).
+
+``pmap=True`` compiles the same step with ``jax.pmap`` over the local devices
+instead of ``jax.jit`` over a mesh (each device takes its share of a batch);
+it goes with neither a mesh nor fused epochs.
+
+:class:`Engine` holds the compiled step and runs an epoch; ``fit``'s loop
+(:mod:`jaxae.train.loop`) calls ``place``, ``train`` and ``state_of``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
+
+from jaxae.cpu import jit_with_cpu_options
+from jaxae.data.batches import gather_batch
+from jaxae.errors import InputError, TrainingDivergedError
+from jaxae.train.interrupts import StopRequest
+from jaxae.train.metrics import epoch_means, means
+from jaxae.train.steps import Trainer
+
+PMAP_AXIS = "batch"
+_SYNC_EVERY = 50  # steps between reads of the metrics: reading each step would stall the dispatch queue
+
+
+class Stopped(Exception):
+    """A stop request honoured at ``epoch`` (1-based), after ``step`` of it (None: after the whole epoch)."""
+
+    def __init__(self, epoch: int, step: int | None = None):
+        super().__init__(epoch, step)
+        self.epoch, self.step = epoch, step
+
+
+def _shardings(mesh: Mesh | None, seeds: bool) -> tuple[NamedSharding | None, NamedSharding | None]:
+    """The state's sharding (replicated) and the batch's (its example axis over every mesh axis); None without a mesh."""
+    if mesh is None:
+        return None, None
+    batch = PartitionSpec(None, mesh.axis_names) if seeds else PartitionSpec(mesh.axis_names)
+    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, batch)
+
+
+def _seeded(trainer: Trainer, seeds: bool, **step_kwargs):
+    step = functools.partial(trainer.train_step, **step_kwargs)
+    return jax.vmap(step) if seeds else step
+
+
+def compile_train_step(trainer: Trainer, mesh: Mesh | None = None, *, seeds: bool = False, pmap: bool = False,
+                       compiler_options: Mapping[str, str] | None = None):
+    """The train step ``(state, batch) -> (state, sums)``, compiled with the state donated.
+
+    Over ``mesh`` the batch is sharded on its example axis and the state
+    replicated (without one, on the default device). ``seeds``: the step ``vmap``-ed over
+    a leading seed axis of state and batch (:func:`stack_seeds`). ``pmap``:
+    ``jax.pmap`` over all local devices instead, the state replicated
+    (:func:`replicate`) and each batch split as ``(devices, B / devices, ...)``
+    (:func:`split_for_pmap`). ``compiler_options``: XLA:CPU's (default
+    :data:`jaxae.cpu.COMPILER_OPTIONS`; ``{}``: XLA's defaults).
+    """
+    if pmap:
+        if mesh is not None:
+            raise InputError("pmap runs over all local devices: it takes no mesh")
+        step = _seeded(trainer, seeds, axis_name=PMAP_AXIS)
+        return jax.pmap(step, axis_name=PMAP_AXIS, donate_argnums=0)
+    replicated, sharded = _shardings(mesh, seeds)
+    placed = {} if mesh is None else dict(in_shardings=(replicated, sharded), out_shardings=replicated)
+    return jit_with_cpu_options(_seeded(trainer, seeds), options=compiler_options, donate_argnums=0, **placed)
+
+
+def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = None, *, seeds: bool = False,
+                        compiler_options: Mapping[str, str] | None = None):
+    """A whole device-resident epoch, ``(state, images, labels, indices, mask) -> (state, sums per step)``:
+    the step under ``lax.scan``, each batch gathered inside (:func:`jaxae.data.batches.gather_batch`).
+
+    ``mesh`` and ``seeds`` as for :func:`compile_train_step`; with ``seeds``, the
+    split and the plan have a leading seed axis too (:class:`StackedPipelines`).
+    """
+    replicated, sharded = _shardings(mesh, seeds)
+    step = _seeded(trainer, seeds)
+    gather = functools.partial(gather_batch, transform=transform)
+    if seeds:
+        gather = jax.vmap(gather)
+
+    def epoch(state, images, labels, indices, mask):
+        def body(state, plan):
+            batch = gather(images, labels, *plan)
+            if sharded is not None:
+                batch = jax.lax.with_sharding_constraint(batch, sharded)
+            return step(state, batch)
+
+        if seeds:  # the plan's (seeds, steps, batch) scanned over steps
+            indices, mask = jnp.swapaxes(indices, 0, 1), jnp.swapaxes(mask, 0, 1)
+        return jax.lax.scan(body, state, (indices, mask))
+
+    placed = {} if mesh is None else dict(out_shardings=replicated)
+    return jit_with_cpu_options(epoch, options=compiler_options, donate_argnums=0, **placed)
+
+
+class Engine:
+    """Trains epochs of ``data`` with the step compiled as the module docstring says.
+
+    Args:
+      trainer: whose step it runs.
+      data: the pipeline; with ``seeds``, one pipeline per seed.
+      mesh, seeds, fused, pmap: see the module docstring. ``seeds`` is the
+        number of seeds trained together (0: one run, no seed axis).
+    """
+
+    def __init__(self, trainer: Trainer, data, *, mesh: Mesh | None = None, seeds: int = 0, fused: bool = False,
+                 pmap: bool = False):
+        if pmap and (mesh is not None or fused or seeds):
+            raise InputError("pmap runs one run's step loop over all local devices: no mesh, fused epochs or seeds")
+        if pmap and trainer.config.batch_size % jax.local_device_count():
+            raise InputError(f"batch_size {trainer.config.batch_size} does not split over "
+                             f"{jax.local_device_count()} devices for pmap")
+        self.trainer, self.seeds, self.fused, self.pmap = trainer, seeds, fused, pmap
+        self.data = StackedPipelines(data) if seeds else data
+        if fused and not hasattr(self.data, "images"):
+            raise InputError("a fused epoch needs a device-resident pipeline (mode='device')")
+        self.mesh = mesh
+        if fused:
+            self.step = compile_train_epoch(trainer, self.data.transform, self.mesh, seeds=bool(seeds))
+        else:
+            self.step = compile_train_step(trainer, self.mesh, seeds=bool(seeds), pmap=pmap)
+        self.compiled = False  # whether a step has run yet: the first one compiles
+
+    def place(self, states: Sequence):
+        """The runs' initial states (one per seed, one without seeds) as one state where the step wants it."""
+        state = stack_seeds(states) if self.seeds else states[0]
+        if self.pmap:
+            return replicate(state)
+        return state if self.mesh is None else jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+
+    def state_of(self, state, seed: int):
+        """One run's plain state: seed ``seed``'s, on one device's copy."""
+        if self.pmap:
+            state = unreplicate(state)
+        return jax.tree.map(lambda leaf: leaf[seed], state) if self.seeds else state
+
+    def train(self, state, epoch: int, stop: StopRequest, progress: bool = True):
+        """Trains epoch ``epoch``: the state, and each run's train metrics (a list, one per seed)."""
+        start, description = time.perf_counter(), f"epoch {epoch + 1}/{self.trainer.config.epochs}"
+        if self.fused:
+            check_image_shape(self.trainer, self.data.images)
+            state, sums = self.step(state, self.data.images, self.data.labels, *self.data.epoch_plan(epoch))
+            sums = jax.device_get(sums)
+            steps = self._means([{name: values[i] for name, values in sums.items()} for i in range(len(sums["count"]))])
+            check_finite(_column(steps, "loss"), description)
+            return state, _records(steps, time.perf_counter() - start)
+        steps, pending, first_step_seconds = [], [], None
+        num_batches = self.data.num_batches
+        bar = tqdm(total=num_batches, desc=description, disable=not progress, unit="batch", leave=False)
+        try:
+            for step, batch in enumerate(self.data.epoch(epoch)):
+                if step == 0:
+                    check_image_shape(self.trainer, batch["image"])
+                state, sums = self.step(state, split_for_pmap(batch) if self.pmap else batch)
+                pending.append(unreplicate(sums) if self.pmap else sums)
+                if not self.compiled:
+                    jax.block_until_ready(sums)
+                    first_step_seconds, self.compiled = time.perf_counter() - start, True
+                if stop and step + 1 < num_batches:  # after the last step, the epoch ends and is checkpointed first
+                    raise Stopped(epoch + 1, step + 1)
+                if len(pending) == _SYNC_EVERY or step + 1 == num_batches:
+                    fetched, pending = self._means(jax.device_get(pending)), []
+                    check_finite(_column(fetched, "loss"), description)
+                    steps.extend(fetched)
+                    bar.set_postfix(_postfix(steps, self.trainer.config.batch_size, time.perf_counter() - start),
+                                    refresh=False)
+                    bar.update(len(fetched))
+        finally:
+            bar.close()
+        return state, _records(steps, time.perf_counter() - start, first_step_seconds)
+
+    def _means(self, steps: list[dict]) -> list[list[dict]]:
+        """Each step's sums as :func:`~jaxae.train.metrics.means`, per seed: ``[step][seed]``."""
+        if not self.seeds:
+            return [[means(sums)] for sums in steps]
+        return [[means({name: value[k] for name, value in sums.items()}) for k in range(self.seeds)] for sums in steps]
+
+
+def _column(steps: list[list[dict]], name: str) -> np.ndarray:
+    """Metric ``name`` of each step and seed, ``(steps, seeds)``."""
+    return np.array([[seed[name] for seed in step] for step in steps], np.float64)
+
+
+def _records(steps: list[list[dict]], seconds: float, first_step_seconds: float | None = None) -> list[dict]:
+    """Each run's train metrics of the epoch (:func:`~jaxae.train.metrics.epoch_means`) and its time."""
+    records = []
+    for k in range(len(steps[0])):
+        record = {**epoch_means([step[k] for step in steps]), "seconds": seconds}
+        if first_step_seconds is not None:
+            record["first_step_seconds"] = first_step_seconds
+        records.append(record)
+    return records
+
+
+class StackedPipelines:
+    """Several seeds' pipelines as one: each batch's arrays stacked on a new leading (seed) axis.
+
+    Device-resident pipelines also stack their splits and epoch plans, for fused epochs.
+    """
+
+    def __init__(self, pipelines: Sequence):
+        self.pipelines = list(pipelines)
+        if len({p.num_batches for p in self.pipelines}) > 1:
+            raise InputError("the seeds' pipelines must make the same number of batches")
+        self.num_batches, self.transform = self.pipelines[0].num_batches, self.pipelines[0].transform
+        if all(hasattr(p, "epoch_plan") for p in self.pipelines):
+            self.images = stack_seeds([p.images for p in self.pipelines])
+            self.labels = stack_seeds([p.labels for p in self.pipelines])
+
+    def epoch(self, epoch: int):
+        for batches in zip(*(p.epoch(epoch) for p in self.pipelines)):
+            yield stack_seeds(batches)
+
+    def epoch_plan(self, epoch: int):
+        """The seeds' ``(indices, mask)`` stacked: ``(seeds, num_batches, batch_size)`` each."""
+        return stack_seeds([p.epoch_plan(epoch) for p in self.pipelines])
+
+
+def check_image_shape(trainer: Trainer, images) -> None:
+    """Refuses a pipeline whose images are not of the shape the model is registered with."""
+    spec = trainer.spec
+    if tuple(images.shape[-3:]) != spec.image_shape:
+        raise InputError(f"{spec.name}: the training pipeline gives images of shape {tuple(images.shape[-3:])}, "
+                         f"the model takes {spec.image_shape}: train it on its dataset or register it with that shape")
+
+
+def check_finite(step_losses, description: str) -> None:
+    """A :class:`TrainingDivergedError` naming the first step (and seed) whose loss is not finite."""
+    losses = np.asarray(step_losses, np.float64)
+    per_seed = losses.reshape(len(losses), -1)
+    bad = np.argwhere(~np.isfinite(per_seed))
+    if len(bad):
+        step, seed = bad[0]
+        of_seed = f", seed {seed + 1} of {per_seed.shape[1]}" if per_seed.shape[1] > 1 else ""
+        raise TrainingDivergedError(f"the loss became {per_seed[step, seed]} at {description}, step {step + 1}{of_seed}")
+
+
+def stack_seeds(trees):
+    """Pytrees of the same structure (one per seed) stacked on a new leading seed axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def replicate(tree, num_devices: int | None = None):
+    """``tree`` stacked ``num_devices`` (default: all local devices) times on a new leading axis, for pmap."""
+    num_devices = num_devices or jax.local_device_count()
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_devices, *jnp.shape(x))), tree)
+
+
+def unreplicate(tree):
+    """The first device's copy of a pmap-replicated ``tree``."""
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+def split_for_pmap(batch, num_devices: int | None = None):
+    """A global batch reshaped to ``(num_devices, B / num_devices, ...)`` (default: all local devices)."""
+    num_devices = num_devices or jax.local_device_count()
+    return jax.tree.map(lambda x: x.reshape(num_devices, x.shape[0] // num_devices, *x.shape[1:]), batch)
+
+
+def _postfix(steps: list[list[dict]], batch_size: int, seconds: float) -> dict[str, str]:
+    last, images = steps[-1][0], len(steps) * len(steps[0]) * batch_size
+    postfix = {"loss": f"{last['loss']:.4f}", "img/s": f"{images / seconds:,.0f}"}
+    if "accuracy" in last:
+        postfix["acc"] = f"{last['accuracy']:.3f}"
+    return postfix
