@@ -24,6 +24,7 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
+from jaxae.definitions import same_definition
 from jaxae.errors import InputError
 
 
@@ -40,6 +41,31 @@ def mse(predictions, targets):
 def sum_squared_error(predictions, targets):
     """Each example's squared error, summed over its elements (E2's loss per image)."""
     return jnp.sum((predictions - targets) ** 2, axis=tuple(range(1, predictions.ndim)))
+
+
+def binary_cross_entropy(probabilities, targets):
+    """Each example's binary cross-entropy of its probabilities with targets in [0, 1], averaged over its
+    elements: its mean is PyTorch's ``nn.BCELoss()`` (each log clamped at -100, as PyTorch clamps it) and
+    Keras's ``binary_crossentropy`` on a sigmoid output, the loss of most autoencoder tutorials.
+
+    >>> [round(v, 4) for v in binary_cross_entropy(jnp.array([[0.5, 1.0]]), jnp.array([[1.0, 1.0]])).tolist()]
+    [0.3466]
+    """
+    log_p = jnp.maximum(jnp.log(probabilities), -100.0)
+    log_not_p = jnp.maximum(jnp.log1p(-probabilities), -100.0)
+    elementwise = -(targets * log_p + (1 - targets) * log_not_p)
+    return jnp.mean(elementwise, axis=tuple(range(1, elementwise.ndim)))
+
+
+def binary_cross_entropy_with_logits(logits, targets):
+    """:func:`binary_cross_entropy` of ``sigmoid(logits)``, computed stably from the logits
+    (PyTorch's ``nn.BCEWithLogitsLoss()``).
+
+    >>> [round(v, 4) for v in binary_cross_entropy_with_logits(jnp.array([[0.0, 100.0]]), jnp.array([[1.0, 1.0]])).tolist()]
+    [0.3466]
+    """
+    elementwise = optax.sigmoid_binary_cross_entropy(logits, targets)
+    return jnp.mean(elementwise, axis=tuple(range(1, elementwise.ndim)))
 
 
 def kl_from_standard_normal(mean, log_var):
@@ -111,7 +137,8 @@ def register(name: str, loss: Callable, *, terms: Sequence[str] = (), replace: b
     is the loss (a VAE's ``("reconstruction", "kl")``: logged apart, and
     ``kl_weight`` weights ``"kl"``). The trainer sums the loss over the real
     examples of a batch and divides by their number. Register it again in any
-    process that resumes a run of it; registering the same function again is a no-op.
+    process that resumes a run of it; registering it again as a notebook cell run twice
+    replaces it (:func:`jaxae.definitions.same_definition`); another function needs ``replace=True``.
 
     >>> _ = register("mae", lambda y, t: jnp.mean(jnp.abs(y - t), axis=(1, 2, 3)))
     >>> get("mae")(jnp.ones((2, 2, 2, 1)), jnp.zeros((2, 2, 2, 1))).tolist()
@@ -124,7 +151,8 @@ def register(name: str, loss: Callable, *, terms: Sequence[str] = (), replace: b
         raise InputError(f"loss {name!r}: terms are a sequence of names, got {terms!r}")
     entry = Loss(name, loss, tuple(terms))
     known = _REGISTRY.get(name)
-    if known is not None and known != entry and (name in _SEED_LOSSES or not replace):
+    same = known is not None and same_definition(known.fn, loss) and known.terms == entry.terms
+    if known is not None and not same and (name in _SEED_LOSSES or not replace):
         raise InputError(f"loss {name!r} is already registered; choose another name"
                          + ("" if name in _SEED_LOSSES else " or pass replace=True"))
     _REGISTRY[name] = entry
@@ -156,5 +184,7 @@ def names() -> list[str]:
 register("cross_entropy", cross_entropy)
 register("mse", mse)
 register("sum_squared_error", sum_squared_error)
+register("binary_cross_entropy", binary_cross_entropy)
+register("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits)
 register("sse_plus_kl", elbo_terms, terms=("reconstruction", "kl"))
 _SEED_LOSSES = frozenset(_REGISTRY)

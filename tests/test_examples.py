@@ -20,6 +20,7 @@ FIGURES = {
     "e5_transfer": ["train_loss", "test_accuracy", "kernels_autoencoder", "kernels_classifier", "class_accuracy"],
     "data_parallel": [],
     "your_own_model": ["reconstructions", "train_loss"],
+    "denoising": ["denoised"],
 }
 RECIPES = {  # the experiment whose recipe each example trains with
     "e1_mlp_vs_cnn": "E1", "e2_conv_autoencoder": "E2", "e3_latent_2d": "E3", "e3_nnx": "E3",
@@ -58,6 +59,8 @@ def test_example_runs_quick_and_draws_its_figures(name, data_dir, tmp_path, monk
     printed = capsys.readouterr().out
     if name == "data_parallel":
         assert "mesh: " in printed and "pmap: " in printed
+    elif name == "denoising":
+        assert "| noisy |" in printed and "| denoised |" in printed
     elif name == "your_own_model":
         assert "| e3_code3_linen | 3 | 1 |" in printed and "| e3_code3_nnx | 3 | 1 |" in printed
     else:

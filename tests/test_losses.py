@@ -18,7 +18,8 @@ def test_batch_means_follow_pytorchs_reductions():
 
 
 def test_every_config_loss_name_is_a_per_example_loss():
-    assert losses.names() == ["cross_entropy", "mse", "sum_squared_error", "sse_plus_kl"]
+    assert losses.names() == ["cross_entropy", "mse", "sum_squared_error", "binary_cross_entropy",
+                              "binary_cross_entropy_with_logits", "sse_plus_kl"]
     assert losses.get("mse")(jnp.ones((3, 4)), jnp.zeros((3, 4))).shape == (3,)
     assert losses.get("sse_plus_kl").terms == ("reconstruction", "kl")
 
@@ -31,3 +32,17 @@ def test_sse_plus_kl_adds_the_closed_form_kl_to_the_summed_squared_error():
     expected_kl = [0.0, 0.5 * (2 + 1 - 1 - np.log(2)) + 0.5 * 4]
     np.testing.assert_allclose(losses.kl_from_standard_normal(mean, log_var), expected_kl, rtol=1e-6)
     np.testing.assert_allclose(losses.sse_plus_kl((reconstruction, mean, log_var), targets), np.add(1.0, expected_kl), rtol=1e-6)
+
+
+def test_binary_cross_entropy_is_pytorchs_per_image_mean():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (4, 5, 5, 1)).astype(np.float32)
+    targets = rng.uniform(0, 1, (4, 5, 5, 1)).astype(np.float32)
+    targets[0, 0, 0, 0] = 1.0  # a probability of exactly 0 or 1 below: PyTorch's clamped log
+    probabilities = 1 / (1 + np.exp(-logits))
+    probabilities[0, 0, 0, 0], probabilities[1, 0, 0, 0] = 0.0, 1.0
+    expected = torch.nn.BCELoss()(torch.from_numpy(probabilities), torch.from_numpy(targets)).item()
+    assert float(losses.binary_cross_entropy(probabilities, targets).mean()) == pytest.approx(expected, rel=1e-5)
+    expected = torch.nn.BCEWithLogitsLoss()(torch.from_numpy(logits), torch.from_numpy(targets)).item()
+    assert float(losses.binary_cross_entropy_with_logits(logits, targets).mean()) == pytest.approx(expected, rel=1e-5)

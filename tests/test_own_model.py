@@ -57,8 +57,23 @@ def test_register_refuses_what_the_trainer_cannot_use_in_one_line(kwargs, messag
 def test_seed_models_and_registered_names_are_not_replaced_unasked():
     with pytest.raises(InputError, match="is a seed model"):
         models.register("mnist_conv_ae_2d", LinenAutoencoder, image_shape=(28, 28, 1))
-    with pytest.raises(InputError, match="already registered"):
-        models.register("own_linen_ae", LinenAutoencoder, image_shape=(28, 28, 1))
+    with pytest.raises(InputError, match="already registered to another class or arguments"):
+        models.register("own_linen_ae", LinenAutoencoder, image_shape=(28, 28, 1))  # registered with "normalize"
+    with pytest.raises(InputError, match="already registered to another class or arguments"):
+        models.register("own_linen_ae", NnxAutoencoder, image_shape=(28, 28, 1), transform="normalize")
+
+
+def test_registering_the_same_again_as_a_notebook_cell_run_twice_is_a_no_op():
+    models.register("own_linen_ae", LinenAutoencoder, image_shape=(28, 28, 1), transform="normalize")
+
+    class LinenAutoencoder_(LinenAutoencoder):  # the class cell run again: a new class of the same name
+        pass
+
+    LinenAutoencoder_.__qualname__ = LinenAutoencoder.__qualname__
+    LinenAutoencoder_.__module__ = LinenAutoencoder.__module__
+    models.register("own_linen_ae", LinenAutoencoder_, image_shape=(28, 28, 1), transform="normalize")
+    assert models.spec("own_linen_ae").cls is LinenAutoencoder_
+    register_both()
     with pytest.raises(InputError, match="cannot be unregistered"):
         models.unregister("mnist_conv_ae_2d")
 

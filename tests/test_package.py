@@ -138,6 +138,11 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
         for key in straight.files:
             np.testing.assert_array_equal(resumed[key], straight[key])
 
+    # A Keras user's arrays, folder of PNGs, another TFDS dataset, optimizers and denoising, from the wheel.
+    (user / "own" / "_your_data_worker.py").write_text((Path(__file__).parent / "_your_data_worker.py").read_text())
+    assert run(sys.executable, "own/_your_data_worker.py", "tfds", str(repository / "tests" / "data" / "mnist"),
+               "own/your_data", cwd=user, env=env).split()[-1] == "ok"
+
     # The explorer from the wheel alone: shipped weights and test images, no dataset, no training.
     assert wheel.stat().st_size < 10 * 2**20
     errors = tmp_path / "explore-stderr.txt"

@@ -277,8 +277,8 @@ def test_evaluation_counts_exactly_and_can_keep_dropout_on():
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         TrainConfig(model="mnist_ae2", loss="l1", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
-        TrainConfig(model="mnist_ae2", loss="mse", optimizer="rmsprop", learning_rate=1e-3, epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprp'"):
+        TrainConfig(model="mnist_ae2", loss="mse", optimizer="rmsprp", learning_rate=1e-3, epochs=1, batch_size=8)
     with pytest.raises(ValueError, match="unknown model"):
         TrainConfig(model="mnist_ae9", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=8)
 

@@ -2,7 +2,7 @@
 
 Importing :mod:`jaxae.data` or :mod:`jaxae.data.batches` does not import
 TensorFlow; the TFDS names below (``make_pipeline``, ``load_split``,
-``StreamingPipeline``, ``prepared_builder``, ``import_dataset``) import it on
+``StreamingPipeline``, ``prepared_builder``, ``import_dataset``, ``from_folder``, ``dataset_info``) import it on
 first use, through :func:`jaxae.data._tensorflow.import_tensorflow`: quiet, and with no GPU.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 
+from jaxae.data.arrays import from_arrays
 from jaxae.data.batches import (
     PIXEL_TABLES,
     VALUE_RANGES,
@@ -29,6 +30,8 @@ _WITH_TENSORFLOW = {
     "prepared_builder": "jaxae.data.input_pipeline",
     "StreamingPipeline": "jaxae.data.input_pipeline",
     "import_dataset": "jaxae.data.offline_import",
+    "from_folder": "jaxae.data.input_pipeline",
+    "dataset_info": "jaxae.data.input_pipeline",
 }
 
 __all__ = [  # noqa: PLE0604 -- _WITH_TENSORFLOW's names, loaded on first use
@@ -41,6 +44,7 @@ __all__ = [  # noqa: PLE0604 -- _WITH_TENSORFLOW's names, loaded on first use
     "DatasetNotAvailableError",
     "DeviceResidentPipeline",
     "class_names",
+    "from_arrays",
     "gather_batch",
     "normalize",
     "to_tensor",

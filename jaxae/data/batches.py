@@ -114,13 +114,17 @@ class BatchSpec:
 
 
 def gather_batch(images, labels, indices, mask, transform: str = "to_tensor"):
-    """The batch at ``indices`` of device-resident uint8 ``images``; jittable (used inside steps).
+    """The batch at ``indices`` of device-resident ``images``; jittable (used inside steps).
 
+    uint8 pixels go through ``transform``; float images are already in its range.
     Padding rows (``mask`` False) get zero pixels and label 0, as in the streaming mode.
     """
-    batch_images = jnp.where(mask[:, None, None, None], images[indices], 0)
+    rows = images[indices]
+    if rows.dtype == jnp.uint8:
+        rows = TRANSFORMS[transform](rows)
+    batch_images = jnp.where(mask[:, None, None, None], rows, VALUE_RANGES[transform][0])  # a zero pixel's value
     batch_labels = jnp.where(mask, labels[indices], 0)
-    return {"image": TRANSFORMS[transform](batch_images), "label": batch_labels, "mask": mask}
+    return {"image": batch_images, "label": batch_labels, "mask": mask}
 
 
 def _gather_step(images, labels, indices, mask, step, transform):
@@ -131,9 +135,13 @@ class Pipeline:
     """What every pipeline shares: the batching, the transform, the placement, the length.
 
     A pipeline has ``epoch(e)``, an iterator over epoch ``e``'s batches, and
-    the attributes ``batch_spec``, ``transform``, ``sharding``, ``num_examples``
-    and ``num_batches``.
+    the attributes ``batch_spec``, ``transform`` (its pixels' range), ``sharding``,
+    ``num_examples``, ``num_batches``, ``image_shape`` (one image, NHWC) and
+    ``has_labels`` (False: an autoencoder's images alone, labels 0).
     """
+
+    image_shape: tuple[int, int, int]
+    has_labels: bool = True
 
     def __init__(self, num_examples: int, batch_spec: BatchSpec, transform: str, sharding):
         check_transform(transform)
@@ -152,22 +160,31 @@ class Pipeline:
 
 
 class DeviceResidentPipeline(Pipeline):
-    """The whole split on the device(s) as uint8; batches gathered there.
+    """The whole split on the device(s); batches gathered there.
 
     Args:
-      images, labels: the split, uint8 ``(N, H, W, C)`` and int ``(N,)``.
+      images, labels: the split, ``(N, H, W, C)`` and int ``(N,)``: uint8 pixels,
+        which ``transform`` converts, or float32 already in its range
+        (:func:`jaxae.data.from_arrays` makes them from any float range).
       batch_spec: how to batch it.
       transform: "to_tensor" ([0, 1]) or "normalize" ([-1, 1]).
       sharding: where batches go, e.g. ``NamedSharding(mesh, P("batch"))``;
         the split itself is then replicated over the same devices.
+      has_labels: whether ``labels`` are the images' classes (False: placeholders).
     """
 
-    def __init__(self, images, labels, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None):
+    def __init__(self, images, labels, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None, *,
+                 has_labels: bool = True):
         if len(images) != len(labels):
             raise InputError(f"{len(images)} images but {len(labels)} labels")
         super().__init__(len(images), batch_spec, transform, sharding)
+        images = np.asarray(images)
+        if images.dtype != np.uint8 and images.dtype != np.float32:
+            raise InputError(f"a device-resident split is uint8 pixels or float32 in the transform's range, got "
+                             f"{images.dtype}: build float images with jaxae.data.from_arrays")
+        self.image_shape, self.has_labels = tuple(images.shape[1:]), has_labels
         replicated = None if sharding is None else jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
-        self.images = jax.device_put(np.asarray(images, np.uint8), replicated)
+        self.images = jax.device_put(images, replicated)
         self.labels = jax.device_put(np.asarray(labels, np.int32), replicated)
         self._gather = jax.jit(partial(_gather_step, transform=transform), out_shardings=sharding)
 

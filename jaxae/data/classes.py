@@ -11,7 +11,12 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 """The class names of each dataset, by label; CIFAR-10's are the seeds' short ones."""
 
 DATASETS = tuple(CLASS_NAMES)
-"""The datasets jaxae reads (TFDS names)."""
+"""The seeds' datasets (TFDS names); any other TFDS image dataset prepared in a data dir is read too."""
+
+IDX_DATASETS = ("mnist", "fashion_mnist", "kmnist")
+"""The datasets published as MNIST's four IDX files, which ``jaxae data import`` prepares offline."""
+IMPORTABLE = (*IDX_DATASETS, "cifar10")
+"""The datasets ``jaxae data import`` prepares from their publishers' raw files."""
 
 
 def class_names(dataset: str) -> tuple[str, ...]:

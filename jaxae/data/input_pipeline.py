@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxae.data._tensorflow import import_tensorflow
 from jaxae.data.batches import TRANSFORMS, BatchSpec, DeviceResidentPipeline, Pipeline
-from jaxae.data.classes import DATASETS
+from jaxae.data.classes import DATASETS, IMPORTABLE
 from jaxae.errors import DatasetNotAvailableError, InputError
 
 tf, tfds = import_tensorflow()
@@ -44,21 +44,32 @@ def _reachable(host: str, timeout: float = 3.0) -> bool:
 
 
 def prepared_builder(name: str, data_dir: str | Path | None = None):
-    """TFDS's builder of ``name``, prepared: already, or downloaded now if the network allows.
+    """TFDS's builder of ``name``, prepared: already, or (MNIST, CIFAR-10) downloaded now if the network allows.
+
+    Any TFDS image dataset prepared in ``data_dir`` is read (``fashion_mnist``,
+    ``kmnist``, ...: ``tfds build NAME --data_dir D`` where the network allows,
+    or ``jaxae data import`` from the raw files of the IDX ones).
 
     Raises:
       DatasetNotAvailableError: within seconds when the dataset is not
         prepared and its download host cannot be reached; the message names
         the offline import command.
     """
-    if name not in DATASETS:
-        raise InputError(f"unknown dataset {name!r}; jaxae reads {', '.join(DATASETS)}")
     data_dir = None if data_dir is None else str(Path(data_dir).expanduser())
-    builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
+    where = data_dir or "TFDS's default data dir"
+    try:
+        builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise InputError(f"unknown dataset {name!r}: not a TFDS dataset name (e.g. {', '.join(DATASETS)}, "
+                         "fashion_mnist); a folder of images is read with jaxae.data.from_folder") from None
     if builder.is_prepared():
         return builder
+    if name not in _DOWNLOAD_HOSTS:
+        raise DatasetNotAvailableError(
+            f"{name} is not prepared in {where}: prepare it with `tfds build {name}"
+            + (f" --data_dir {data_dir}" if data_dir else "") + "` where the network allows"
+            + (f", or jaxae data import {name} --from DIR" if name in IMPORTABLE else ""))
     if not _reachable(_DOWNLOAD_HOSTS[name]):
-        where = data_dir or "TFDS's default data dir"
         raise DatasetNotAvailableError(
             f"{name} is not prepared in {where} and {_DOWNLOAD_HOSTS[name]} cannot be reached. "
             f"Import it from the publisher's raw archives: "
@@ -70,9 +81,50 @@ def prepared_builder(name: str, data_dir: str | Path | None = None):
 
 def load_split(name: str, split: str, data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A whole split (TFDS split syntax, e.g. ``"train[:90%]"``) as uint8 images and int32 labels."""
-    builder = prepared_builder(name, data_dir)
-    data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, shuffle_files=False))
+    return _load(prepared_builder(name, data_dir), split, name)
+
+
+def _load(builder, split: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise InputError(f"{name} is not an image classification dataset (features 'image' and 'label'); "
+                         f"it has {sorted(features)}")
+    try:
+        data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, shuffle_files=False))
+    except (tf.errors.OpError, ValueError) as error:  # images of several shapes, an unknown split
+        raise InputError(f"{name}: split {split!r} cannot be read as one array: {str(error).splitlines()[0]}") from None
+    if data["image"].dtype != np.uint8:
+        raise InputError(f"{name}: its images are {data['image'].dtype}, not uint8 pixels")
     return data["image"], data["label"].astype(np.int32)
+
+
+def dataset_info(name: str, data_dir: str | Path | None = None) -> dict:
+    """A prepared TFDS dataset's ``image_shape`` (NHWC, one image), ``classes`` (their names) and
+    ``splits`` (their sizes): what registering a model for it takes.
+
+    >>> dataset_info("mnist", DATA_DIR)["image_shape"]  # doctest: +SKIP
+    (28, 28, 1)
+    """
+    features = prepared_builder(name, data_dir).info
+    return {"image_shape": tuple(features.features["image"].shape), "classes": tuple(features.features["label"].names),
+            "splits": {split: info.num_examples for split, info in features.splits.items()}}
+
+
+def from_folder(folder: str | Path, batch_spec: BatchSpec, *, transform: str = "to_tensor", sharding=None):
+    """A pipeline over a folder of class subfolders of PNG or JPEG images (torchvision's ``ImageFolder``
+    layout: ``folder/<class>/<image>``), read by TFDS's folder builder; labels by the classes' sorted names.
+
+    The folder's siblings are the dataset's other splits (``data/train`` and ``data/test``
+    are ``data``'s two splits). Every image must have one shape, that of the model.
+    """
+    folder = Path(folder).expanduser().absolute()
+    images = sorted(p for p in folder.glob("*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not images:
+        raise InputError(f"{folder} holds no class subfolders of .png or .jpg images (folder/<class>/<image>)")
+    shape = tuple(tf.io.decode_image(tf.io.read_file(str(images[0])), expand_animations=False).shape)
+    builder = tfds.folder_dataset.ImageFolder(str(folder.parent), shape=shape)
+    pixels, labels = _load(builder, folder.name, str(folder))
+    return DeviceResidentPipeline(pixels, labels, batch_spec, transform, sharding)
 
 
 class StreamingPipeline(Pipeline):
@@ -88,6 +140,7 @@ class StreamingPipeline(Pipeline):
     def __init__(self, dataset: tf.data.Dataset, num_examples: int, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None):
         super().__init__(num_examples, batch_spec, transform, sharding)
         self._dataset = dataset.map(lambda example: (example["image"], tf.cast(example["label"], tf.int32)))
+        self.image_shape = tuple(dataset.element_spec["image"].shape)
         self._convert = jax.jit(TRANSFORMS[transform])
 
     def epoch(self, epoch: int) -> Iterator[dict[str, jax.Array]]:

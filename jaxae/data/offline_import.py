@@ -1,4 +1,4 @@
-"""Builds TFDS's prepared ``mnist`` and ``cifar10`` from the publishers' raw archives, offline.
+"""Builds TFDS's prepared ``mnist``, ``fashion_mnist``, ``kmnist`` and ``cifar10`` from the publishers' raw archives, offline.
 
 TFDS's own builders do the work (features, example generation, file layout,
 ``dataset_info.json``); only their download step is replaced by the checked
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from jaxae.data._tensorflow import import_tensorflow
-from jaxae.data.classes import DATASETS
+from jaxae.data.classes import IDX_DATASETS, IMPORTABLE
 from jaxae.data.raw_archives import CIFAR10_ARCHIVE, MNIST_FILES, unpack_cifar10, unpack_mnist
 from jaxae.errors import InputError
 
@@ -61,11 +61,12 @@ def _from_local_files(name: str):
     return FromLocalFiles
 
 
-def _mnist_builder():
-    class MnistFromLocalFiles(_from_local_files("mnist"), skip_registration=True):
-        """TFDS's MNIST builder, with the record counts read from the files (subsets allowed)."""
+def _idx_builder(dataset: str):
+    class IdxFromLocalFiles(_from_local_files(dataset), skip_registration=True):
+        """TFDS's builder of an IDX dataset (MNIST's format), with the record counts read from the files
+        (subsets allowed)."""
 
-        name = "mnist"
+        name = dataset
 
         def _split_generators(self, dl_manager):
             files = dl_manager.download_and_extract(dict(MNIST_FILES))
@@ -81,7 +82,7 @@ def _mnist_builder():
                 for split in ("train", "test")
             ]
 
-    return MnistFromLocalFiles
+    return IdxFromLocalFiles
 
 
 def _idx_count(path: Path) -> int:
@@ -93,8 +94,9 @@ def import_dataset(name: str, source: str | Path, data_dir: str | Path | None = 
     """Prepares TFDS dataset ``name`` in ``data_dir`` from the raw archives in ``source``.
 
     Args:
-      name: "mnist" (``source`` holds the four IDX ``.gz`` files) or "cifar10"
-        (``source`` holds ``cifar-10-binary.tar.gz``).
+      name: "mnist", "fashion_mnist" or "kmnist" (``source`` holds the four IDX
+        ``.gz`` files, named as MNIST's) or "cifar10" (``source`` holds
+        ``cifar-10-binary.tar.gz``).
       source: folder of the publisher's raw files.
       data_dir: the TFDS data dir (default: TFDS's, ``~/tensorflow_datasets``).
       full: demand the full dataset's record counts; ``False`` accepts a
@@ -107,15 +109,15 @@ def import_dataset(name: str, source: str | Path, data_dir: str | Path | None = 
       InputError: an unknown name.
       ArchiveError: a missing, corrupt, truncated or wrong archive.
     """
-    if name not in DATASETS:
-        raise InputError(f"no offline import for dataset {name!r}; available: {', '.join(DATASETS)}")
+    if name not in IMPORTABLE:
+        raise InputError(f"no offline import for dataset {name!r}; available: {', '.join(IMPORTABLE)}")
     source = Path(source).expanduser()
     with tempfile.TemporaryDirectory(prefix=f"jaxae-{name}-") as scratch:
         scratch = Path(scratch)
-        if name == "mnist":
+        if name in IDX_DATASETS:
             unpacked = unpack_mnist(source, scratch, full)
             local = _LocalFiles({filename: unpacked[key][0] for key, filename in MNIST_FILES.items()})
-            builder_cls = _mnist_builder()
+            builder_cls = _idx_builder(name)
         else:
             local = _LocalFiles({CIFAR10_ARCHIVE: unpack_cifar10(source, scratch, full)})
             builder_cls = _from_local_files(name)

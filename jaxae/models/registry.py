@@ -29,6 +29,7 @@ from typing import Any
 import flax.linen as nn
 
 from jaxae.data.batches import TRANSFORMS, VALUE_RANGES
+from jaxae.definitions import same_definition
 from jaxae.errors import InputError
 from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
 from jaxae.models.conv_autoencoders import (
@@ -148,16 +149,15 @@ def register(
       transform: the pixels it is fed: "to_tensor" ([0, 1]) or "normalize" ([-1, 1]).
       defaults: constructor arguments that ``TrainConfig.model_args`` override.
       replace: allow replacing a model of your own registered before under
-        this name (the seed models cannot be replaced).
+        this name by another class or arguments (the seed models cannot be
+        replaced). Registering the same again (a notebook cell run twice) needs
+        no ``replace``: it replaces the class, which the cell defined anew.
 
     Returns:
       The model's :class:`ModelSpec`.
     """
     if not isinstance(name, str) or not name:
         raise InputError(f"a model's name must be a non-empty string, got {name!r}")
-    if name in _SPECS and (_SPECS[name].is_seed or not replace):
-        what = "a seed model" if _SPECS[name].is_seed else "already registered (replace=True replaces it)"
-        raise InputError(f"model {name!r} is {what}; register yours under another name")
     if not _is_module_class(cls):
         raise InputError(f"{name}: register a flax.linen.Module or flax.nnx.Module class, got {cls!r}")
     shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else ()
@@ -169,8 +169,21 @@ def register(
         raise InputError(f"{name}: transform must be one of {sorted(TRANSFORMS)}, got {transform!r}")
     model_spec = ModelSpec(name, cls, shape, task, transform, dict(defaults or {}))
     _check_arguments(model_spec, model_spec.defaults)
+    known = _SPECS.get(name)
+    if known is not None and (known.is_seed or not (replace or _same_registration(known, model_spec))):
+        what = "a seed model" if known.is_seed else "already registered to another class or arguments (replace=True replaces it)"
+        raise InputError(f"model {name!r} is {what}; register yours under another name")
     _SPECS[name] = model_spec
     return model_spec
+
+
+def _same_registration(known: ModelSpec, new: ModelSpec) -> bool:
+    """Whether ``new`` registers what ``known`` did: the same class (:func:`~jaxae.definitions.same_definition`)
+    with the same arguments."""
+    def arguments(spec):
+        return spec.image_shape, spec.task, spec.transform, repr(sorted(spec.defaults.items()))
+
+    return same_definition(known.cls, new.cls) and arguments(known) == arguments(new)
 
 
 def unregister(name: str) -> None:

@@ -1,6 +1,7 @@
 """Training: the run's config, the pure step, the engine that runs it, the ``fit`` loop, checkpoints.
 
 * :mod:`jaxae.train.config`: :class:`TrainConfig` (what a run is) and its optimiser.
+* :mod:`jaxae.train.optimizers`: optimizers by name, optax's and your own.
 * :mod:`jaxae.train.steps`: :class:`TrainState` (parameters and any other Flax
   collections) and :class:`Trainer` with the pure ``train_step`` / ``eval_step``.
 * :mod:`jaxae.train.metrics`: metrics as sums, and the one function that makes them means.
@@ -20,6 +21,7 @@
 """
 
 from jaxae.errors import TrainingDivergedError, TrainingInterrupted, WorkdirInUseError
+from jaxae.train import optimizers
 from jaxae.train.checkpoint import (
     CheckpointMismatchError,
     Checkpoints,
@@ -27,7 +29,8 @@ from jaxae.train.checkpoint import (
     CorruptCheckpointError,
     DamagedCheckpointWarning,
 )
-from jaxae.train.config import COMPUTE_DTYPES, OPTIMIZERS, SPEED_SETTINGS, TrainConfig, make_optimizer
+from jaxae.train.checks import check_pipelines, check_trainable
+from jaxae.train.config import COMPUTE_DTYPES, CORRUPTIONS, SPEED_SETTINGS, TrainConfig, make_optimizer
 from jaxae.train.engine import (
     Engine,
     compile_train_epoch,
@@ -40,12 +43,12 @@ from jaxae.train.engine import (
 from jaxae.train.loop import default_fused, evaluate, fit, fit_seeds, process_settings, restore_state
 from jaxae.train.metrics import means
 from jaxae.train.run_dir import epoch_summary
-from jaxae.train.steps import Trainer, TrainState, check_trainable, microbatch_count
+from jaxae.train.steps import Trainer, TrainState, microbatch_count
 from jaxae.train.workdir import exclusive_workdir
 
 __all__ = [
     "COMPUTE_DTYPES",
-    "OPTIMIZERS",
+    "CORRUPTIONS",
     "SPEED_SETTINGS",
     "CheckpointMismatchError",
     "CheckpointSaveError",
@@ -59,6 +62,7 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "WorkdirInUseError",
+    "check_pipelines",
     "check_trainable",
     "compile_train_epoch",
     "compile_train_step",
@@ -71,6 +75,7 @@ __all__ = [
     "make_optimizer",
     "means",
     "microbatch_count",
+    "optimizers",
     "process_settings",
     "replicate",
     "restore_state",

@@ -13,11 +13,15 @@ import optax
 from jaxae import losses, models
 from jaxae.data.batches import BatchSpec
 from jaxae.errors import InputError
+from jaxae.train import optimizers
 
-OPTIMIZERS = ("sgd", "adam")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+CORRUPTIONS = ("gaussian", "mask")
+"""How a denoising autoencoder's inputs are corrupted (:attr:`TrainConfig.corruption`)."""
 SPEED_SETTINGS = frozenset({"microbatch_size"})
 """The settings of a :class:`TrainConfig` that change how fast a run trains, not what it trains."""
+LENGTH = frozenset({"epochs"})
+"""How long a run trains: a finished run goes on when asked for more epochs (:func:`~jaxae.train.fit`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +35,16 @@ class TrainConfig:
         "mse", "sum_squared_error", "sse_plus_kl", or one of your own,
         :func:`jaxae.losses.register`); classifiers compare with labels,
         autoencoders with their input.
-      optimizer: "sgd" (``momentum``, ``nesterov``) or "adam"; ``weight_decay``
-        is PyTorch's coupled L2 (added to the gradient), not AdamW.
+      optimizer: a registered optimizer (:mod:`jaxae.train.optimizers`): "sgd"
+        (PyTorch's, with ``momentum`` and ``nesterov``), optax's "adam", "adamw",
+        "adadelta", "rmsprop", ... or your own.
+      optimizer_args: its other arguments, e.g. ``(("eps", 1e-7),)`` for Adam or
+        ``(("weight_decay", 1e-4),)`` for AdamW (decoupled); compared on resume.
+      weight_decay: PyTorch's coupled L2 for any optimizer (added to the gradient before it).
       learning_rate: the constant rate; :func:`~jaxae.train.fit` and
         :func:`make_optimizer` also take an optax schedule in its place.
-      epochs, batch_size: the run's length and its global batch size.
+      epochs, batch_size: the run's length and its global batch size. A finished
+        run asked for more epochs goes on from its last checkpoint.
       seed: initialisation, dropout and data-order seed.
       dropout_at_eval: evaluate with dropout on, as E1's notebook did.
       microbatch_size: a step sums the gradients of chunks of about this many
@@ -55,6 +64,12 @@ class TrainConfig:
         reconstruction + β·KL; 1 is the ELBO.
       kl_warmup_epochs: ramp the KL weight linearly from 0 to ``kl_weight`` over
         this many epochs (:meth:`kl_weight_at`); 0: no warm-up.
+      corruption, corruption_level: train a denoising autoencoder: each step feeds the
+        model its images corrupted, from a random stream of their own, and compares
+        its outputs with the clean images (evaluation too). "gaussian": noise of standard
+        deviation ``corruption_level`` (in units of the pixel range's width), clipped to
+        the range; "mask": each pixel set to the range's low end with probability
+        ``corruption_level``. None: no corruption.
     """
 
     model: str
@@ -69,16 +84,20 @@ class TrainConfig:
     seed: int = 0
     dropout_at_eval: bool = False
     model_args: tuple[tuple[str, Any], ...] = ()
+    optimizer_args: tuple[tuple[str, Any], ...] = ()
     microbatch_size: int | None = None
     compute_dtype: str = "float32"
     kl_weight: float = 1.0
     kl_warmup_epochs: int = 0
+    corruption: str | None = None
+    corruption_level: float = 0.0
 
     def __post_init__(self):
         models.spec(self.model)  # a clear error for an unknown name
         loss = losses.get(self.loss)
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
+        optimizers.check_arguments(self.optimizer, dict(self.optimizer_args))
+        if self.optimizer != "sgd" and (self.momentum or self.nesterov):
+            raise InputError(f"momentum and nesterov are SGD's; give {self.optimizer}'s own as optimizer_args")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
@@ -90,6 +109,15 @@ class TrainConfig:
             raise InputError(f"kl_weight must be a finite number >= 0, got {self.kl_weight!r}")
         if not isinstance(self.kl_warmup_epochs, int) or self.kl_warmup_epochs < 0:
             raise InputError(f"kl_warmup_epochs must be a whole number >= 0, got {self.kl_warmup_epochs!r}")
+        if self.corruption is not None:
+            if self.corruption not in CORRUPTIONS:
+                raise InputError(f"unknown corruption {self.corruption!r}; choose from {CORRUPTIONS}")
+            if not models.spec(self.model).is_autoencoder:
+                raise InputError(f"{self.model}: a corruption trains a denoising autoencoder; it is a classifier")
+            if not (isinstance(self.corruption_level, (int, float)) and 0 < self.corruption_level <= 1):
+                raise InputError(f"corruption_level must be in (0, 1], got {self.corruption_level!r}")
+        elif self.corruption_level:
+            raise InputError("corruption_level is the level of a corruption: give corruption='gaussian' or 'mask'")
         if (self.kl_weight != 1 or self.kl_warmup_epochs) and "kl" not in loss.terms:
             variational = [name for name in losses.names() if "kl" in losses.get(name).terms]
             raise InputError(f"kl_weight and kl_warmup_epochs weight a loss's 'kl' term; "
@@ -126,20 +154,24 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def identity(self) -> dict[str, Any]:
-        """What a checkpoint compares to resume: :meth:`to_json` less the speed settings (:data:`SPEED_SETTINGS`)."""
-        return {k: v for k, v in self.to_json().items() if k not in SPEED_SETTINGS}
+        """What a checkpoint compares to resume: :meth:`to_json` less the speed settings
+        (:data:`SPEED_SETTINGS`) and the run's length (:data:`LENGTH`)."""
+        return {k: v for k, v in self.to_json().items() if k not in SPEED_SETTINGS | LENGTH}
 
 
 def make_optimizer(config: TrainConfig, learning_rate=None) -> optax.GradientTransformation:
-    """The config's optimiser, as PyTorch's ``SGD``/``Adam`` compute it.
+    """The config's optimiser (:mod:`jaxae.train.optimizers`), with PyTorch's coupled ``weight_decay``.
 
-    ``learning_rate`` may be an optax schedule; it defaults to the config's.
+    ``learning_rate`` may be an optax schedule (a function of the step); it defaults to the config's.
     """
     lr = config.learning_rate if learning_rate is None else learning_rate
+    if not isinstance(lr, (int, float)) and (not callable(lr) or hasattr(lr, "update")):
+        raise InputError(f"learning_rate takes a number or an optax schedule, got {type(lr).__name__}; an optax "
+                         "optimizer is registered by name: jaxae.train.optimizers.register(name, factory)")
+    arguments = dict(config.optimizer_args)
     if config.optimizer == "sgd":
-        update = optax.sgd(lr, momentum=config.momentum or None, nesterov=config.nesterov)
-    else:
-        update = optax.adam(lr)
+        arguments = {"momentum": config.momentum, "nesterov": config.nesterov, **arguments}
+    update = optimizers.get(config.optimizer)(lr, **arguments)
     if config.weight_decay:
         return optax.chain(optax.add_decayed_weights(config.weight_decay), update)
     return update

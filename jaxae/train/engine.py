@@ -161,7 +161,6 @@ class Engine:
         """Trains epoch ``epoch``: the state, and each run's train metrics (a list, one per seed)."""
         start, description = time.perf_counter(), f"epoch {epoch + 1}/{self.trainer.config.epochs}"
         if self.fused:
-            check_image_shape(self.trainer, self.data.images)
             state, sums = self.step(state, self.data.images, self.data.labels, *self.data.epoch_plan(epoch))
             sums = jax.device_get(sums)
             steps = self._means([{name: values[i] for name, values in sums.items()} for i in range(len(sums["count"]))])
@@ -172,8 +171,6 @@ class Engine:
         bar = tqdm(total=num_batches, desc=description, disable=not progress, unit="batch", leave=False)
         try:
             for step, batch in enumerate(self.data.epoch(epoch)):
-                if step == 0:
-                    check_image_shape(self.trainer, batch["image"])
                 state, sums = self.step(state, split_for_pmap(batch) if self.pmap else batch)
                 pending.append(unreplicate(sums) if self.pmap else sums)
                 if not self.compiled:
@@ -237,14 +234,6 @@ class StackedPipelines:
     def epoch_plan(self, epoch: int):
         """The seeds' ``(indices, mask)`` stacked: ``(seeds, num_batches, batch_size)`` each."""
         return stack_seeds([p.epoch_plan(epoch) for p in self.pipelines])
-
-
-def check_image_shape(trainer: Trainer, images) -> None:
-    """Refuses a pipeline whose images are not of the shape the model is registered with."""
-    spec = trainer.spec
-    if tuple(images.shape[-3:]) != spec.image_shape:
-        raise InputError(f"{spec.name}: the training pipeline gives images of shape {tuple(images.shape[-3:])}, "
-                         f"the model takes {spec.image_shape}: train it on its dataset or register it with that shape")
 
 
 def check_finite(step_losses, description: str) -> None:

@@ -27,12 +27,13 @@ from jaxae import compilation_cache as persistent_cache
 from jaxae import cpu
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train.checkpoint import Checkpoints
+from jaxae.train.checks import check_pipelines, check_trainable
 from jaxae.train.config import TrainConfig
 from jaxae.train.engine import Engine, Stopped
 from jaxae.train.interrupts import stop_requests
 from jaxae.train.metrics import best_mode, means
 from jaxae.train.run_dir import RunDir
-from jaxae.train.steps import Trainer, check_trainable
+from jaxae.train.steps import Trainer
 from jaxae.train.workdir import exclusive_workdir
 
 
@@ -155,18 +156,18 @@ def fit(
       TrainingDivergedError: the loss became NaN or infinite; the last good
         checkpoint stays in ``workdir``.
     """
-    _check_batching(config, train_data)
     if best_metric is not None:
         best_mode(best_metric)
+    check_pipelines(config, train_data, eval_data, outputs=check_trainable(config))
     if fused is None:  # fused where the backend prefers it and the run allows it
         fused = default_fused() and not pmap and hasattr(train_data, "images")
-    check_trainable(config)
     process_settings(retain_host_memory, compilation_cache)
     trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
     engine = Engine(trainer, train_data, mesh=mesh, fused=fused, pmap=pmap)
     ((state, history),) = _train(engine, [trainer], [workdir], [eval_data], [initial_params], eval_every=eval_every,
                                  checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
-                                 stop_after_epochs=stop_after_epochs, progress=progress, tensorboard=tensorboard)
+                                 stop_after_epochs=stop_after_epochs, progress=progress, tensorboard=tensorboard,
+                                 scheduled=learning_rate is not None)
     return state, history
 
 
@@ -218,13 +219,13 @@ def fit_seeds(
                        if k != "seed" and v != getattr(configs[0], k))
     if differing:
         raise InputError(f"fit_seeds trains one config under several seeds; these also differ: {differing}")
-    for config, data in zip(configs, train_data):
-        _check_batching(config, data)
     if best_metric is not None:
         best_mode(best_metric)
+    outputs = check_trainable(configs[0])
+    for config, data, evaluation in zip(configs, train_data, eval_data or [None] * len(configs)):
+        check_pipelines(config, data, evaluation, outputs)
     if fused is None:
         fused = default_fused() and all(hasattr(data, "images") for data in train_data)
-    check_trainable(configs[0])
     process_settings(retain_host_memory, compilation_cache)
     trainers = [Trainer.create(config, steps_per_epoch=data.num_batches) for config, data in zip(configs, train_data)]
     engine = Engine(trainers[0], train_data, mesh=mesh, seeds=len(configs), fused=fused)
@@ -237,10 +238,12 @@ def fit_seeds(
 
 def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, initial_params: list, *,
            eval_every: int, checkpoint_every: int, keep: int, best_metric: str | None, progress: bool,
-           stop_after_epochs: int | None = None, tensorboard: bool | str | Path = False) -> list[tuple[Any, list[dict]]]:
+           stop_after_epochs: int | None = None, tensorboard: bool | str | Path = False,
+           scheduled: bool = False) -> list[tuple[Any, list[dict]]]:
     """The loop: each run's folder held and resumed, then per epoch train, evaluate, checkpoint, log.
 
     One trainer, work dir, evaluation pipeline and initial params per seed (one without seeds).
+    ``scheduled``: the learning rate is a schedule, which may depend on the run's length.
     """
     seeds, epochs = len(trainers), trainers[0].config.epochs
     with contextlib.ExitStack() as stack:
@@ -254,6 +257,7 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
             at = {str(folder): run.start for folder, run in zip(folders, runs)}
             raise InputError(f"the seeds' checkpoints stand at different epochs ({at}): resume them apart")
         start = runs[0].start
+        _check_length(runs[0], epochs, scheduled, progress)
         end = epochs if stop_after_epochs is None else min(epochs, start + stop_after_epochs)
         state = engine.place([run.state for run in runs])
         try:
@@ -276,6 +280,19 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
         return [(engine.state_of(state, k), run.history) for k, run in enumerate(runs)]
 
 
+def _check_length(run: RunDir, epochs: int, scheduled: bool, progress: bool) -> None:
+    """Refuses a length the run cannot take, in one line; says so when it is already that long."""
+    where = run.workdir
+    if run.start > epochs:
+        raise InputError(f"the run in {where} has trained {run.start} epochs, more than the {epochs} asked: "
+                         f"ask for {run.start} or more to go on")
+    if scheduled and run.planned is not None and run.planned != epochs:
+        raise InputError(f"the run in {where} was trained for {run.planned} epochs with a learning-rate schedule, "
+                         f"which may depend on that length: to go on to {epochs}, start a new run")
+    if run.start == epochs and progress:
+        print(f"the run in {where} has finished its {epochs} epochs: ask for more epochs to go on")
+
+
 def _timed_evaluation(trainer: Trainer, state, data, epoch: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     metrics = evaluate(trainer, state.params, data, epoch, seed=seed, collections=state.collections)
@@ -295,17 +312,3 @@ def restore_state(config: TrainConfig, workdir: str | Path, epoch: int | None = 
     finally:
         checkpoints.close()
     return state
-
-
-def _check_batching(config: TrainConfig, train_data) -> None:
-    spec = train_data.batch_spec
-    if spec.batch_size != config.batch_size:
-        raise InputError(
-            f"the training pipeline makes batches of {spec.batch_size} but config.batch_size is "
-            f"{config.batch_size}: build its BatchSpec with config.batch_spec()"
-        )
-    if spec.shuffle and spec.seed != config.seed:
-        raise InputError(
-            f"the training pipeline shuffles with seed {spec.seed} but config.seed is {config.seed}: "
-            "build its BatchSpec with config.batch_spec()"
-        )

@@ -37,7 +37,8 @@ def epoch_summary(record: dict[str, Any], epochs: int, terms: tuple[str, ...] = 
 class RunDir:
     """A run's folder: resumes from its latest intact checkpoint, and logs and checkpoints each epoch.
 
-    ``state``, ``history`` and ``start`` (the epochs already done) are where the run stands.
+    ``state``, ``history`` and ``start`` (the epochs already done) are where the run stands;
+    ``planned`` is the number of epochs the checkpointed run was asked for (None: no checkpoint).
     """
 
     def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params,
@@ -45,11 +46,12 @@ class RunDir:
         self.trainer, self.workdir = trainer, workdir
         self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric,
                                        best_mode=best_mode(best_metric) if best_metric else "min")
-        self.state, self.history, self.start = trainer.init_state(initial_params), [], 0
+        self.state, self.history, self.start, self.planned = trainer.init_state(initial_params), [], 0, None
         restored = self.checkpoints.restore_intact(self.state, config=trainer.config.identity())
         if restored is not None:
             self.state, meta = restored
             self.history, self.start = meta["history"], meta["epoch"]
+            self.planned = meta.get("epochs", meta["config"].get("epochs"))
         # The log restarts from the checkpoint's history: epochs lost to a crash are not listed twice.
         (workdir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in self.history))
         self.events = self.test_images = None
@@ -69,7 +71,7 @@ class RunDir:
             started = time.perf_counter()
             scalars = {k: v for k, v in record.items() if isinstance(v, float)}
             meta = {"epoch": epoch + 1, "history": [*self.history, record], "config": config.identity(),
-                    "microbatch_size": self.trainer.microbatch_size}
+                    "epochs": config.epochs, "microbatch_size": self.trainer.microbatch_size}
             self.checkpoints.save(epoch + 1, state, meta, scalars)
             record["checkpoint_seconds"] = time.perf_counter() - started
         self.history.append(record)

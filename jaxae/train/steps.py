@@ -22,7 +22,7 @@ import optax
 
 from jaxae import cpu, losses, models
 from jaxae.cpu import jit_with_cpu_options
-from jaxae.errors import InputError, first_line
+from jaxae.errors import InputError
 from jaxae.models.variational import LATENT_RNG
 from jaxae.train.config import TrainConfig, make_optimizer
 
@@ -144,7 +144,7 @@ class Trainer:
         KL weight. The model runs in ``config.compute_dtype``; its outputs, the loss
         and the sums are float32.
         """
-        images = batch["image"].astype(self.config.compute_dtype)
+        images = self.corrupt(batch["image"], jax.random.fold_in(rng, 2)).astype(self.config.compute_dtype)
         rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
         outputs, collections = self._apply(variables, images, rngs, train)
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
@@ -162,6 +162,17 @@ class Trainer:
             sums["class_correct"] = jnp.sum(classes * hits[:, None], axis=0)
             sums["class_count"] = jnp.sum(classes, axis=0)
         return sums["loss"], (sums, collections)
+
+    def corrupt(self, images, rng):
+        """A denoising autoencoder's inputs: ``images`` corrupted as ``config.corruption`` says (else as they are)."""
+        config = self.config
+        if config.corruption is None:
+            return images
+        low, high = self.spec.value_range
+        if config.corruption == "gaussian":
+            noise = jax.random.normal(rng, images.shape, images.dtype) * config.corruption_level * (high - low)
+            return jnp.clip(images + noise, low, high)
+        return jnp.where(jax.random.bernoulli(rng, config.corruption_level, images.shape), low, images)
 
     def _term_weights(self, step) -> dict[str, Any]:
         """The weights of the loss's terms: the KL term's by :meth:`TrainConfig.kl_weight_at` ``step``
@@ -271,39 +282,3 @@ class _DeviceAxis:
             return tree
         return jax.tree.map(
             lambda leaf: jax.lax.pmean(leaf, self.axis_name) if jnp.issubdtype(leaf.dtype, jnp.inexact) else leaf, tree)
-
-
-def check_trainable(config: TrainConfig) -> None:
-    """Refuses, in one line, a model and loss that cannot train together: before anything is compiled.
-
-    Abstractly evaluated (nothing computed): the model must take images of its
-    registered shape, and its loss must give one value per example of its outputs.
-    """
-    spec, model = models.spec(config.model), config.create_model()
-    name, loss = config.model, config.loss
-    images = jax.ShapeDtypeStruct((2, *spec.image_shape), jnp.float32)
-    key = jax.random.key(0)
-    try:
-        variables = jax.eval_shape(
-            lambda x: model.init(models.init_rngs(key), x, **spec.mode(False)), images)
-    except Exception as error:  # noqa: BLE001 (the user's module failing: said in one line)
-        raise InputError(f"{name}: the model fails on images of its registered shape {images.shape}: "
-                         f"{first_line(error)}; register it with the image_shape it takes") from None
-    targets = images if spec.is_autoencoder else jax.ShapeDtypeStruct((2,), jnp.int32)
-    collections = [collection for collection in variables if collection not in NOT_STATE]
-
-    def per_example(variables, x, t):
-        outputs = model.apply(variables, x, rngs=models.init_rngs(key), mutable=collections, **spec.mode(True))[0]
-        return losses.get(loss)(jax.tree.map(lambda o: o.astype(jnp.float32), outputs), t)
-
-    try:
-        values = jax.eval_shape(per_example, variables, images, targets)
-    except Exception as error:  # noqa: BLE001
-        raise InputError(f"{name}: its outputs do not fit loss {loss!r}: {first_line(error)}; "
-                         f"choose a loss for a {spec.task}'s outputs") from None
-    if getattr(values, "shape", None) != (2,):
-        raise InputError(f"{name}: loss {loss!r} gives shape {getattr(values, 'shape', type(values).__name__)} "
-                         "for a batch of 2; a loss gives one value per example (shape (batch,)): "
-                         "reduce over every axis but the first")
-
-
