@@ -89,19 +89,19 @@ def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, ste
     """The fused epoch of ``steps`` steps (one ``lax.scan``); ``run(n)`` runs ``n / steps`` of them."""
     trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size, microbatch_size=None))
     images, labels = synthetic_images(config, batch_size, steps)
-    images, labels = jax.device_put((images, labels))
+    split = jax.device_put({"image": images, "label": labels})
     indices = jnp.arange(steps * batch_size, dtype=jnp.int32).reshape(steps, batch_size)
     mask = jnp.ones((steps, batch_size), bool)
 
     def build():
         state = [trainer.init_state()]
-        compiled = compile_train_epoch(trainer, transform).lower(state[0], images, labels, indices, mask).compile()
+        compiled = compile_train_epoch(trainer, transform).lower(state[0], split, indices, mask).compile()
 
         def run(n: int) -> None:
             if n % steps:
                 raise ValueError(f"a fused epoch of {steps} steps cannot run {n} steps")
             for _ in range(n // steps):
-                state[0], _ = compiled(state[0], images, labels, indices, mask)
+                state[0], _ = compiled(state[0], split, indices, mask)
             jax.block_until_ready(state[0])
 
         return run, compiled

@@ -251,15 +251,15 @@ def test_gather_batch_works_inside_a_jitted_scan(data_dir):
     indices, mask = pipeline.epoch_plan(0)
 
     @jax.jit
-    def label_sums(images, labels, indices, mask):
+    def label_sums(split, indices, mask):
         def step(carry, plan):
-            batch = gather_batch(images, labels, *plan)
+            batch = gather_batch(split, *plan)
             return carry, (batch["label"] * batch["mask"]).sum()
 
         return jax.lax.scan(step, 0, (indices, mask))[1]
 
     expected = [b["label"][b["mask"]].sum() for b in _epoch(pipeline)]
-    np.testing.assert_array_equal(label_sums(pipeline.images, pipeline.labels, indices, mask), expected)
+    np.testing.assert_array_equal(label_sums(pipeline.split, indices, mask), expected)
 
 
 def test_many_batches_of_mock_data(tmp_path):

@@ -175,7 +175,7 @@ def test_fused_epochs_equal_the_step_loop_and_never_recompile(monkeypatch):
     epoch_fn = compile_train_epoch(trainer, pipeline.transform)
     fused = trainer.init_state()
     for epoch in range(3):
-        fused, metrics = epoch_fn(fused, pipeline.images, pipeline.labels, *pipeline.epoch_plan(epoch))
+        fused, metrics = epoch_fn(fused, pipeline.split, *pipeline.epoch_plan(epoch))
     assert step_traces["train_step"] == 2  # the step's own trace, and the one inside the fused epoch
     assert metrics["loss"].shape == (pipeline.num_batches,)
     _assert_trees_close(fused.params, looped.params, 1e-5)

@@ -195,3 +195,19 @@ def test_a_folder_of_class_subfolders_of_pngs_is_a_pipeline(tmp_path):
     assert {tuple(np.asarray(image).ravel()[:20]) for image in batch["image"]} == written
     with pytest.raises(InputError, match=r"holds no class subfolders of \.png or \.jpg images"):
         from_folder(tmp_path, BatchSpec(4))
+
+
+def test_paired_arrays_train_against_their_targets_in_both_epoch_kinds(tmp_path):
+    clean = _uint8(48)
+    noisy = np.clip(clean.astype(np.int16) + np.random.default_rng(1).integers(-40, 40, clean.shape), 0, 255).astype(np.uint8)
+    pipeline = _pipeline(AE, noisy, targets=clean)
+    batch = next(pipeline.epoch(0))
+    assert not np.array_equal(batch["image"], batch["target"])
+    looped, _ = fit(AE, pipeline, tmp_path / "loop", fused=False, progress=False)
+    fused, _ = fit(AE, _pipeline(AE, noisy, targets=clean), tmp_path / "fused", fused=True, progress=False)
+    unpaired, _ = fit(AE, _pipeline(AE, noisy), tmp_path / "unpaired", fused=False, progress=False)
+    for a, b in zip(jax.tree.leaves(fused.params), jax.tree.leaves(looped.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(looped.params), jax.tree.leaves(unpaired.params)))
+    with pytest.raises(InputError, match=r"targets must be as the images, uint8 \(48, 28, 28, 1\)"):
+        _pipeline(AE, noisy, targets=clean[:10])

@@ -20,14 +20,17 @@ from jaxae.data.batches import VALUE_RANGES, BatchSpec, DeviceResidentPipeline, 
 from jaxae.errors import InputError
 
 
-def from_arrays(images, labels=None, *, batch_spec: BatchSpec, value_range: tuple[float, float] | None = None,
-                transform: str = "to_tensor", sharding=None, name: str = "arrays") -> DeviceResidentPipeline:
+def from_arrays(images, labels=None, *, batch_spec: BatchSpec, targets=None,
+                value_range: tuple[float, float] | None = None, transform: str = "to_tensor", sharding=None,
+                name: str = "arrays") -> DeviceResidentPipeline:
     """A pipeline over ``images`` (and ``labels``), its pixels in ``transform``'s range.
 
     Args:
       images: ``(N, H, W, C)`` NHWC, or ``(N, H, W)`` for one channel: uint8 pixels in
         [0, 255], or floats in ``value_range``.
       labels: ``(N,)`` integers >= 0 for a classifier; None for an autoencoder.
+      targets: for an autoencoder, the images it should give back, as ``images`` (the
+        clean images of noisy inputs: paired denoising); None: the inputs themselves.
       batch_spec: how to batch them (``config.batch_spec()`` for training).
       value_range: the range float images are in; default (0, 1) (pixels divided by 255).
       transform: the range the model takes, as it is registered: "to_tensor"
@@ -41,18 +44,27 @@ def from_arrays(images, labels=None, *, batch_spec: BatchSpec, value_range: tupl
         whole numbers >= 0.
     """
     check_transform(transform)
+    pixels = _pixels(_nhwc(images, name, "images"), value_range, transform, name)
+    if targets is not None:
+        targets = _pixels(_nhwc(targets, name, "targets"), value_range, transform, name)
+        if targets.shape != pixels.shape or targets.dtype != pixels.dtype:
+            raise InputError(f"{name}: targets must be as the images, {pixels.dtype} {pixels.shape}, got "
+                             f"{targets.dtype} {targets.shape}")
+    return DeviceResidentPipeline(pixels, _labels(labels, len(pixels), name), batch_spec, transform, sharding,
+                                  has_labels=labels is not None, targets=targets)
+
+
+def _nhwc(images, name: str, what: str) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
-        raise InputError(f"{name}: images must be (N, height, width, channels) or (N, height, width), "
+        raise InputError(f"{name}: {what} must be (N, height, width, channels) or (N, height, width), "
                          f"got shape {images.shape}")
     if images.shape[1] in (1, 3) and images.shape[3] not in (1, 3):
-        raise InputError(f"{name}: images of shape {images.shape} look like PyTorch's NCHW layout: "
-                         "use images.transpose(0, 2, 3, 1)")
-    pixels = _pixels(images, value_range, transform, name)
-    return DeviceResidentPipeline(pixels, _labels(labels, len(images), name), batch_spec, transform, sharding,
-                                  has_labels=labels is not None)
+        raise InputError(f"{name}: {what} of shape {images.shape} look like PyTorch's NCHW layout: "
+                         f"use {what}.transpose(0, 2, 3, 1)")
+    return images
 
 
 def _pixels(images: np.ndarray, value_range, transform: str, name: str) -> np.ndarray:

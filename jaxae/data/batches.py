@@ -1,15 +1,17 @@
 """Batches of image splits held in memory: the pixel transforms, the epoch plans, the device-resident pipeline.
 
 Batches are dicts ``{"image": float32 (B, H, W, C), "label": int32 (B,),
-"mask": bool (B,)}`` of fixed shape. When the split does not divide into
+"mask": bool (B,)}`` of fixed shape, and ``"target"`` (as ``"image"``) where a
+split pairs each input with the image an autoencoder should give back. When the split does not divide into
 batches, the last one is either dropped (``drop_remainder=True``, E3) or
 padded and masked (E1, E2): ``mask`` is False on padding rows, and the
 trainer's losses ignore them, so one compiled step serves every batch.
 
 The device-resident pipeline keeps the whole split on the device(s) once as
 uint8; each epoch's order is a small index array, and batches are gathered
-there. :meth:`DeviceResidentPipeline.epoch_plan` and :func:`gather_batch`
-let a jitted step (or a ``lax.scan`` over an epoch) do the gathering itself.
+there. :attr:`DeviceResidentPipeline.split`, :meth:`DeviceResidentPipeline.epoch_plan`
+and :func:`gather_batch` let a jitted step (or a ``lax.scan`` over an epoch) do the
+gathering itself.
 
 This module needs no TensorFlow: :meth:`BatchSpec.order` computes tf.data's
 shuffle order with NumPy (:mod:`jaxae.data.shuffle_order`), so that the
@@ -113,22 +115,25 @@ class BatchSpec:
         return indices.reshape(shape), mask.reshape(shape)
 
 
-def gather_batch(images, labels, indices, mask, transform: str = "to_tensor"):
-    """The batch at ``indices`` of device-resident ``images``; jittable (used inside steps).
+def gather_batch(split, indices, mask, transform: str = "to_tensor"):
+    """The batch at ``indices`` of a device-resident ``split`` (``{"image", "label"[, "target"]}``);
+    jittable (used inside steps).
 
     uint8 pixels go through ``transform``; float images are already in its range.
     Padding rows (``mask`` False) get zero pixels and label 0, as in the streaming mode.
     """
-    rows = images[indices]
-    if rows.dtype == jnp.uint8:
-        rows = TRANSFORMS[transform](rows)
-    batch_images = jnp.where(mask[:, None, None, None], rows, VALUE_RANGES[transform][0])  # a zero pixel's value
-    batch_labels = jnp.where(mask, labels[indices], 0)
-    return {"image": batch_images, "label": batch_labels, "mask": mask}
+    batch = {"label": jnp.where(mask, split["label"][indices], 0), "mask": mask}
+    for key in ("image", "target"):
+        if key in split:
+            rows = split[key][indices]
+            if rows.dtype == jnp.uint8:
+                rows = TRANSFORMS[transform](rows)
+            batch[key] = jnp.where(mask[:, None, None, None], rows, VALUE_RANGES[transform][0])  # a zero pixel's value
+    return batch
 
 
-def _gather_step(images, labels, indices, mask, step, transform):
-    return gather_batch(images, labels, indices[step], mask[step], transform)
+def _gather_step(split, indices, mask, step, transform):
+    return gather_batch(split, indices[step], mask[step], transform)
 
 
 class Pipeline:
@@ -171,10 +176,12 @@ class DeviceResidentPipeline(Pipeline):
       sharding: where batches go, e.g. ``NamedSharding(mesh, P("batch"))``;
         the split itself is then replicated over the same devices.
       has_labels: whether ``labels`` are the images' classes (False: placeholders).
+      targets: for an autoencoder, the image each input should give back (as ``images``,
+        e.g. clean images beside noisy ones); None: the inputs themselves.
     """
 
     def __init__(self, images, labels, batch_spec: BatchSpec, transform: str = "to_tensor", sharding=None, *,
-                 has_labels: bool = True):
+                 has_labels: bool = True, targets=None):
         if len(images) != len(labels):
             raise InputError(f"{len(images)} images but {len(labels)} labels")
         super().__init__(len(images), batch_spec, transform, sharding)
@@ -184,9 +191,23 @@ class DeviceResidentPipeline(Pipeline):
                              f"{images.dtype}: build float images with jaxae.data.from_arrays")
         self.image_shape, self.has_labels = tuple(images.shape[1:]), has_labels
         replicated = None if sharding is None else jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
-        self.images = jax.device_put(images, replicated)
-        self.labels = jax.device_put(np.asarray(labels, np.int32), replicated)
+        split = {"image": images, "label": np.asarray(labels, np.int32)}
+        if targets is not None:
+            split["target"] = np.asarray(targets)
+            if split["target"].shape != images.shape or split["target"].dtype != images.dtype:
+                raise InputError(f"targets must be as the images, {images.dtype} {images.shape}, got "
+                                 f"{split['target'].dtype} {split['target'].shape}")
+        self.split = jax.device_put(split, replicated)
+        """The arrays on the device(s): ``{"image", "label"}``, and ``"target"`` where given."""
         self._gather = jax.jit(partial(_gather_step, transform=transform), out_shardings=sharding)
+
+    @property
+    def images(self) -> jax.Array:
+        return self.split["image"]
+
+    @property
+    def labels(self) -> jax.Array:
+        return self.split["label"]
 
     def epoch_plan(self, epoch: int) -> tuple[jax.Array, jax.Array]:
         """The epoch's ``(indices, mask)``, ``(num_batches, batch_size)``, on the device(s)."""
@@ -197,4 +218,4 @@ class DeviceResidentPipeline(Pipeline):
     def epoch(self, epoch: int) -> Iterator[dict[str, jax.Array]]:
         indices, mask = self.epoch_plan(epoch)
         for step in range(self.num_batches):
-            yield self._gather(self.images, self.labels, indices, mask, np.int32(step))
+            yield self._gather(self.split, indices, mask, np.int32(step))

@@ -89,8 +89,8 @@ def compile_train_step(trainer: Trainer, mesh: Mesh | None = None, *, seeds: boo
 
 def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = None, *, seeds: bool = False,
                         compiler_options: Mapping[str, str] | None = None):
-    """A whole device-resident epoch, ``(state, images, labels, indices, mask) -> (state, sums per step)``:
-    the step under ``lax.scan``, each batch gathered inside (:func:`jaxae.data.batches.gather_batch`).
+    """A whole device-resident epoch, ``(state, split, indices, mask) -> (state, sums per step)``:
+    the step under ``lax.scan``, each batch gathered from ``split`` inside (:func:`jaxae.data.batches.gather_batch`).
 
     ``mesh`` and ``seeds`` as for :func:`compile_train_step`; with ``seeds``, the
     split and the plan have a leading seed axis too (:class:`StackedPipelines`).
@@ -101,9 +101,9 @@ def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = No
     if seeds:
         gather = jax.vmap(gather)
 
-    def epoch(state, images, labels, indices, mask):
+    def epoch(state, split, indices, mask):
         def body(state, plan):
-            batch = gather(images, labels, *plan)
+            batch = gather(split, *plan)
             if sharded is not None:
                 batch = jax.lax.with_sharding_constraint(batch, sharded)
             return step(state, batch)
@@ -135,7 +135,7 @@ class Engine:
                              f"{jax.local_device_count()} devices for pmap")
         self.trainer, self.seeds, self.fused, self.pmap = trainer, seeds, fused, pmap
         self.data = StackedPipelines(data) if seeds else data
-        if fused and not hasattr(self.data, "images"):
+        if fused and not hasattr(self.data, "split"):
             raise InputError("a fused epoch needs a device-resident pipeline (mode='device')")
         self.mesh = mesh
         if fused:
@@ -161,7 +161,7 @@ class Engine:
         """Trains epoch ``epoch``: the state, and each run's train metrics (a list, one per seed)."""
         start, description = time.perf_counter(), f"epoch {epoch + 1}/{self.trainer.config.epochs}"
         if self.fused:
-            state, sums = self.step(state, self.data.images, self.data.labels, *self.data.epoch_plan(epoch))
+            state, sums = self.step(state, self.data.split, *self.data.epoch_plan(epoch))
             sums = jax.device_get(sums)
             steps = self._means([{name: values[i] for name, values in sums.items()} for i in range(len(sums["count"]))])
             check_finite(_column(steps, "loss"), description)
@@ -223,9 +223,8 @@ class StackedPipelines:
         if len({p.num_batches for p in self.pipelines}) > 1:
             raise InputError("the seeds' pipelines must make the same number of batches")
         self.num_batches, self.transform = self.pipelines[0].num_batches, self.pipelines[0].transform
-        if all(hasattr(p, "epoch_plan") for p in self.pipelines):
-            self.images = stack_seeds([p.images for p in self.pipelines])
-            self.labels = stack_seeds([p.labels for p in self.pipelines])
+        if all(hasattr(p, "split") for p in self.pipelines):
+            self.split = stack_seeds([p.split for p in self.pipelines])
 
     def epoch(self, epoch: int):
         for batches in zip(*(p.epoch(epoch) for p in self.pipelines)):

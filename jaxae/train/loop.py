@@ -160,7 +160,7 @@ def fit(
         best_mode(best_metric)
     check_pipelines(config, train_data, eval_data, outputs=check_trainable(config))
     if fused is None:  # fused where the backend prefers it and the run allows it
-        fused = default_fused() and not pmap and hasattr(train_data, "images")
+        fused = default_fused() and not pmap and hasattr(train_data, "split")
     process_settings(retain_host_memory, compilation_cache)
     trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
     engine = Engine(trainer, train_data, mesh=mesh, fused=fused, pmap=pmap)
@@ -225,7 +225,7 @@ def fit_seeds(
     for config, data, evaluation in zip(configs, train_data, eval_data or [None] * len(configs)):
         check_pipelines(config, data, evaluation, outputs)
     if fused is None:
-        fused = default_fused() and all(hasattr(data, "images") for data in train_data)
+        fused = default_fused() and all(hasattr(data, "split") for data in train_data)
     process_settings(retain_host_memory, compilation_cache)
     trainers = [Trainer.create(config, steps_per_epoch=data.num_batches) for config, data in zip(configs, train_data)]
     engine = Engine(trainers[0], train_data, mesh=mesh, seeds=len(configs), fused=fused)

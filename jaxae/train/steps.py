@@ -148,7 +148,7 @@ class Trainer:
         rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
         outputs, collections = self._apply(variables, images, rngs, train)
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
-        targets = batch["label"] if self.is_classifier else batch["image"]
+        targets = batch["label"] if self.is_classifier else batch.get("target", batch["image"])
         mask = batch["mask"].astype(jnp.float32)
         per_example = self.loss(outputs, targets, self._term_weights(step))
         sums = {"loss": jnp.sum(per_example * mask), "count": jnp.sum(mask)}
