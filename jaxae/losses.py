@@ -24,8 +24,8 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
-from jaxae.definitions import same_definition
 from jaxae.errors import InputError
+from jaxae.registries import Registry, same_definition
 
 
 def cross_entropy(logits, labels):
@@ -124,8 +124,7 @@ class Loss:
         return functools.reduce(jnp.add, (weights.get(name, 1) * values[name] for name in self.terms))
 
 
-_REGISTRY: dict[str, Loss] = {}
-_SEED_LOSSES: frozenset[str] = frozenset()  # filled once the seeds' losses are registered, below
+_LOSSES = Registry("loss", "jaxae.losses.register(name, fn)")
 
 
 def register(name: str, loss: Callable, *, terms: Sequence[str] = (), replace: bool = False) -> Loss:
@@ -138,7 +137,7 @@ def register(name: str, loss: Callable, *, terms: Sequence[str] = (), replace: b
     ``kl_weight`` weights ``"kl"``). The trainer sums the loss over the real
     examples of a batch and divides by their number. Register it again in any
     process that resumes a run of it; registering it again as a notebook cell run twice
-    replaces it (:func:`jaxae.definitions.same_definition`); another function needs ``replace=True``.
+    replaces it (:func:`jaxae.registries.same_definition`); another function needs ``replace=True``.
 
     >>> _ = register("mae", lambda y, t: jnp.mean(jnp.abs(y - t), axis=(1, 2, 3)))
     >>> get("mae")(jnp.ones((2, 2, 2, 1)), jnp.zeros((2, 2, 2, 1))).tolist()
@@ -150,35 +149,24 @@ def register(name: str, loss: Callable, *, terms: Sequence[str] = (), replace: b
     if isinstance(terms, str) or not all(isinstance(term, str) and term for term in terms):
         raise InputError(f"loss {name!r}: terms are a sequence of names, got {terms!r}")
     entry = Loss(name, loss, tuple(terms))
-    known = _REGISTRY.get(name)
-    same = known is not None and same_definition(known.fn, loss) and known.terms == entry.terms
-    if known is not None and not same and (name in _SEED_LOSSES or not replace):
-        raise InputError(f"loss {name!r} is already registered; choose another name"
-                         + ("" if name in _SEED_LOSSES else " or pass replace=True"))
-    _REGISTRY[name] = entry
+    _LOSSES.register(name, entry, replace=replace,
+                     same=lambda old, new: same_definition(old.fn, new.fn) and old.terms == new.terms)
     return entry
 
 
 def unregister(name: str) -> None:
     """Removes a loss of your own (the seeds' stay)."""
-    if name in _SEED_LOSSES:
-        raise InputError(f"loss {name!r} is one of jaxae's own: it cannot be unregistered")
-    get(name)
-    del _REGISTRY[name]
+    _LOSSES.unregister(name)
 
 
 def get(name: str) -> Loss:
     """The registered loss ``name``; an ``InputError`` naming the known ones otherwise."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise InputError(f"unknown loss {name!r}; choose from {names()}, "
-                         "or register your own with jaxae.losses.register(name, fn)") from None
+    return _LOSSES.get(name)
 
 
 def names() -> list[str]:
     """The registered losses: the seeds', then yours."""
-    return list(_REGISTRY)
+    return _LOSSES.names()
 
 
 register("cross_entropy", cross_entropy)
@@ -187,4 +175,4 @@ register("sum_squared_error", sum_squared_error)
 register("binary_cross_entropy", binary_cross_entropy)
 register("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits)
 register("sse_plus_kl", elbo_terms, terms=("reconstruction", "kl"))
-_SEED_LOSSES = frozenset(_REGISTRY)
+_LOSSES.seal()

@@ -29,7 +29,6 @@ from typing import Any
 import flax.linen as nn
 
 from jaxae.data.batches import TRANSFORMS, VALUE_RANGES
-from jaxae.definitions import same_definition
 from jaxae.errors import InputError
 from jaxae.models.classifiers import BasicConvNet, MultilayerPerceptron
 from jaxae.models.conv_autoencoders import (
@@ -40,6 +39,7 @@ from jaxae.models.conv_autoencoders import (
 )
 from jaxae.models.dense_autoencoders import DenseAutoencoder
 from jaxae.models.variational import CifarConvVae, MnistConvVae, VariationalAutoencoder
+from jaxae.registries import same_definition
 
 TASKS = ("autoencoder", "classifier")
 """What a model learns: to give back its input (the loss compares with the images) or to label it."""
@@ -178,7 +178,7 @@ def register(
 
 
 def _same_registration(known: ModelSpec, new: ModelSpec) -> bool:
-    """Whether ``new`` registers what ``known`` did: the same class (:func:`~jaxae.definitions.same_definition`)
+    """Whether ``new`` registers what ``known`` did: the same class (:func:`~jaxae.registries.same_definition`)
     with the same arguments."""
     def arguments(spec):
         return spec.image_shape, spec.task, spec.transform, repr(sorted(spec.defaults.items()))

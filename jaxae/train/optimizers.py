@@ -18,11 +18,10 @@ from collections.abc import Callable
 
 import optax
 
-from jaxae.definitions import same_definition
 from jaxae.errors import InputError
+from jaxae.registries import Registry, same_definition
 
-_REGISTRY: dict[str, Callable[..., optax.GradientTransformation]] = {}
-_OWN: frozenset[str] = frozenset()  # filled once jaxae's own are registered, below
+_OPTIMIZERS = Registry("optimizer", "jaxae.train.optimizers.register(name, factory)")
 
 
 def register(name: str, factory: Callable[..., optax.GradientTransformation], *, replace: bool = False) -> None:
@@ -30,39 +29,28 @@ def register(name: str, factory: Callable[..., optax.GradientTransformation], *,
 
     Register it again, under the same name, in any process that resumes one of its
     runs; registering it again as a notebook cell run twice replaces it
-    (:func:`jaxae.definitions.same_definition`); another factory needs ``replace=True``.
+    (:func:`jaxae.registries.same_definition`); another factory needs ``replace=True``.
 
     >>> register("sgd_nesterov", lambda learning_rate, momentum=0.9: optax.sgd(learning_rate, momentum, nesterov=True))
     >>> unregister("sgd_nesterov")
     """
     if not isinstance(name, str) or not name or not callable(factory):
         raise InputError(f"register an optimizer as a name and a factory, got {name!r} and {factory!r}")
-    known = _REGISTRY.get(name)
-    if known is not None and not same_definition(known, factory) and (name in _OWN or not replace):
-        raise InputError(f"optimizer {name!r} is already registered; choose another name"
-                         + ("" if name in _OWN else " or pass replace=True"))
-    _REGISTRY[name] = factory
+    _OPTIMIZERS.register(name, factory, replace=replace, same=same_definition)
 
 
 def unregister(name: str) -> None:
     """Removes an optimizer of your own (jaxae's stay)."""
-    if name in _OWN:
-        raise InputError(f"optimizer {name!r} is one of jaxae's own: it cannot be unregistered")
-    get(name)
-    del _REGISTRY[name]
+    _OPTIMIZERS.unregister(name)
 
 
 def get(name: str) -> Callable[..., optax.GradientTransformation]:
     """The factory registered as ``name``; an ``InputError`` naming the known ones otherwise."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise InputError(f"unknown optimizer {name!r}; choose from {names()}, "
-                         "or register your own with jaxae.train.optimizers.register(name, factory)") from None
+    return _OPTIMIZERS.get(name)
 
 
 def names() -> list[str]:
-    return list(_REGISTRY)
+    return _OPTIMIZERS.names()
 
 
 def check_arguments(name: str, arguments: dict) -> None:
@@ -84,4 +72,4 @@ def _sgd(learning_rate, momentum: float = 0.0, nesterov: bool = False) -> optax.
 register("sgd", _sgd)
 for _name in ("adam", "adamw", "adamax", "adadelta", "adagrad", "rmsprop", "lamb", "lion", "nadam", "radam"):
     register(_name, getattr(optax, _name))
-_OWN = frozenset(_REGISTRY)
+_OPTIMIZERS.seal()
