@@ -216,3 +216,28 @@ def test_flax_init_scheme_has_zero_biases_and_lecun_kernels():
 def test_unknown_init_scheme_is_refused():
     with pytest.raises(ValueError, match="init_scheme must be one of"):
         layers.Linear(3, init_scheme="torch").init(jax.random.key(0), jnp.ones((1, 2)))
+
+
+def test_batch_norm_follows_pytorchs_batchnorm2d_over_training_steps_and_in_evaluation():
+    torch = pytest.importorskip("torch")
+    from jaxae.models.layers import BatchNorm
+
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(2.0, 3.0, (6, 5, 5, 4)).astype(np.float32) for _ in range(3)]
+    layer, reference = BatchNorm(), torch.nn.BatchNorm2d(4)  # momentum 0.1, eps 1e-5: PyTorch's defaults
+    variables = layer.init(jax.random.key(0), batches[0])
+    with torch.no_grad():
+        reference.weight.copy_(torch.linspace(0.5, 2.0, 4))
+        reference.bias.copy_(torch.linspace(-1.0, 1.0, 4))
+    variables = {**variables, "params": {"scale": jnp.linspace(0.5, 2.0, 4), "bias": jnp.linspace(-1.0, 1.0, 4)}}
+    reference.train()
+    for x in batches:
+        y, updates = layer.apply(variables, x, train=True, mutable=["batch_stats"])
+        variables = {**variables, **updates}
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).detach().numpy().transpose(0, 2, 3, 1)
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(variables["batch_stats"]["mean"], reference.running_mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(variables["batch_stats"]["var"], reference.running_var.numpy(), rtol=1e-6)  # unbiased
+    reference.eval()
+    expected = reference(torch.from_numpy(batches[0].transpose(0, 3, 1, 2))).detach().numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(layer.apply(variables, batches[0]), expected, rtol=1e-5, atol=1e-5)

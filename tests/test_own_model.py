@@ -14,7 +14,7 @@ from jax.sharding import Mesh
 
 from jaxae import losses, models
 from jaxae import nnx as jaxae_nnx
-from jaxae.data import DeviceResidentPipeline
+from jaxae.data import BatchSpec, DeviceResidentPipeline
 from jaxae.errors import InputError
 from jaxae.train import TrainConfig, Trainer, fit, fit_seeds, restore_state
 
@@ -206,3 +206,86 @@ def test_images_of_another_shape_than_registered_are_refused(tmp_path):
             fit(cfg, pipeline(cfg), tmp_path, progress=False)
     finally:
         models.unregister("own_cifar_shaped")
+
+
+class _LinenBatchNormAe(nn.Module):
+    """A user's Linen autoencoder with Flax's BatchNorm, and with jaxae's (PyTorch's conventions)."""
+
+    pytorch_conventions: bool = False
+
+    @nn.compact
+    def __call__(self, images, train: bool = False):
+        x = nn.Dense(16)(images.reshape(len(images), -1))
+        if self.pytorch_conventions:
+            from jaxae.models.layers import BatchNorm
+
+            x = BatchNorm()(x, train=train)
+        else:
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(x)
+        return jnp.tanh(nn.Dense(784)(nn.relu(x))).reshape(images.shape)
+
+
+class _NnxBatchNormAe(nnx.Module):
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.hidden, self.norm, self.out = nnx.Linear(784, 16, rngs=rngs), nnx.BatchNorm(16, rngs=rngs), nnx.Linear(16, 784, rngs=rngs)
+
+    def __call__(self, images):
+        return jnp.tanh(self.out(nnx.relu(self.norm(self.hidden(images.reshape(len(images), -1)))))).reshape(images.shape)
+
+
+@pytest.mark.parametrize(("module", "defaults"), [(_LinenBatchNormAe, {}), (_LinenBatchNormAe, {"pytorch_conventions": True}),
+                                                  (_NnxBatchNormAe, {})])
+def test_batch_norm_trains_on_one_device_a_mesh_and_seeds_together_alike(tmp_path, module, defaults):
+    models.register("own_bn_ae", module, image_shape=(28, 28, 1), transform="normalize", defaults=defaults, replace=True)
+    try:
+        cfg = TrainConfig("own_bn_ae", "mse", "sgd", 0.05, epochs=2, batch_size=16, seed=3, momentum=0.9)  # Adam turns
+        # the rounding of near-zero gradients (sums over devices in another order) into full steps
+        assert Trainer.create(cfg).microbatch_size == 16  # batch statistics of the whole batch, not of chunks
+
+        def data(seed=3, **kwargs):
+            return DeviceResidentPipeline(*synthetic_data(), BatchSpec(16, seed=seed, drop_remainder=True),
+                                          transform="normalize", **kwargs)
+
+        alone, history = fit(cfg, data(), tmp_path / "alone", eval_data=data(), progress=False)
+        assert np.isfinite(history[-1]["test_loss"])
+        stats = alone.collections["batch_stats"]
+        assert any(np.any(np.asarray(leaf) != init) for leaf, init in
+                   zip(jax.tree.leaves(stats), jax.tree.leaves(Trainer.create(cfg).init_state().collections["batch_stats"])))
+        mesh = Mesh(np.array(jax.devices()[:2]), ("batch",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+        meshed, _ = fit(cfg, data(sharding=sharding), tmp_path / "mesh", mesh=mesh, progress=False)
+        seeds = [dataclasses.replace(cfg, seed=s) for s in (3, 4, 5)]
+        together = fit_seeds(seeds, [data(s.seed) for s in seeds], [tmp_path / f"seed{s.seed}" for s in seeds], progress=False)
+        for state in (meshed, together[0][0]):
+            allclose(state.collections, alone.collections, rtol=1e-5, atol=1e-6)
+            allclose(state.params, alone.params, rtol=1e-5, atol=1e-6)
+    finally:
+        models.unregister("own_bn_ae")
+
+
+class _FlaxConvAe(nn.Module):
+    @nn.compact
+    def __call__(self, images, train: bool = False):
+        x = nn.relu(nn.Conv(8, (3, 3), strides=(2, 2))(images))
+        x = nn.Dense(4)(x.reshape(len(x), -1))
+        x = nn.relu(nn.Dense(14 * 14 * 8)(x)).reshape(-1, 14, 14, 8)
+        return nn.ConvTranspose(1, (3, 3), strides=(2, 2))(x)
+
+
+def test_bfloat16_reaches_every_convolution_and_product_of_flax_layers():
+    import re
+
+    models.register("own_flax_conv_ae", _FlaxConvAe, image_shape=(28, 28, 1), transform="normalize", replace=True)
+    try:
+        cfg = TrainConfig("own_flax_conv_ae", "mse", "adam", 1e-3, epochs=1, batch_size=8, compute_dtype="bfloat16")
+        trainer = Trainer.create(cfg)
+        state = trainer.init_state()
+        batch = next(pipeline(dataclasses.replace(cfg, batch_size=8)).epoch(0))
+        text = jax.jit(trainer.train_step).lower(state, batch).as_text()
+        ops = [line.rsplit(" : ", 1)[-1] for line in text.splitlines() if re.search(r"stablehlo\.(convolution|dot_general)", line)]
+        assert len(ops) == 4 + 4 + 3  # 4 layers' products, their kernels' gradients, their inputs' but the images'
+        assert all("bf16" in types and "f32" not in types.split("->")[0] for types in ops), ops
+        new_state, _ = jax.jit(trainer.train_step)(state, batch)
+        assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(new_state.params))
+    finally:
+        models.unregister("own_flax_conv_ae")

@@ -111,6 +111,47 @@ class ConvTranspose2d(nn.Module):
         return y + bias.astype(x.dtype)
 
 
+class BatchNorm(nn.Module):
+    """``torch.nn.BatchNorm1d`` / ``BatchNorm2d(features, eps, momentum)`` on the last (feature) axis.
+
+    In training (``train=True``) it normalises with the batch's statistics over every axis
+    but the last (the biased variance, as PyTorch) and updates the running ones in the
+    ``batch_stats`` collection as PyTorch does: ``running = (1 - momentum) * running +
+    momentum * batch``, the variance's unbiased (times n / (n - 1)). Flax's ``nn.BatchNorm``
+    differs in two ways: its ``momentum`` is the weight of the running value (PyTorch's 0.1 is
+    its 0.9), and it keeps the biased variance. In evaluation it normalises with the running
+    statistics. ``scale`` starts at 1 and ``bias`` at 0, PyTorch's ``weight`` and ``bias``.
+
+    Statistics are over the rows the layer sees: under a mesh the global batch, inside a
+    gradient chunk the chunk's (a model with batch statistics trains on whole batches by
+    default), and with a padded last batch its padding rows too (``drop_remainder=True``
+    leaves them out, as PyTorch's ``drop_last``).
+    """
+
+    momentum: float = 0.1
+    eps: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        features = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (features,))
+        bias = self.param("bias", nn.initializers.zeros, (features,))
+        mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
+        var = self.variable("batch_stats", "var", jnp.ones, (features,), jnp.float32)
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            rows = math.prod(x.shape[:-1])
+            batch_mean = jnp.mean(x.astype(jnp.float32), axes)
+            batch_var = jnp.mean(jnp.square(x.astype(jnp.float32) - batch_mean), axes)
+            if not self.is_initializing():
+                mean.value = (1 - self.momentum) * mean.value + self.momentum * batch_mean
+                var.value = (1 - self.momentum) * var.value + self.momentum * batch_var * (rows / max(rows - 1, 1))
+        else:
+            batch_mean, batch_var = mean.value, var.value
+        inverse = lax.rsqrt(batch_var + self.eps) * scale
+        return ((x - batch_mean.astype(x.dtype)) * inverse.astype(x.dtype) + bias.astype(x.dtype)).astype(x.dtype)
+
+
 def _first_max(x, axis: int):
     """Max over ``axis`` as PyTorch's max-pool takes it: ties (and the gradient) go to the first index, NaN wins."""
     best, *rest = (lax.index_in_dim(x, i, axis, keepdims=False) for i in range(x.shape[axis]))

@@ -52,12 +52,13 @@ class TrainConfig:
         that divide the batch): the whole batch's gradient up to float rounding,
         with each chunk's intermediates small enough for the CPU's caches; with
         dropout each chunk draws its own masks. ``None``: the backend's default
-        (:func:`jaxae.cpu.default_microbatch_size` on CPU, the whole batch
-        elsewhere), made explicit by :meth:`resolved` before training, so that a
-        checkpoint records the chunking it was trained with.
-      compute_dtype: "float32", or "bfloat16" for mixed precision: the model
-        computes in bfloat16 (its inputs and, layer by layer, its weights cast
-        down), while parameters, gradients, optimiser state, the loss and every
+        (``Trainer.create(config).microbatch_size``). A speed setting, not part of
+        the run (:meth:`identity`): a run resumes under other chunks, its numbers
+        then equal to float rounding.
+      compute_dtype: "float32", or "bfloat16" for mixed precision: the step casts
+        the images and the float parameters to bfloat16, so that every layer
+        (Flax's too) computes in it, while the parameters (the float32 master
+        copy), gradients, optimiser state, batch statistics, the loss and every
         metric stay float32.
       kl_weight: β, the weight of the ``"kl"`` term of a loss with terms (``loss="sse_plus_kl"``,
         or your own, :func:`jaxae.losses.register`): the loss per example is

@@ -84,11 +84,15 @@ class Trainer:
         """The trainer of ``config``; ``learning_rate`` may be an optax schedule replacing the config's.
 
         The gradient chunks are ``config.microbatch_size``, or the backend's
-        default (:func:`jaxae.cpu.default_microbatch_size` on CPU, the whole batch elsewhere).
+        default (:func:`jaxae.cpu.default_microbatch_size` on CPU, the whole batch elsewhere);
+        a model with state (batch statistics) takes whole batches by default, so that its
+        statistics are the batch's.
         """
-        model = config.create_model()
-        size = config.microbatch_size or cpu.default_microbatch_size(
-            model, config.batch_size, image_shape=models.spec(config.model).image_shape)
+        model, spec = config.create_model(), models.spec(config.model)
+        size = config.microbatch_size or cpu.default_microbatch_size(model, config.batch_size,
+                                                                      image_shape=spec.image_shape)
+        if config.microbatch_size is None and size < config.batch_size and state_collections(model, spec):
+            size = config.batch_size
         return cls(config, model, make_optimizer(config, learning_rate), size, steps_per_epoch)
 
     @functools.cached_property
@@ -144,9 +148,10 @@ class Trainer:
         KL weight. The model runs in ``config.compute_dtype``; its outputs, the loss
         and the sums are float32.
         """
-        images = self.corrupt(batch["image"], jax.random.fold_in(rng, 2)).astype(self.config.compute_dtype)
+        dtype = self.config.compute_dtype
+        images = self.corrupt(batch["image"], jax.random.fold_in(rng, 2)).astype(dtype)
         rngs = {"dropout": rng, LATENT_RNG: jax.random.fold_in(rng, 1)}  # dropout's masks as without a VAE stream
-        outputs, collections = self._apply(variables, images, rngs, train)
+        outputs, collections = self._apply(_params_in(variables, dtype), images, rngs, train)
         outputs = jax.tree.map(lambda output: output.astype(jnp.float32), outputs)
         targets = batch["label"] if self.is_classifier else batch.get("target", batch["image"])
         mask = batch["mask"].astype(jnp.float32)
@@ -262,6 +267,22 @@ class Trainer:
     def jitted_eval_step(self):
         """:meth:`eval_step`, compiled once per trainer."""
         return jit_with_cpu_options(self.eval_step)
+
+
+def _params_in(variables, dtype):
+    """``variables`` with their float parameters cast to ``dtype`` for a step (the float32 ones stay the master
+    copy: gradients flow back through the cast); the other collections as they are."""
+    if dtype == "float32":
+        return variables
+    params = jax.tree.map(lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, variables["params"])
+    return {**variables, "params": params}
+
+
+def state_collections(model, spec: models.ModelSpec) -> list[str]:
+    """The Flax collections of ``model`` that are state (:data:`NOT_STATE` aside), read off an abstract init."""
+    images = jax.ShapeDtypeStruct((1, *spec.image_shape), jnp.float32)
+    variables = jax.eval_shape(lambda x: model.init(models.init_rngs(jax.random.key(0)), x, **spec.mode(False)), images)
+    return [collection for collection in variables if collection not in NOT_STATE]
 
 
 class _DeviceAxis:
