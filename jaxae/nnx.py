@@ -103,7 +103,7 @@ def create(name: str, *, rngs: nnx.Rngs | None = None, params=None, **options: A
     stream) and, in training mode, dropout and a VAE's sampling (its
     ``dropout`` and ``latent`` streams; each falls back to ``default``).
     ``params``, a parameter tree of the trainer (``state.params`` from
-    :func:`jaxae.train.fit`, or :func:`jaxae.train.load_params`), replace
+    :func:`jaxae.train.fit`, or :func:`jaxae.train.restore_state`), replace
     the initial weights: a trained model comes back as an NNX module.
 
     >>> from jaxae.train import Trainer, TrainConfig
