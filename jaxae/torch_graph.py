@@ -13,12 +13,16 @@ trains it like any model of your own::
                          train, "runs/notebook_ae", initial_params=variables["params"])
     notebook_model.load_state_dict(to_torch_state_dict(model, state.variables))
 
+``initial_params`` starts training from the PyTorch weights (``fit`` takes parameters
+only: a ``BatchNorm``'s running statistics start afresh).
+
 An operation it does not know is refused in one line naming it and where it is,
 before any Flax code runs. What it knows: ``Conv2d``, ``ConvTranspose2d``, ``Linear``,
 ``BatchNorm1d``/``2d``, ``MaxPool2d``, ``AvgPool2d``, ``Upsample`` (nearest, bilinear),
 ``Dropout``, ``Flatten``, ``Unflatten``, ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``,
 ``Identity``, their functional forms, ``view``/``reshape``/``flatten``, ``size`` and
-``shape``, indexing, ``+ - * /``, ``exp`` and ``randn_like`` (see ``_FUNCTIONS``).
+``shape``, indexing, ``+ - * /``, ``exp`` and ``randn_like`` (``_module_step`` and ``_functions``
+list them with the settings they take).
 
 **Layout.** Flax runs NHWC. Every 4-D value of the graph is a feature map, PyTorch's
 ``(B, C, H, W)``, held as ``(B, H, W, C)``; every other value is held as in PyTorch.
@@ -265,6 +269,10 @@ class _BatchNorm(layers.BatchNorm):
         return super().__call__(x, train)
 
 
+_LAYERS = ("linear", "conv2d", "conv_transpose2d", "batch_norm")
+"""The ops with weights: each a Flax layer named by its PyTorch module path."""
+
+
 def _build_layer(step: Step) -> nn.Module:
     options, name = dict(step.options), flax_name(step.layer)
     if step.op == "batch_norm":
@@ -355,14 +363,14 @@ def _where(node) -> str:
     return f"{node.name!r} in {inside}"
 
 
-def _square(value, what: str, where: str) -> int:
-    """A size given as an int or a pair of equal ints, as an int."""
-    if isinstance(value, (tuple, list)):
-        if len(set(value)) != 1:
-            raise _unsupported(f"{what}={tuple(value)} (only square)", where)
+def _square(value, setting: str, what: str, where: str) -> int:
+    """``what``'s ``setting``, an int or a pair of equal ints (a whole float for a scale), as an int."""
+    if isinstance(value, (tuple, list)) and len(set(value)) == 1:
         value = value[0]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _unsupported(f"{what}={value!r} (only ints)", where)
+        raise _unsupported(f"{what} with {setting}={value!r} (only one int for both sides)", where)
     return value
 
 
@@ -374,18 +382,18 @@ def _expect(what: str, where: str, **settings) -> None:
 
 
 def _pool_window(what, where, kernel_size, stride, padding=0, dilation=1, ceil_mode=False, **fixed) -> int:
-    window = _square(kernel_size, "kernel_size", where)
-    stride = window if stride is None or stride == () else _square(stride, "stride", where)
-    _expect(what, where, stride=(stride, window), padding=(_square(padding, "padding", where), 0),
-            dilation=(_square(dilation, "dilation", where), 1), ceil_mode=(ceil_mode, False), **fixed)
+    window = _square(kernel_size, "kernel_size", what, where)
+    stride = window if stride is None or stride == () else _square(stride, "stride", what, where)
+    _expect(what, where, stride=(stride, window), padding=(_square(padding, "padding", what, where), 0),
+            dilation=(_square(dilation, "dilation", what, where), 1), ceil_mode=(ceil_mode, False), **fixed)
     return window
 
 
 def _convolution(m, what, where) -> dict[str, Any]:
-    _expect(what, where, groups=(m.groups, 1), dilation=(_square(m.dilation, "dilation", where), 1),
+    _expect(what, where, groups=(m.groups, 1), dilation=(_square(m.dilation, "dilation", what, where), 1),
             padding_mode=(m.padding_mode, "zeros"))
-    return {"features": m.out_channels, "kernel_size": _square(m.kernel_size, "kernel_size", where),
-            "stride": _square(m.stride, "stride", where), "padding": _square(m.padding, "padding", where),
+    return {"features": m.out_channels, "kernel_size": _square(m.kernel_size, "kernel_size", what, where),
+            "stride": _square(m.stride, "stride", what, where), "padding": _square(m.padding, "padding", what, where),
             "bias": m.bias is not None}
 
 
@@ -399,7 +407,7 @@ def _module_step(m, where: str) -> tuple[str, dict[str, Any]]:
         return "conv2d", _convolution(m, what, where)
     if kind is tnn.ConvTranspose2d:
         return "conv_transpose2d", {**_convolution(m, what, where),
-                                    "output_padding": _square(m.output_padding, "output_padding", where)}
+                                    "output_padding": _square(m.output_padding, "output_padding", what, where)}
     if kind is tnn.Linear:
         return "linear", {"features": m.out_features, "bias": m.bias is not None}
     if kind in (tnn.BatchNorm1d, tnn.BatchNorm2d):
@@ -414,11 +422,8 @@ def _module_step(m, where: str) -> tuple[str, dict[str, Any]]:
         return "avg_pool2d", {"window": _pool_window(what, where, m.kernel_size, m.stride, m.padding, 1, m.ceil_mode,
                                                      divisor_override=(m.divisor_override, None))}
     if kind is tnn.Upsample:
-        scale = m.scale_factor
-        scale = _square(tuple(scale) if isinstance(scale, (tuple, list)) else scale, "scale_factor", where)
-        if isinstance(scale, float) and scale.is_integer():
-            scale = int(scale)
         _expect(what, where, size=(m.size, None))
+        scale = _square(m.scale_factor, "scale_factor", what, where)
         if m.mode not in ("nearest", "bilinear"):
             raise _unsupported(f"{what} with mode={m.mode!r}", where)
         return "upsample", {"scale": scale, "mode": m.mode, "align_corners": bool(m.align_corners)}
@@ -472,6 +477,8 @@ def _functions() -> dict[Any, _Function]:
             table[target] = _Function(op, ("input", "other", "alpha", "rounding_mode"), args=("input", "other"),
                                       defaults=(("alpha", 1), ("rounding_mode", None)), fixed=("alpha", "rounding_mode"))
     pool_defaults = (("stride", None), ("padding", 0), ("ceil_mode", False))
+    flatten = _Function("flatten", ("input", "start_dim", "end_dim"), options=("start_dim", "end_dim"),
+                        defaults=(("start_dim", 0), ("end_dim", -1)))
     table.update({
         F.leaky_relu: _Function("leaky_relu", ("input", "negative_slope", "inplace"), options=("negative_slope",),
                                 defaults=(("negative_slope", 0.01), ("inplace", False))),
@@ -487,10 +494,8 @@ def _functions() -> dict[Any, _Function]:
                                 fixed=("divisor_override",)),
         F.dropout: _Function("dropout", ("input", "p", "training", "inplace"), options=("p",),
                              defaults=(("p", 0.5), ("training", True), ("inplace", False))),
-        torch.flatten: _Function("flatten", ("input", "start_dim", "end_dim"), options=("start_dim", "end_dim"),
-                                 defaults=(("start_dim", 0), ("end_dim", -1))),
-        "flatten": _Function("flatten", ("input", "start_dim", "end_dim"), options=("start_dim", "end_dim"),
-                             defaults=(("start_dim", 0), ("end_dim", -1))),
+        torch.flatten: flatten,
+        "flatten": flatten,
         torch.reshape: _Function("reshape", ("input", "shape"), args=("input", "shape")),
         "view": _Function("reshape", ("input", "*shape"), args=("input", "shape")),
         "reshape": _Function("reshape", ("input", "*shape"), args=("input", "shape")),
@@ -511,11 +516,11 @@ def _bind(node, function: _Function, what: str, where: str) -> dict[str, Any]:
     unknown = sorted(set(node.kwargs) - set(names))
     if len(args) > len(names) or unknown:
         raise _unsupported(f"{what} with arguments {unknown or args[len(names):]}", where)
-    bound = {**dict(function.defaults), **dict(zip(names, args)), **node.kwargs}
+    defaults = dict(function.defaults)
+    bound = {**defaults, **dict(zip(names, args)), **node.kwargs}
     missing = [name for name in names if name not in bound]
     if missing:
         raise _unsupported(f"{what} without {', '.join(missing)}", where)
-    defaults = dict(function.defaults)
     _expect(what, where, **{name: (bound[name], defaults[name]) for name in function.fixed})
     return bound
 
@@ -523,18 +528,12 @@ def _bind(node, function: _Function, what: str, where: str) -> dict[str, Any]:
 def _function_step(node, functions: Mapping[Any, _Function]) -> tuple[str, tuple, dict[str, Any]]:
     """The op, args and options of a ``call_function`` or ``call_method`` node."""
     where = _where(node)
-    if node.op == "call_method":
-        what, key = f"torch.Tensor.{node.target}", node.target
-    else:
-        what, key = _qualified_name(node.target), node.target
+    what = f"torch.Tensor.{node.target}" if node.op == "call_method" else _qualified_name(node.target)
     if node.op == "call_function" and node.target is getattr:
         if node.args[1:] != ("shape",):
             raise _unsupported(f"getattr(tensor, {node.args[1]!r})", where)
         return "size", (node.args[0], None), {}
-    try:
-        function = functions.get(key)
-    except TypeError:  # an unhashable target
-        function = None
+    function = functions.get(node.target)
     if function is None:
         raise _unsupported(what, where)
     bound = _bind(node, function, what, where)
@@ -597,10 +596,6 @@ def trace(module) -> Graph:
         else:
             raise _unsupported(f"{node.op} {node.target!r} (a parameter or buffer used directly)", _where(node))
     return Graph(tuple(steps), output)
-
-
-_LAYERS = ("linear", "conv2d", "conv_transpose2d", "batch_norm")
-"""The ops with weights: each a Flax layer named by its PyTorch module path."""
 
 
 # Weights.
