@@ -124,6 +124,15 @@ def _seed_model(name: str, overrides: Mapping[str, Any]):
     return models.create(name, **overrides)
 
 
+def _require_torch():
+    """``torch``, or a one-line refusal where it is not installed."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise InputError("PyTorch is not installed: pip install 'jaxae[torch]' to convert to and from it") from None
+    return torch
+
+
 def _seed_names() -> list[str]:
     return [n for n in models.names() if models.spec(n).is_seed]
 
@@ -135,9 +144,11 @@ def torch_reference(name: str, **overrides):
     ``state_dict()`` keys are the seed's own. Inputs are NCHW. The VAEs, which
     have no seed code, are built on their seed autoencoder's modules.
     """
+    model = _seed_model(name, overrides)
+    _require_torch()
     from jaxae import _torch_modules
 
-    return _seed_model(name, overrides).torch_twin(_torch_modules)
+    return model.torch_twin(_torch_modules)
 
 
 def _get(tree: Mapping, path: tuple[str, ...]):
@@ -222,9 +233,8 @@ def params_to_torch(name: str, variables: Mapping[str, Any], **overrides) -> Ord
     Raises:
       InputError: the params are not the model's (the message names the first differing path).
     """
-    import torch
-
     model = _seed_model(name, overrides)
+    torch = _require_torch()
     params = variables.get("params", variables)
     difference = trees.first_difference(trees.leaf_shapes(models.abstract_params(model)), trees.leaf_shapes(params),
                                         names=("model", "given"))

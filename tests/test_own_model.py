@@ -1,6 +1,7 @@
 """A user's own Linen and NNX models through the same door as the seed models: registered, then trained by ``fit``."""
 
 import dataclasses
+import sys
 
 import flax.linen as nn
 import jax
@@ -130,6 +131,19 @@ def test_the_pytorch_port_refuses_your_own_models_in_one_line():
     for convert in (lambda: torch_port.torch_reference("own_linen_ae"), lambda: torch_port.params_from_torch("own_nnx_ae", {}),
                     lambda: torch_port.params_to_torch("own_linen_ae", {})):
         with pytest.raises(InputError, match=r"not one of jaxae's own models, so it has no PyTorch twin .*mnist_conv_ae_2d"):
+            convert()
+
+
+def test_without_pytorch_the_port_refuses_in_one_line(monkeypatch):
+    from jaxae import torch_port
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # what an environment without PyTorch imports
+    monkeypatch.delitem(sys.modules, "jaxae._torch_modules", raising=False)
+    with pytest.raises(InputError, match="no PyTorch twin"):
+        torch_port.torch_reference("own_linen_ae")
+    for convert in (lambda: torch_port.torch_reference("mnist_conv_ae_2d"),
+                    lambda: torch_port.params_to_torch("mnist_pca_ae", models.abstract_params(models.create("mnist_pca_ae")))):
+        with pytest.raises(InputError, match=r"PyTorch is not installed: pip install 'jaxae\[torch\]'"):
             convert()
 
 
