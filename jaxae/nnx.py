@@ -103,8 +103,9 @@ def create(name: str, *, rngs: nnx.Rngs | None = None, params=None, **options: A
     stream) and, in training mode, dropout and a VAE's sampling (its
     ``dropout`` and ``latent`` streams; each falls back to ``default``).
     ``params``, a parameter tree of the trainer (``state.params`` from
-    :func:`jaxae.train.fit`, or :func:`jaxae.train.restore_state`), replace
-    the initial weights: a trained model comes back as an NNX module.
+    :func:`jaxae.train.fit`, or :func:`jaxae.train.restore_state`), or its
+    variables (``state.variables``, BatchNorm's statistics too), replace the
+    initial ones: a trained model comes back as an NNX module.
 
     >>> from jaxae.train import Trainer, TrainConfig
     >>> config = TrainConfig("mnist_pca_ae", "mse", "adam", 1e-3, epochs=1, batch_size=8)
@@ -145,17 +146,22 @@ def linen_variables(model: nnx.Module) -> dict[str, Any]:
 
 
 def load_params(model: nnx.Module, params) -> None:
-    """Puts a parameter tree of the same model (``{"params": ...}``, or the params alone) into ``model``, in place.
+    """Puts a parameter tree of the same model into ``model``, in place: the params alone, or variables
+    ``{"params": ..., ...}`` (``state.variables``), whose ``batch_stats`` go into the model's ``nnx.BatchStat``s.
 
     Raises:
       InputError: the parameters are of another model (the message names the first difference).
     """
-    state = _params_state(model)
-    params = params.get("params", params) if isinstance(params, dict) else params
-    difference = trees.first_difference(trees.leaf_shapes(nnx.to_pure_dict(state)), trees.leaf_shapes(params),
-                                        names=("model", "given"))
-    if difference:
-        raise InputError(f"{_model_name(model)}: these variables are of another model; first difference {difference}")
-    # Copies: a jitted Linen step donates its state's buffers, and the caller may go on with them.
-    nnx.replace_by_pure_dict(state, jax.tree.map(jnp.array, params))
-    nnx.update(model.network if isinstance(model, SeedModule) else model, state)
+    variables = params if isinstance(params, dict) and "params" in params else {"params": params}
+    network = model.network if isinstance(model, SeedModule) else model
+    for collection, kind in (("params", nnx.Param), ("batch_stats", nnx.BatchStat)):
+        if collection not in variables:
+            continue
+        state = nnx.state(network, kind)
+        difference = trees.first_difference(trees.leaf_shapes(nnx.to_pure_dict(state)),
+                                            trees.leaf_shapes(variables[collection]), names=("model", "given"))
+        if difference:
+            raise InputError(f"{_model_name(model)}: these {collection} are of another model; first difference {difference}")
+        # Copies: a jitted Linen step donates its state's buffers, and the caller may go on with them.
+        nnx.replace_by_pure_dict(state, jax.tree.map(jnp.array, variables[collection]))
+        nnx.update(network, state)

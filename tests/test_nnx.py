@@ -80,7 +80,7 @@ def test_train_and_eval_switch_dropout_and_a_vaes_sampling():
 def test_weights_of_another_model_are_refused():
     model = jaxae_nnx.create("mnist_ae2", rngs=nnx.Rngs(0))
     other = jaxae_nnx.linen_variables(jaxae_nnx.create("mnist_ae3", rngs=nnx.Rngs(0)))
-    with pytest.raises(InputError, match="mnist_ae2: these variables are of another model; first difference"):
+    with pytest.raises(InputError, match="mnist_ae2: these params are of another model; first difference"):
         jaxae_nnx.load_params(model, other)
 
 

@@ -273,6 +273,10 @@ def test_batch_norm_trains_on_one_device_a_mesh_and_seeds_together_alike(tmp_pat
         for state in (meshed, together[0][0]):
             allclose(state.collections, alone.collections, rtol=1e-5, atol=1e-6)
             allclose(state.params, alone.params, rtol=1e-5, atol=1e-6)
+        # As NNX, with its running statistics: evaluation gives the trainer's outputs.
+        images = next(data().epoch(0))["image"]
+        as_nnx = jaxae_nnx.create("own_bn_ae", params=alone.variables)
+        allclose(as_nnx(images), Trainer.create(cfg).model.apply(alone.variables, images), rtol=1e-5, atol=1e-6)
     finally:
         models.unregister("own_bn_ae")
 
