@@ -4,8 +4,9 @@
 
 MNIST as float arrays divided by 255 without labels, a denoising autoencoder of Flax's layers with
 binary cross-entropy and AdamW, trained 1 epoch then continued to 2 and compared with 2 straight; the
-same images as a folder of PNGs and as Fashion-MNIST by name, each trained with Adadelta; and a
-PyTorch user's NCHW arrays refused in one line. Prints "ok" at the end.
+same images as a folder of PNGs and as Fashion-MNIST by name, each trained with Adadelta; a PyTorch
+autoencoder with BatchNorm traced into Flax, trained, and loaded back into PyTorch; and a PyTorch
+user's NCHW arrays refused in one line. Prints "ok" at the end.
 """
 
 import sys
@@ -14,11 +15,14 @@ from pathlib import Path
 import flax.linen as nn
 import jax
 import numpy as np
+import torch
 from PIL import Image
+from torch import nn as tnn
 
 from jaxae import models
 from jaxae.data import from_arrays, from_folder, import_dataset, load_split, make_pipeline
 from jaxae.errors import InputError
+from jaxae.torch_graph import from_torch, to_torch_state_dict
 from jaxae.train import TrainConfig, fit
 
 tfds_dir, raw, workdir = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
@@ -55,6 +59,19 @@ for name, pipeline in (("folder", from_folder(workdir / "pngs" / "train", adadel
                        ("fashion", make_pipeline("fashion_mnist", "train[:96]", adadelta.batch_spec(), data_dir=tfds_dir))):
     _, history = fit(adadelta, pipeline, workdir / name, progress=False)
     assert np.isfinite(history[-1]["train_loss"]), name
+
+# A PyTorch user's autoencoder with BatchNorm, traced into Flax, trained by fit, and back into PyTorch.
+torch_ae = tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 16), tnn.BatchNorm1d(16), tnn.ReLU(), tnn.Linear(16, 784),
+                          tnn.Sigmoid(), tnn.Unflatten(1, (1, 28, 28)))
+model, variables = from_torch(torch_ae, (28, 28, 1), name="torch_ae")
+torch_config = TrainConfig("torch_ae", "binary_cross_entropy", "adam", 1e-3, epochs=1, batch_size=32)
+state, _ = fit(torch_config, from_arrays(x_train, batch_spec=torch_config.batch_spec(drop_remainder=True)),
+               workdir / "torch_ae", initial_params=variables["params"], progress=False)
+torch_ae.load_state_dict(to_torch_state_dict(model, state.variables))
+torch_ae.eval()
+with torch.no_grad():
+    back = torch_ae(torch.from_numpy(x_train[:8].transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+np.testing.assert_allclose(back, model.apply(state.variables, x_train[:8]), atol=1e-5)
 
 try:
     from_arrays(np.zeros((4, 1, 28, 28), np.float32), batch_spec=config.batch_spec(), name="x_torch")
