@@ -51,10 +51,16 @@ def binary_cross_entropy(probabilities, targets):
     >>> [round(v, 4) for v in binary_cross_entropy(jnp.array([[0.5, 1.0]]), jnp.array([[1.0, 1.0]])).tolist()]
     [0.3466]
     """
-    log_p = jnp.maximum(jnp.log(probabilities), -100.0)
-    log_not_p = jnp.maximum(jnp.log1p(-probabilities), -100.0)
+    log_p, log_not_p = _clamped_log(jnp.log, probabilities, 0.0), _clamped_log(jnp.log1p, -probabilities, -1.0)
     elementwise = -(targets * log_p + (1 - targets) * log_not_p)
     return jnp.mean(elementwise, axis=tuple(range(1, elementwise.ndim)))
+
+
+def _clamped_log(log, x, edge: float):
+    """``max(log(x), -100)``, as PyTorch clamps it, and -100 at ``x == edge`` where ``log`` is -inf, with a
+    finite gradient there too: the inner ``where`` keeps the log's infinite derivative out of the backward pass."""
+    inside = x > edge
+    return jnp.where(inside, jnp.maximum(log(jnp.where(inside, x, edge + 1)), -100.0), -100.0)
 
 
 def binary_cross_entropy_with_logits(logits, targets):

@@ -1,5 +1,6 @@
 """The seeds' losses per example; their batch means are PyTorch's reductions."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -44,5 +45,7 @@ def test_binary_cross_entropy_is_pytorchs_per_image_mean():
     probabilities[0, 0, 0, 0], probabilities[1, 0, 0, 0] = 0.0, 1.0
     expected = torch.nn.BCELoss()(torch.from_numpy(probabilities), torch.from_numpy(targets)).item()
     assert float(losses.binary_cross_entropy(probabilities, targets).mean()) == pytest.approx(expected, rel=1e-5)
+    gradient = jax.grad(lambda p: losses.binary_cross_entropy(p, targets).sum())(probabilities)
+    assert np.all(np.isfinite(gradient))  # at probabilities of exactly 0 and 1 too
     expected = torch.nn.BCEWithLogitsLoss()(torch.from_numpy(logits), torch.from_numpy(targets)).item()
     assert float(losses.binary_cross_entropy_with_logits(logits, targets).mean()) == pytest.approx(expected, rel=1e-5)
