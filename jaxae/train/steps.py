@@ -127,10 +127,6 @@ class Trainer:
         images = models.example_input(self.model, image_shape=self.spec.image_shape)
         return dict(self.model.init(models.init_rngs(key), images, **self.spec.mode(False)))
 
-    def init_params(self, key):
-        """The model's parameters initialised from ``key``."""
-        return self.init_variables(key)["params"]
-
     def _apply(self, variables, images, rngs, train: bool):
         """The model's outputs on ``images``, and its collections (updated when training)."""
         collections = {name: value for name, value in variables.items() if name != "params"}
