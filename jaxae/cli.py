@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     from jaxae import compilation_cache
-    from jaxae.errors import JaxaeError, TrainingDivergedError, TrainingInterrupted
+    from jaxae.errors import JaxaeError, TrainingDivergedError
 
     _one_line_warnings()
     if not args.no_compilation_cache:
@@ -80,8 +80,6 @@ def main(argv: list[str] | None = None) -> None:
         args.run(args)
     except TrainingDivergedError as error:
         parser.exit(1, f"jaxae: training stopped: {error}\n")
-    except TrainingInterrupted as error:  # the shell's codes for a process ended by SIGINT or SIGTERM
-        parser.exit(130 if error.signal == "SIGINT" else 143, f"jaxae: {error}\n")
     except JaxaeError as error:  # bad input, missing data, a busy work dir: a message, not a traceback
         parser.exit(2, f"jaxae: error: {error}\n")
 

@@ -40,17 +40,21 @@ class JaxaeWarning(UserWarning):
     """Something went wrong and jaxae recovered (e.g. a damaged checkpoint set aside); the ``jaxae`` command prints it as one line."""
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped on SIGINT or SIGTERM between two steps; the last complete checkpoint is intact.
+class TrainingInterrupted(KeyboardInterrupt, SystemExit):
+    """Training stopped on SIGINT or SIGTERM after a step, saved where it stopped.
 
     A ``KeyboardInterrupt``, so that code which stops on Ctrl-C stops here too,
-    for SIGTERM as well. ``signal`` is the signal's name; the message says where
-    the run stopped and how to resume it.
+    for SIGTERM as well. Also a ``SystemExit`` whose ``code`` is the shell's
+    code for a process ended by that signal (130 for SIGINT, 143 for SIGTERM):
+    uncaught in a plain script, Python exits with it and prints no traceback,
+    after the one line ``fit`` printed. ``signal`` is the signal's name; the
+    message says where the run stopped and how to resume it.
     """
 
     def __init__(self, message: str, signal_name: str):
         super().__init__(message)
         self.signal = signal_name
+        self.code = 130 if signal_name == "SIGINT" else 143
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:

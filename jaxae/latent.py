@@ -3,7 +3,9 @@
 Each function takes an autoencoder module and its ``params`` collection (the
 model is applied with ``{"params": params}``), takes NumPy or JAX arrays and
 returns NumPy arrays. Datasets go through the model in batches of
-``batch_size``, the last one padded, so one compiled function serves them all.
+``batch_size``, the last one padded, so one compiled function serves them all;
+:func:`apply_in_batches` does the same for any method of any module, applied
+with all its variables (a model with batch statistics, one of your own).
 
 >>> import jax, jax.numpy as jnp
 >>> from jaxae import latent, models
@@ -35,8 +37,8 @@ ACTIVE_VARIANCE = 0.01
 
 
 @functools.partial(jax.jit, static_argnames=("model", "method"))
-def _apply(model, params, x, method):
-    return model.apply({"params": params}, x, method=method)
+def _apply(model, variables, x, method):
+    return model.apply(variables, x, method=method)
 
 
 def _check_autoencoder(model) -> None:
@@ -47,19 +49,26 @@ def _check_autoencoder(model) -> None:
         )
 
 
-def _batched(model, params, x, method: str, batch_size: int) -> np.ndarray:
-    """Applies ``model``'s ``method`` to ``x`` in batches of one shape; the last is zero-padded, then cut."""
+def apply_in_batches(model, variables, x, method: str, batch_size: int = 1000) -> np.ndarray:
+    """``model.apply(variables, x, method=method)`` in batches of one shape, the last zero-padded, then cut.
+
+    ``variables`` are all of the model's collections, ``{"params": ..., **collections}``
+    (``state.variables`` of a run), so that a model with batch statistics applies as it
+    evaluates; one compiled function serves any number of rows of ``x``.
+    """
     check_integer("batch_size", batch_size)
+    x = np.asarray(x)
     n = len(x)
     if n == 0:
-        raise InputError(f"{model.model_name}: got an empty batch of shape {x.shape}; need at least one")
+        name = getattr(model, "model_name", None) or model.name or type(model).__name__
+        raise InputError(f"{name}: got an empty batch of shape {x.shape}; need at least one")
     size = min(batch_size, n)
     outputs = []
     for start in range(0, n, size):
         batch = x[start : start + size]
         if len(batch) < size:
             batch = np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), batch.dtype)])
-        outputs.append(_apply(model, params, batch, method))
+        outputs.append(_apply(model, variables, batch, method))
     return np.concatenate(jax.device_get(outputs))[:n]
 
 
@@ -68,7 +77,7 @@ def encode(model, params, images, batch_size: int = 1000) -> np.ndarray:
     _check_autoencoder(model)
     images = np.asarray(images)
     model.check_input(images)
-    return _batched(model, params, images, "code", batch_size)
+    return apply_in_batches(model, {"params": params}, images, "code", batch_size)
 
 
 def decode(model, params, codes, batch_size: int = 1000) -> np.ndarray:
@@ -76,7 +85,7 @@ def decode(model, params, codes, batch_size: int = 1000) -> np.ndarray:
     _check_autoencoder(model)
     codes = np.asarray(codes)
     check_batch(model.model_name, codes, model.latent_shape, "latent codes")
-    return _batched(model, params, codes, "decode", batch_size)
+    return apply_in_batches(model, {"params": params}, codes, "decode", batch_size)
 
 
 def reconstruct(model, params, images, batch_size: int = 1000) -> np.ndarray:
@@ -84,7 +93,7 @@ def reconstruct(model, params, images, batch_size: int = 1000) -> np.ndarray:
     _check_autoencoder(model)
     images = np.asarray(images)
     model.check_input(images)
-    return _batched(model, params, images, "reconstruct", batch_size)
+    return apply_in_batches(model, {"params": params}, images, "reconstruct", batch_size)
 
 
 def prior_samples(model, params, num: int, seed: int = 0) -> np.ndarray:

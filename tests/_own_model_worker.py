@@ -35,8 +35,8 @@ def synthetic_data():
 class SignallingPipeline(DeviceResidentPipeline):
     epoch_to_signal = -1
 
-    def epoch(self, epoch):
-        for step, batch in enumerate(super().epoch(epoch)):
+    def epoch(self, epoch, start=0):
+        for step, batch in enumerate(super().epoch(epoch, start), start):
             if epoch == self.epoch_to_signal and step == 2:
                 os.kill(os.getpid(), signal.SIGINT)
             yield batch

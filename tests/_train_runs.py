@@ -21,14 +21,19 @@ def untimed(history):
     return [{k: v for k, v in record.items() if not k.endswith("seconds")} for record in history]
 
 
-def assert_resumes_as_straight(workdir: Path, straight_run: Path) -> None:
-    """Runs the worker again in ``workdir`` and checks it ends bitwise where ``straight_run`` ended."""
-    resumed = train_worker(workdir, 4)
+def assert_resumes_as_straight(workdir: Path, straight_run: Path, *layout) -> None:
+    """Runs the worker again in ``workdir`` and checks it ends bitwise where ``straight_run`` ended.
+
+    ``layout``: the worker's ``LAYOUT [EVERY_STEPS]``, as both runs were made."""
+    resumed = train_worker(workdir, 4, *(("none", -1, "SIGINT", *layout) if layout else ()))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     straight, again = np.load(straight_run / "final.npz"), np.load(workdir / "final.npz")
     assert len(straight.files) == len(again.files) > 0
     for key in straight:
         np.testing.assert_array_equal(straight[key], again[key])
-    history = json.loads((workdir / "history.json").read_text())
-    assert untimed(history) == untimed(json.loads((straight_run / "history.json").read_text()))
-    assert [json.loads(line)["epoch"] for line in (workdir / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    histories = json.loads((workdir / "history.json").read_text())
+    assert [untimed(h) for h in histories] == [untimed(h) for h in json.loads((straight_run / "history.json").read_text())]
+    logs = sorted(workdir.glob("**/metrics.jsonl"))
+    assert len(logs) == len(histories)
+    for log in logs:  # each epoch logged once, however often the run stopped
+        assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]

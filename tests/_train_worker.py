@@ -1,17 +1,21 @@
 """A training run in its own process, for the kill-, signal- and fault-and-resume tests.
 
-    python tests/_train_worker.py WORKDIR EPOCHS [MODE EPOCH [SIGNAL]]
+    python tests/_train_worker.py WORKDIR EPOCHS [MODE EPOCH [SIGNAL [LAYOUT [EVERY_STEPS]]]]
 
 Trains ``mnist_ae2`` on fixed synthetic data. Modes, at the given epoch (0-based):
 ``kill_mid_epoch`` kills the process (SIGKILL) at its third step, ``kill_during_save``
 while Orbax writes its checkpoint (its arrays written, its folder not yet renamed);
 ``signal_mid_epoch`` and ``signal_during_save`` send SIGNAL (``SIGINT`` or ``SIGTERM``)
 to it at its third step or as its save begins, ``signal_twice`` sends SIGINT twice at the
-third step. A run that ends writes the final params to
-``WORKDIR/final.npz``; one stopped by a signal prints the message and exits with
-the shell's code for that signal (130, 143), as the ``jaxae`` command does.
+third step. LAYOUT: ``one`` device (the default), a 2-device ``mesh``, or 3 ``seeds``
+together (``fit_seeds``, each in ``WORKDIR/seed<N>``). EVERY_STEPS: also checkpoint every
+this many steps. A run that ends writes the final params to ``WORKDIR/final.npz`` (every
+seed's, in turn) and its histories to ``WORKDIR/history.json``; one stopped by a signal
+ends as ``fit`` ends it, uncaught: its one line, and the shell's code for that signal
+(130, 143).
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -23,7 +27,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxae.data import DeviceResidentPipeline
-from jaxae.train import TrainConfig, TrainingInterrupted, checkpoint, fit
+from jaxae.train import TrainConfig, checkpoint, fit, fit_seeds
 
 CONFIG = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=4, batch_size=32, seed=5)
 
@@ -38,8 +42,8 @@ class SignallingPipeline(DeviceResidentPipeline):
 
     epoch_to_signal, signals = -1, ()
 
-    def epoch(self, epoch):
-        for step, batch in enumerate(super().epoch(epoch)):
+    def epoch(self, epoch, start=0):
+        for step, batch in enumerate(super().epoch(epoch, start), start):
             if epoch == self.epoch_to_signal and step == 2:
                 for number in self.signals:
                     os.kill(os.getpid(), number)
@@ -66,12 +70,19 @@ def _kill_while_orbax_writes(epoch):
     ocp.handlers.StandardCheckpointHandler.finalize = finalize_or_kill
 
 
-def main(workdir, epochs, mode=None, at_epoch=-1, signal_name="SIGINT"):
-    pipeline = SignallingPipeline(*synthetic_data(), CONFIG.batch_spec(), transform="normalize")
+def main(workdir, epochs, mode=None, at_epoch=-1, signal_name="SIGINT", layout="one", every_steps="0"):
+    seeds = (5, 6, 7) if layout == "seeds" else (CONFIG.seed,)
+    sharding = None
+    if layout == "mesh":
+        sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(jax.devices()[:2]), ("batch",)),
+                                              jax.sharding.PartitionSpec("batch"))
+    configs = [dataclasses.replace(CONFIG, seed=seed) for seed in seeds]
+    pipelines = [SignallingPipeline(*synthetic_data(), config.batch_spec(), transform="normalize", sharding=sharding)
+                 for config in configs]
     number = signal.SIGKILL if mode and mode.startswith("kill") else signal.Signals[signal_name]
     if mode in ("kill_mid_epoch", "signal_mid_epoch", "signal_twice"):
-        pipeline.epoch_to_signal = int(at_epoch)
-        pipeline.signals = (signal.SIGINT, signal.SIGINT) if mode == "signal_twice" else (number,)
+        pipelines[0].epoch_to_signal = int(at_epoch)
+        pipelines[0].signals = (signal.SIGINT, signal.SIGINT) if mode == "signal_twice" else (number,)
     if mode == "kill_during_save":
         _kill_while_orbax_writes(int(at_epoch) + 1)
     if mode == "signal_during_save":
@@ -83,15 +94,16 @@ def main(workdir, epochs, mode=None, at_epoch=-1, signal_name="SIGINT"):
             save(self, epoch, *args, **kwargs)
 
         checkpoint.Checkpoints.save = save_and_signal
-    try:
-        state, history = fit(CONFIG, pipeline, workdir, fused=False, stop_after_epochs=int(epochs), progress=False)
-    except TrainingInterrupted as error:
-        print(error, file=sys.stderr)
-        sys.exit(130 if error.signal == "SIGINT" else 143)
-    leaves = jax.tree.leaves(state.params)
+    options = dict(fused=False, progress=False, checkpoint_every_steps=int(every_steps) or None)
+    if layout == "seeds":
+        runs = fit_seeds(configs, pipelines, [os.path.join(workdir, f"seed{seed}") for seed in seeds], **options)
+    else:
+        mesh = None if sharding is None else sharding.mesh
+        runs = [fit(CONFIG, pipelines[0], workdir, mesh=mesh, stop_after_epochs=int(epochs), **options)]
+    leaves = [leaf for state, _ in runs for leaf in jax.tree.leaves(state.params)]
     np.savez(os.path.join(workdir, "final.npz"), *[np.asarray(x) for x in leaves])
     with open(os.path.join(workdir, "history.json"), "w") as f:
-        json.dump(history, f)
+        json.dump([history for _, history in runs], f)
 
 
 if __name__ == "__main__":

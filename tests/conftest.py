@@ -50,8 +50,23 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def straight_run(tmp_path_factory):
-    """The training worker's 4 epochs, never stopped: what every stopped and resumed run must end as."""
-    workdir = tmp_path_factory.mktemp("straight")
-    assert train_worker(workdir, 4).returncode == 0
-    return workdir
+def straight_runs(tmp_path_factory):
+    """``straight_runs(layout)``: the training worker's 4 epochs in that layout (``one`` device, a 2-device
+    ``mesh``, 3 ``seeds``), never stopped: what every stopped and resumed run must end as. Each is made once."""
+    made = {}
+
+    def straight(layout: str) -> Path:
+        if layout not in made:
+            workdir = tmp_path_factory.mktemp(f"straight-{layout}")
+            run = train_worker(workdir, 4, "none", -1, "SIGINT", layout)
+            assert run.returncode == 0, run.stderr[-2000:]
+            made[layout] = workdir
+        return made[layout]
+
+    return straight
+
+
+@pytest.fixture(scope="session")
+def straight_run(straight_runs):
+    """The training worker's 4 epochs on one device, never stopped."""
+    return straight_runs("one")

@@ -482,7 +482,7 @@ def test_seeds_trained_together_end_as_each_seed_alone_and_resume_alike(tmp_path
     for config, (state, history) in zip(ae, resumed):
         assert [r["epoch"] for r in history] == [1, 2]
         _assert_trees_close(state.params, alone[config.seed][0].params, 1e-5)
-    with pytest.raises(InputError, match="stand at different epochs"):
+    with pytest.raises(InputError, match="stand at different places"):
         fit_seeds(ae, [_pipeline(seed=5), _pipeline(seed=6)], [tmp_path / "resumed5", tmp_path / "fresh6"])
     with pytest.raises(InputError, match="also differ: \\['learning_rate'\\]"):
         fit_seeds([AE, dataclasses.replace(AE, seed=6, learning_rate=0.1)], [_pipeline(), _pipeline(seed=6)],

@@ -139,7 +139,8 @@ def _gather_step(split, indices, mask, step, transform):
 class Pipeline:
     """What every pipeline shares: the batching, the transform, the placement, the length.
 
-    A pipeline has ``epoch(e)``, an iterator over epoch ``e``'s batches, and
+    A pipeline has ``epoch(e, start=0)``, an iterator over epoch ``e``'s batches
+    from batch ``start`` on (where a run stopped mid-epoch resumes), and
     the attributes ``batch_spec``, ``transform`` (its pixels' range), ``sharding``,
     ``num_examples``, ``num_batches``, ``image_shape`` (one image, NHWC) and
     ``has_labels`` (False: an autoencoder's images alone, labels 0).
@@ -160,7 +161,7 @@ class Pipeline:
     def num_batches(self) -> int:
         return self.batch_spec.num_batches(self.num_examples)
 
-    def epoch(self, epoch: int) -> Iterator[dict[str, jax.Array]]:
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[dict[str, jax.Array]]:
         raise NotImplementedError
 
 
@@ -215,7 +216,7 @@ class DeviceResidentPipeline(Pipeline):
         replicated = None if self.sharding is None else self.images.sharding
         return jax.device_put(indices, replicated), jax.device_put(mask, replicated)
 
-    def epoch(self, epoch: int) -> Iterator[dict[str, jax.Array]]:
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[dict[str, jax.Array]]:
         indices, mask = self.epoch_plan(epoch)
-        for step in range(self.num_batches):
+        for step in range(start, self.num_batches):
             yield self._gather(self.split, indices, mask, np.int32(step))

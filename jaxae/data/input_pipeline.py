@@ -141,12 +141,12 @@ class StreamingPipeline(Pipeline):
         self.image_shape = tuple(dataset.element_spec["image"].shape)
         self._convert = jax.jit(TRANSFORMS[transform])
 
-    def epoch(self, epoch: int) -> Iterator[dict[str, jax.Array]]:
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[dict[str, jax.Array]]:
         spec = self.batch_spec
         dataset = self._dataset
         if spec.shuffle:
             dataset = spec.shuffled(dataset, self.num_examples, epoch)
-        dataset = dataset.batch(spec.batch_size, drop_remainder=spec.drop_remainder).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.batch(spec.batch_size, drop_remainder=spec.drop_remainder).skip(start).prefetch(tf.data.AUTOTUNE)
         for images, labels in tfds.as_numpy(dataset):
             mask = np.ones(spec.batch_size, bool)
             missing = spec.batch_size - len(images)

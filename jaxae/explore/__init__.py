@@ -12,6 +12,16 @@ A local page (served on 127.0.0.1 only) with two views:
 By default it shows the shipped weights and test samples (:mod:`jaxae.pretrained`):
 no training and no dataset needed. ``workdir`` and ``data_dir`` show the runs of a
 ``jaxae reproduce`` work dir and the whole test sets of a TFDS data dir instead.
+
+``workdir`` may also be the work dir of one ``fit`` run of any registered
+autoencoder, your own included (registered in this process first, as for resuming
+it): a code of two numbers is shown as a plane, one of three as a plane with a
+slider for the third, and with test images (``dataset``, or ``images`` of your
+own) the codes of any shape are blended between two of them::
+
+    import my_models  # registers my_ae
+    from jaxae import explore
+    explore.serve(workdir="runs/my_ae", images=test_images, labels=test_labels)
 """
 
 from __future__ import annotations
@@ -29,14 +39,18 @@ __all__ = ["INTERPOLATIONS", "PLANES", "LatentSpaces", "make_server", "running",
 
 
 def serve(port: int = 8800, open_browser: bool = True, workdir: str | Path | None = None,
-          data_dir: str | None = None) -> None:
-    """Serves the explorer until Ctrl-C, SIGINT or SIGTERM; opens it in the browser unless ``open_browser`` is False."""
+          data_dir: str | None = None, dataset: str | None = None, images=None, labels=None) -> None:
+    """Serves the explorer until Ctrl-C, SIGINT or SIGTERM; opens it in the browser unless ``open_browser`` is False.
+
+    ``workdir``, ``data_dir``, ``dataset``, ``images`` and ``labels`` say what it shows, as
+    for :class:`~jaxae.explore.spaces.LatentSpaces`.
+    """
     start = time.perf_counter()
     server = None
     try:
         # SIGINT and SIGTERM stop it from the start: a signal may come as soon as the address is printed.
         with signals.handled(signal.default_int_handler):
-            spaces = LatentSpaces(workdir, data_dir)
+            spaces = LatentSpaces(workdir, data_dir, dataset, images, labels)
             server = make_server(spaces, port)  # a port in use fails before the decoders compile
             spaces.warm_up()
             host, port = server.server_address[:2]

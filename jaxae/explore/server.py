@@ -3,8 +3,9 @@
 Bound to 127.0.0.1 only; Python's standard ``http.server``, one thread per request.
 
 - ``GET /api/catalogue``: the planes, the interpolation models, the sources.
-- ``GET /api/plane?model=E3``: the test codes of a 2-D plane, their labels, bounds.
-- ``GET /api/decode?model=E3&z=0.5,-1.2``: the image a point of the plane decodes to.
+- ``GET /api/plane?model=E3``: the test codes of a plane, their labels, bounds.
+- ``GET /api/decode?model=E3&z=0.5,-1.2``: the image a point of the plane decodes to
+  (``z=z1,z2,z3`` for a code of three numbers).
 - ``GET /api/images?dataset=mnist``: the test images to pick from.
 - ``GET /api/interpolate?model=E2&a=0&b=1&alpha=0.3``: pixel and latent blends, reconstructions.
 
@@ -69,15 +70,12 @@ def _number(query, key: str, kind=float):
     return value
 
 
-def _point(query) -> tuple[float, float]:
+def _point(query) -> tuple[float, ...]:
     text = _one(query, "z")
     try:
-        z = tuple(float(part) for part in text.split(","))
+        return tuple(float(part) for part in text.split(","))
     except ValueError:
-        raise HttpError(400, f"z must be two numbers 'z1,z2', got {text!r}") from None
-    if len(z) != 2:
-        raise HttpError(400, f"z must be two numbers 'z1,z2', got {text!r}")
-    return z
+        raise HttpError(400, f"z must be numbers separated by commas, 'z1,z2', got {text!r}") from None
 
 
 class _Api:

@@ -147,9 +147,7 @@ def train_config(name: str):
     """The :class:`~jaxae.train.TrainConfig` that trained set ``name``."""
     from jaxae.train import TrainConfig
 
-    recipe = info(name)["recipe"]
-    model_args = tuple((key, tuple(value) if isinstance(value, list) else value) for key, value in recipe["model_args"])
-    return TrainConfig(**{**recipe, "model_args": model_args})
+    return TrainConfig.from_json(info(name)["recipe"])
 
 
 def evaluate(name: str, images, labels) -> dict[str, float]:

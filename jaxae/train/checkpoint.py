@@ -132,6 +132,11 @@ class Checkpoints:
             return ""
         return f" (details: {path})"
 
+    def clear(self) -> None:
+        """Deletes every checkpoint here."""
+        for step in self.all():
+            self._manager.delete(step)
+
     def latest(self) -> int | None:
         return self._manager.latest_step()
 
@@ -152,15 +157,7 @@ class Checkpoints:
           CorruptCheckpointError: its files are damaged or incomplete.
         """
         epoch = self.latest() if epoch is None else epoch
-        if epoch is None or epoch not in self.all():
-            raise FileNotFoundError(f"no checkpoint {epoch if epoch is not None else ''} in {self._manager.directory}")
-        try:
-            with _orbax_quiet():
-                meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
-            raise self._unreadable(epoch, error) from None
-        if not isinstance(meta, dict) or "config" not in meta:
-            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
+        meta = self.meta(epoch)
         # Only the settings both name are compared: one the checkpoint predates cannot disagree with it,
         # nor one it records that no longer identifies a run (a speed setting).
         differing = sorted(k for k in meta["config"] if config is not None and k in config and config[k] != meta["config"][k])
@@ -179,6 +176,25 @@ class Checkpoints:
         except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
             raise self._unreadable(epoch, error) from None
         return restored["state"], meta
+
+    def meta(self, epoch: int | None = None) -> dict[str, Any]:
+        """The run's description that checkpoint ``epoch`` (default the latest) holds: its config, history, ...
+
+        Raises:
+          FileNotFoundError: no such checkpoint.
+          CorruptCheckpointError: it cannot be read, or holds no description.
+        """
+        epoch = self.latest() if epoch is None else epoch
+        if epoch is None or epoch not in self.all():
+            raise FileNotFoundError(f"no checkpoint {epoch if epoch is not None else ''} in {self._manager.directory}")
+        try:
+            with _orbax_quiet():
+                meta = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as error:  # noqa: BLE001 -- Orbax/TensorStore raise many kinds
+            raise self._unreadable(epoch, error) from None
+        if not isinstance(meta, dict) or "config" not in meta:
+            raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
+        return meta
 
     def restore_intact(self, state_like, config: dict | None = None):
         """``(state, meta)`` of the newest checkpoint that can be read; None when there is no checkpoint.

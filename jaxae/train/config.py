@@ -154,6 +154,19 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    @classmethod
+    def from_json(cls, record: dict[str, Any], **changes) -> TrainConfig:
+        """The config :meth:`to_json` (or :meth:`identity`, with the missing settings in ``changes``) wrote.
+
+        Settings this version does not know are left out; ``model_args`` and
+        ``optimizer_args`` come back as pairs, their lists as tuples.
+        """
+        settings = {f.name: record[f.name] for f in dataclasses.fields(cls) if f.name in record}
+        for key in ("model_args", "optimizer_args"):
+            settings[key] = tuple((name, tuple(value) if isinstance(value, list) else value)
+                                  for name, value in settings.get(key, ()))
+        return cls(**{**settings, **changes})
+
     def identity(self) -> dict[str, Any]:
         """What a checkpoint compares to resume: :meth:`to_json` less the speed settings
         (:data:`SPEED_SETTINGS`) and the run's length (:data:`LENGTH`)."""

@@ -23,6 +23,7 @@ it goes with neither a mesh nor fused epochs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,9 @@ from jaxae.train.steps import Trainer
 
 PMAP_AXIS = "batch"
 _SYNC_EVERY = 50  # steps between reads of the metrics: reading each step would stall the dispatch queue
+_IN_FLIGHT = 2
+"""Steps dispatched ahead of the one last finished: enough to keep the device busy, few enough that a
+stop request (which waits for every dispatched step) is honoured within about two steps."""
 
 
 class Stopped(Exception):
@@ -50,6 +54,61 @@ class Stopped(Exception):
     def __init__(self, epoch: int, step: int | None = None):
         super().__init__(epoch, step)
         self.epoch, self.step = epoch, step
+
+
+@dataclasses.dataclass
+class EpochProgress:
+    """How far epoch ``epoch`` (0-based) has trained: each step's metrics so far, ``[step][seed]``
+    (:func:`~jaxae.train.metrics.means`), and the seconds they took."""
+
+    epoch: int
+    metrics: list[list[dict]] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """The steps done."""
+        return len(self.metrics)
+
+    def of_seed(self, seed: int) -> list[dict]:
+        """Seed ``seed``'s metrics of the steps done."""
+        return [step[seed] for step in self.metrics]
+
+
+class StepCheckpoints:
+    """When to save within an epoch, and how: every ``every_steps`` steps (counted over the whole run)
+    and every ``every_minutes`` minutes (of ``clock``, in seconds), whichever comes first.
+
+    ``save(state, progress)`` is the saving itself; a stop request saves without waiting for either.
+    """
+
+    clock = staticmethod(time.monotonic)
+    """The time in seconds; a class attribute, so that a test can make time pass without waiting."""
+
+    def __init__(self, save, every_steps: int | None = None, every_minutes: float | None = None):
+        self._save, self.every_steps, self.every_minutes = save, every_steps, every_minutes
+        self.last = self.clock()
+
+    def due(self, step: int) -> bool:
+        """Whether to save after global step ``step`` (1-based)."""
+        if self.every_steps and step % self.every_steps == 0:
+            return True
+        return bool(self.every_minutes) and self.clock() - self.last >= 60 * self.every_minutes
+
+    def save(self, state, progress: EpochProgress) -> None:
+        self._save(state, progress)
+        self.saved()
+
+    def saved(self) -> None:
+        """Restarts the clock: a checkpoint was saved (also at an epoch's end)."""
+        self.last = self.clock()
+
+    def segments(self, epoch: int, start: int, num_batches: int) -> list[tuple[int, int]]:
+        """A fused epoch's ``[a, b)`` runs of steps from step ``start``: split where ``every_steps`` saves."""
+        ends = [] if not self.every_steps else [
+            b for b in range(start + 1, num_batches) if (epoch * num_batches + b) % self.every_steps == 0]
+        bounds = [start, *ends, num_batches]
+        return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _shardings(mesh: Mesh | None, seeds: bool) -> tuple[NamedSharding | None, NamedSharding | None]:
@@ -157,37 +216,59 @@ class Engine:
             state = unreplicate(state)
         return jax.tree.map(lambda leaf: leaf[seed], state) if self.seeds else state
 
-    def train(self, state, epoch: int, stop: StopRequest, progress: bool = True):
-        """Trains epoch ``epoch``: the state, and each run's train metrics (a list, one per seed)."""
-        start, description = time.perf_counter(), f"epoch {epoch + 1}/{self.trainer.config.epochs}"
-        if self.fused:
-            state, sums = self.step(state, self.data.split, *self.data.epoch_plan(epoch))
-            sums = jax.device_get(sums)
-            steps = self._means([{name: values[i] for name, values in sums.items()} for i in range(len(sums["count"]))])
-            check_finite(_column(steps, "loss"), description)
-            return state, _records(steps, time.perf_counter() - start)
-        steps, pending, first_step_seconds = [], [], None
-        num_batches = self.data.num_batches
-        bar = tqdm(total=num_batches, desc=description, disable=not progress, unit="batch", leave=False)
+    def train(self, state, progress: EpochProgress, stop: StopRequest, saves: StepCheckpoints, show: bool = True):
+        """Trains the rest of the epoch ``progress`` stands in: the state, and each run's train metrics
+        (a list, one per seed).
+
+        ``saves`` says when to save within the epoch; a stop request saves after the current step
+        (a fused epoch: after the current segment) and raises :class:`Stopped`, unless it came in
+        the epoch's last step, which ends the epoch first.
+        """
+        epoch, num_batches = progress.epoch, self.data.num_batches
+        began, description = time.perf_counter(), f"epoch {epoch + 1}/{self.trainer.config.epochs}"
+        start = began - progress.seconds  # the resumed epoch's time counts the steps before the stop
+        bar = tqdm(total=num_batches, initial=progress.steps, desc=description, disable=not show, unit="batch",
+                   leave=False)
+        first_step_seconds = None
+
+        def done(state, fetched_sums: list) -> None:
+            """Records steps' fetched sums; saves or stops where asked after the last of them."""
+            fetched = self._means(fetched_sums)
+            check_finite(_column(fetched, "loss"), description)
+            progress.metrics.extend(fetched)
+            progress.seconds = time.perf_counter() - start
+            bar.set_postfix(_postfix(progress.metrics, self.trainer.config.batch_size, progress.seconds), refresh=False)
+            bar.update(len(fetched))
+            if progress.steps < num_batches and (stop or saves.due(epoch * num_batches + progress.steps)):
+                saves.save(state, progress)
+                if stop:
+                    raise Stopped(epoch + 1, progress.steps)
+
         try:
-            for step, batch in enumerate(self.data.epoch(epoch)):
-                state, sums = self.step(state, split_for_pmap(batch) if self.pmap else batch)
-                pending.append(unreplicate(sums) if self.pmap else sums)
-                if not self.compiled:
-                    jax.block_until_ready(sums)
-                    first_step_seconds, self.compiled = time.perf_counter() - start, True
-                if stop and step + 1 < num_batches:  # after the last step, the epoch ends and is checkpointed first
-                    raise Stopped(epoch + 1, step + 1)
-                if len(pending) == _SYNC_EVERY or step + 1 == num_batches:
-                    fetched, pending = self._means(jax.device_get(pending)), []
-                    check_finite(_column(fetched, "loss"), description)
-                    steps.extend(fetched)
-                    bar.set_postfix(_postfix(steps, self.trainer.config.batch_size, time.perf_counter() - start),
-                                    refresh=False)
-                    bar.update(len(fetched))
+            if self.fused:
+                indices, mask = self.data.epoch_plan(epoch)
+                for a, b in saves.segments(epoch, progress.steps, num_batches):
+                    plan = (x[:, a:b] if self.seeds else x[a:b] for x in (indices, mask))
+                    state, sums = self.step(state, self.data.split, *plan)
+                    sums = jax.device_get(sums)
+                    done(state, [{name: values[i] for name, values in sums.items()} for i in range(b - a)])
+            else:
+                pending = []
+                for step, batch in enumerate(_batches(self.data, epoch, progress.steps), progress.steps):
+                    state, sums = self.step(state, split_for_pmap(batch) if self.pmap else batch)
+                    pending.append(unreplicate(sums) if self.pmap else sums)
+                    if len(pending) > _IN_FLIGHT:
+                        jax.block_until_ready(pending[-_IN_FLIGHT - 1]["count"])
+                    if not self.compiled:
+                        jax.block_until_ready(sums)
+                        first_step_seconds, self.compiled = time.perf_counter() - began, True
+                    at = epoch * num_batches + step + 1
+                    if len(pending) == _SYNC_EVERY or step + 1 == num_batches or stop or saves.due(at):
+                        fetched, pending = jax.device_get(pending), []
+                        done(state, fetched)
         finally:
             bar.close()
-        return state, _records(steps, time.perf_counter() - start, first_step_seconds)
+        return state, _records(progress.metrics, time.perf_counter() - start, first_step_seconds)
 
     def _means(self, steps: list[dict]) -> list[list[dict]]:
         """Each step's sums as :func:`~jaxae.train.metrics.means`, per seed: ``[step][seed]``."""
@@ -226,13 +307,19 @@ class StackedPipelines:
         if all(hasattr(p, "split") for p in self.pipelines):
             self.split = stack_seeds([p.split for p in self.pipelines])
 
-    def epoch(self, epoch: int):
-        for batches in zip(*(p.epoch(epoch) for p in self.pipelines)):
+    def epoch(self, epoch: int, start: int = 0):
+        for batches in zip(*(_batches(p, epoch, start) for p in self.pipelines)):
             yield stack_seeds(batches)
 
     def epoch_plan(self, epoch: int):
         """The seeds' ``(indices, mask)`` stacked: ``(seeds, num_batches, batch_size)`` each."""
         return stack_seeds([p.epoch_plan(epoch) for p in self.pipelines])
+
+
+def _batches(pipeline, epoch: int, start: int):
+    """Epoch ``epoch``'s batches from batch ``start`` on; a pipeline whose ``epoch`` takes no ``start``
+    serves whole epochs (a run resumes within an epoch only with one that does)."""
+    return pipeline.epoch(epoch, start) if start else pipeline.epoch(epoch)
 
 
 def check_finite(step_losses, description: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,11 +26,11 @@ from jax.sharding import Mesh
 
 from jaxae import compilation_cache as persistent_cache
 from jaxae import cpu
-from jaxae.errors import InputError, TrainingDivergedError
+from jaxae.errors import InputError, TrainingDivergedError, check_integer
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.checks import check_pipelines, check_trainable
 from jaxae.train.config import TrainConfig
-from jaxae.train.engine import Engine, Stopped
+from jaxae.train.engine import Engine, EpochProgress, StepCheckpoints, Stopped
 from jaxae.train.interrupts import stop_requests
 from jaxae.train.metrics import best_mode, means
 from jaxae.train.run_dir import RunDir
@@ -97,6 +98,8 @@ def fit(
     fused: bool | None = None,
     pmap: bool = False,
     checkpoint_every: int = 1,
+    checkpoint_every_steps: int | None = None,
+    checkpoint_every_minutes: float | None = None,
     keep: int = 3,
     best_metric: str | None = None,
     stop_after_epochs: int | None = None,
@@ -135,6 +138,12 @@ def fit(
       pmap: compile the step with ``jax.pmap`` over all local devices instead
         of ``jax.jit`` over ``mesh`` (the batch must divide by their number; a
         step loop). Both give the same parameters.
+      checkpoint_every_steps, checkpoint_every_minutes: also save within an
+        epoch, every this many steps (counted over the run) and/or minutes, into
+        ``workdir/step_checkpoints`` (the newest kept; the next epoch's checkpoint
+        replaces it). A run killed mid-epoch then resumes from there, at the next
+        batch of the same data order, and ends as if never stopped. SIGINT or
+        SIGTERM save there anyway, after the current step.
       keep, best_metric: how many recent checkpoints to keep, and also the
         best by this metric (e.g. ``"test_accuracy"``; the direction is the
         metric's own, :func:`jaxae.train.metrics.best_mode`).
@@ -155,9 +164,11 @@ def fit(
     Raises:
       TrainingDivergedError: the loss became NaN or infinite; the last good
         checkpoint stays in ``workdir``.
+      TrainingInterrupted: SIGINT or SIGTERM stopped the run after a step, saved
+        there (one line on stderr says where); uncaught, the process exits with
+        130 or 143, the shell's codes for those signals.
     """
-    if best_metric is not None:
-        best_mode(best_metric)
+    _check_schedule(best_metric, checkpoint_every_steps, checkpoint_every_minutes)
     check_pipelines(config, train_data, eval_data, outputs=check_trainable(config))
     if fused is None:  # fused where the backend prefers it and the run allows it
         fused = default_fused() and not pmap and hasattr(train_data, "split")
@@ -165,7 +176,8 @@ def fit(
     trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
     engine = Engine(trainer, train_data, mesh=mesh, fused=fused, pmap=pmap)
     ((state, history),) = _train(engine, [trainer], [workdir], [eval_data], [initial_params], eval_every=eval_every,
-                                 checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
+                                 checkpoint_every=checkpoint_every, checkpoint_every_steps=checkpoint_every_steps,
+                                 checkpoint_every_minutes=checkpoint_every_minutes, keep=keep, best_metric=best_metric,
                                  stop_after_epochs=stop_after_epochs, progress=progress, tensorboard=tensorboard,
                                  scheduled=learning_rate is not None)
     return state, history
@@ -181,6 +193,8 @@ def fit_seeds(
     mesh: Mesh | None = None,
     fused: bool | None = None,
     checkpoint_every: int = 1,
+    checkpoint_every_steps: int | None = None,
+    checkpoint_every_minutes: float | None = None,
     keep: int = 3,
     best_metric: str | None = None,
     progress: bool = True,
@@ -205,7 +219,8 @@ def fit_seeds(
       train_data, eval_data: a pipeline per seed, each built as its config says.
       workdirs: a folder per seed, as for :func:`fit`.
       initial_params: per seed, parameters replacing its seeded initialisation.
-      eval_every, mesh, fused, checkpoint_every, keep, best_metric, progress, retain_host_memory,
+      eval_every, mesh, fused, checkpoint_every, checkpoint_every_steps, checkpoint_every_minutes, keep,
+        best_metric, progress, retain_host_memory,
         compilation_cache: as for :func:`fit`.
       tensorboard: each seed's TensorBoard log in its work dir (see :func:`fit`).
 
@@ -219,8 +234,7 @@ def fit_seeds(
                        if k != "seed" and v != getattr(configs[0], k))
     if differing:
         raise InputError(f"fit_seeds trains one config under several seeds; these also differ: {differing}")
-    if best_metric is not None:
-        best_mode(best_metric)
+    _check_schedule(best_metric, checkpoint_every_steps, checkpoint_every_minutes)
     outputs = check_trainable(configs[0])
     for config, data, evaluation in zip(configs, train_data, eval_data or [None] * len(configs)):
         check_pipelines(config, data, evaluation, outputs)
@@ -232,12 +246,14 @@ def fit_seeds(
     return _train(engine, trainers, workdirs,
                   [None] * len(configs) if eval_data is None else list(eval_data),
                   [None] * len(configs) if initial_params is None else list(initial_params),
-                  eval_every=eval_every, checkpoint_every=checkpoint_every, keep=keep, best_metric=best_metric,
+                  eval_every=eval_every, checkpoint_every=checkpoint_every, checkpoint_every_steps=checkpoint_every_steps,
+                  checkpoint_every_minutes=checkpoint_every_minutes, keep=keep, best_metric=best_metric,
                   progress=progress, tensorboard=tensorboard)
 
 
 def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, initial_params: list, *,
-           eval_every: int, checkpoint_every: int, keep: int, best_metric: str | None, progress: bool,
+           eval_every: int, checkpoint_every: int, checkpoint_every_steps: int | None,
+           checkpoint_every_minutes: float | None, keep: int, best_metric: str | None, progress: bool,
            stop_after_epochs: int | None = None, tensorboard: bool | str | Path = False,
            scheduled: bool = False) -> list[tuple[Any, list[dict]]]:
     """The loop: each run's folder held and resumed, then per epoch train, evaluate, checkpoint, log.
@@ -253,31 +269,56 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
         for trainer, folder, params in zip(trainers, folders, initial_params):
             runs.append(RunDir(trainer, folder, keep, best_metric, params, tensorboard))
             stack.callback(runs[-1].close)
-        if len({run.start for run in runs}) > 1:
-            at = {str(folder): run.start for folder, run in zip(folders, runs)}
-            raise InputError(f"the seeds' checkpoints stand at different epochs ({at}): resume them apart")
+        if len({(run.start, len(run.progress[0])) for run in runs}) > 1:
+            at = {str(folder): f"{run.start} epochs" + (f" and {len(run.progress[0])} steps" if run.progress[0] else "")
+                  for folder, run in zip(folders, runs)}
+            raise InputError(f"the seeds' checkpoints stand at different places ({at}): resume them apart")
         start = runs[0].start
         _check_length(runs[0], epochs, scheduled, progress)
         end = epochs if stop_after_epochs is None else min(epochs, start + stop_after_epochs)
         state = engine.place([run.state for run in runs])
+
+        def save_progress(state, at: EpochProgress) -> None:
+            for k, run in enumerate(runs):
+                run.save_progress(engine.state_of(state, k), at.epoch, at.of_seed(k), at.seconds)
+
+        saves = StepCheckpoints(save_progress, checkpoint_every_steps, checkpoint_every_minutes)
+        resumed = EpochProgress(start, [list(step) for step in zip(*(run.progress[0] for run in runs))],
+                                runs[0].progress[1])
         try:
             for epoch in range(start, end):
-                state, train_metrics = engine.train(state, epoch, stop, progress)
+                at = resumed if epoch == start else EpochProgress(epoch)
+                state, train_metrics = engine.train(state, at, stop, saves, progress)
                 last = epoch + 1 == epochs
-                for k, (run, metrics, data) in enumerate(zip(runs, train_metrics, eval_data)):
-                    seed_state = engine.state_of(state, k)
-                    evaluation = None
-                    if data is not None and ((epoch + 1) % eval_every == 0 or last):
-                        evaluation = _timed_evaluation(trainers[0], seed_state, data, epoch, run.trainer.config.seed)
-                    run.end_epoch(epoch, seed_state, metrics, evaluation, (epoch + 1) % checkpoint_every == 0 or last,
-                                  progress, data)
+                seed_states = [engine.state_of(state, k) for k in range(seeds)]
+                evaluations = [None if data is None or ((epoch + 1) % eval_every and not last)
+                               else _timed_evaluation(trainers[0], seed_state, data, epoch, run.trainer.config.seed)
+                               for run, seed_state, data in zip(runs, seed_states, eval_data)]
+                checkpoint = (epoch + 1) % checkpoint_every == 0 or last or bool(stop)  # a stop keeps the epoch
+                for run, seed_state, metrics, evaluation, data in zip(runs, seed_states, train_metrics, evaluations,
+                                                                      eval_data):
+                    run.end_epoch(epoch, seed_state, metrics, evaluation, checkpoint, progress, data)
+                if checkpoint:
+                    saves.saved()
                 if stop:
                     raise Stopped(epoch + 1)
         except TrainingDivergedError as error:
             raise runs[0].diverged(error, seeds) from None
         except Stopped as stopped:
-            raise runs[0].interrupted(stop, stopped.epoch, stopped.step, seeds) from None
+            interrupted = runs[0].interrupted(stop, stopped.epoch, stopped.step, seeds)
+            print(f"jaxae: {interrupted}", file=sys.stderr)
+            raise interrupted from None
         return [(engine.state_of(state, k), run.history) for k, run in enumerate(runs)]
+
+
+def _check_schedule(best_metric: str | None, every_steps: int | None, every_minutes: float | None) -> None:
+    """Refuses, before anything is touched, a best metric or a within-epoch schedule that cannot be."""
+    if best_metric is not None:
+        best_mode(best_metric)
+    if every_steps is not None:
+        check_integer("checkpoint_every_steps", every_steps)
+    if every_minutes is not None and not (isinstance(every_minutes, (int, float)) and every_minutes > 0):
+        raise InputError(f"checkpoint_every_minutes must be a positive number, got {every_minutes!r}")
 
 
 def _check_length(run: RunDir, epochs: int, scheduled: bool, progress: bool) -> None:

@@ -1,4 +1,11 @@
-"""One run's work dir: the state it starts from, its history, the metrics log and its checkpoints."""
+"""One run's work dir: the state it starts from, its history, the metrics log and its checkpoints.
+
+Checkpoints of whole epochs live in ``checkpoints/`` (named by epoch; ``keep`` and
+``best_metric`` choose among them). A run saved within an epoch (every so many steps or
+minutes, or on a stop signal) writes ``step_checkpoints/`` (named by step, the newest
+kept), which also holds the metrics of the epoch's steps so far and where its data order
+stands; the next epoch checkpoint makes it obsolete and removes it.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +44,10 @@ def epoch_summary(record: dict[str, Any], epochs: int, terms: tuple[str, ...] = 
 class RunDir:
     """A run's folder: resumes from its latest intact checkpoint, and logs and checkpoints each epoch.
 
-    ``state``, ``history`` and ``start`` (the epochs already done) are where the run stands;
-    ``planned`` is the number of epochs the checkpointed run was asked for (None: no checkpoint).
+    ``state``, ``history`` and ``start`` (the epochs already done) are where the run stands, and
+    ``progress`` how far epoch ``start`` has trained (:meth:`save_progress`): ``(metrics of each step
+    done, seconds)``, empty when at its beginning. ``planned`` is the number of epochs the
+    checkpointed run was asked for (None: no checkpoint).
     """
 
     def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params,
@@ -46,12 +55,19 @@ class RunDir:
         self.trainer, self.workdir = trainer, workdir
         self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric,
                                        best_mode=best_mode(best_metric) if best_metric else "min")
+        self.step_checkpoints = Checkpoints(workdir / "step_checkpoints", keep=1)
         self.state, self.history, self.start, self.planned = trainer.init_state(initial_params), [], 0, None
+        self.progress: tuple[list[dict], float] = ([], 0.0)
         restored = self.checkpoints.restore_intact(self.state, config=trainer.config.identity())
         if restored is not None:
             self.state, meta = restored
             self.history, self.start = meta["history"], meta["epoch"]
             self.planned = meta.get("epochs", meta["config"].get("epochs"))
+        within = self.step_checkpoints.restore_intact(self.state, config=trainer.config.identity())
+        if within is not None and within[1]["epoch"] >= self.start:  # ahead of the last epoch checkpoint
+            self.state, meta = within
+            self.history, self.start, self.planned = meta["history"], meta["epoch"], meta["epochs"]
+            self.progress = (meta["step_metrics"], meta["seconds"])
         # The log restarts from the checkpoint's history: epochs lost to a crash are not listed twice.
         (workdir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in self.history))
         self.events = self.test_images = None
@@ -73,6 +89,7 @@ class RunDir:
             meta = {"epoch": epoch + 1, "history": [*self.history, record], "config": config.identity(),
                     "epochs": config.epochs, "microbatch_size": self.trainer.microbatch_size}
             self.checkpoints.save(epoch + 1, state, meta, scalars)
+            self.step_checkpoints.clear()
             record["checkpoint_seconds"] = time.perf_counter() - started
         self.history.append(record)
         if progress:
@@ -84,6 +101,15 @@ class RunDir:
             if evaluation and self.trainer.spec.is_autoencoder:
                 self._log_reconstructions(epoch + 1, state.variables, eval_data)
 
+    def save_progress(self, state, epoch: int, step_metrics: list[dict], seconds: float) -> None:
+        """Checkpoints ``state`` within epoch ``epoch`` (0-based), after the steps whose metrics are
+        ``step_metrics``, trained in ``seconds``: where the run resumes, at the next step."""
+        config = self.trainer.config
+        meta = {"epoch": epoch, "step": len(step_metrics), "step_metrics": step_metrics, "seconds": seconds,
+                "history": self.history, "config": config.identity(), "epochs": config.epochs,
+                "microbatch_size": self.trainer.microbatch_size}
+        self.step_checkpoints.save(int(state.step), state, meta)
+
     def _log_reconstructions(self, epoch: int, variables, eval_data) -> None:
         """The first test images and their reconstructions, into the TensorBoard log."""
         if self.test_images is None:
@@ -94,12 +120,13 @@ class RunDir:
 
     def interrupted(self, stop: StopRequest, epoch: int, step: int | None, seeds: int = 1) -> TrainingInterrupted:
         """The exception that ends a run stopped by ``stop``'s signal; the message says how to resume."""
-        epochs = self.trainer.config.epochs
-        where = f"after epoch {epoch}/{epochs}" if step is None else f"at epoch {epoch}/{epochs}, step {step}"
-        last = self.checkpoints.latest()
-        kept = (f"checkpoint {last} in {self.workdir / 'checkpoints'}" + (" (and each seed's)" if seeds > 1 else "")
-                + " is intact: the same command resumes from it") if last else "no checkpoint yet: the same command starts again"
-        return TrainingInterrupted(f"interrupted by {stop.signal} {where}; {kept}", stop.signal)
+        epochs, each = self.trainer.config.epochs, " (and each seed's)" if seeds > 1 else ""
+        if step is None:
+            where, saved = f"after epoch {epoch}/{epochs}", f"checkpoint {epoch} in {self.workdir / 'checkpoints'}{each}"
+        else:
+            where, saved = f"at epoch {epoch}/{epochs}, step {step}", f"saved there in {self.step_checkpoints.directory}{each}"
+        return TrainingInterrupted(f"interrupted by {stop.signal} {where}; {saved}: the same command resumes from it",
+                                   stop.signal)
 
     def diverged(self, error: TrainingDivergedError, seeds: int = 1) -> TrainingDivergedError:
         if seeds > 1:
@@ -110,5 +137,6 @@ class RunDir:
 
     def close(self) -> None:
         self.checkpoints.close()
+        self.step_checkpoints.close()
         if self.events is not None:
             self.events.close()

@@ -156,14 +156,18 @@ async function addPlane(container, entry) {
   // Where the axes are, for scripts that point at a code: the plot's box in canvas pixels, its bounds in z.
   overlay.dataset.box = [PLOT.left, PLOT.top, axes.width, axes.height].join(",");
   overlay.dataset.bounds = plane.bounds.join(",");
+  const depth = plane.depth ? addDepth(panel, entry.name, plane.depth) : null;
 
-  const decode = latestOnly(async (z) => {
+  // The point under the pointer, (z1, z2); a code of three numbers takes z3 from the slider.
+  let point = [(axes.bounds[0] + axes.bounds[2]) / 2, (axes.bounds[1] + axes.bounds[3]) / 2];
+  const decode = latestOnly(async (xy) => {
     decoded.dataset.state = "busy";
     try {
+      const z = depth ? [...xy, Number(depth.value)] : xy;
       const answer = await getJson("/api/decode", { model: entry.name, z: z.join(",") });
       drawImage(decoded, answer.image);
       decoded.dataset.z = answer.z.join(",");
-      label.textContent = `z = (${answer.z[0].toFixed(2)}, ${answer.z[1].toFixed(2)})`;
+      label.textContent = `z = (${answer.z.map((v) => v.toFixed(2)).join(", ")})`;
     } finally {
       decoded.dataset.state = "idle";
     }
@@ -174,10 +178,28 @@ async function addPlane(container, entry) {
     const py = (event.clientY - rect.top) * (overlay.height / rect.height);
     if (!axes.inside(px, py)) return;
     drawMarker(overlay, px, py);
-    decode(axes.toCode(px, py));
+    point = axes.toCode(px, py);
+    decode(point);
   });
-  const [x, y] = [(axes.bounds[0] + axes.bounds[2]) / 2, (axes.bounds[1] + axes.bounds[3]) / 2];
-  await decode([x, y]);
+  if (depth) depth.addEventListener("input", () => decode(point));
+  await decode(point);
+}
+
+// The slider that sets z3 of a plane whose codes have three numbers, over [low, high], starting midway.
+function addDepth(panel, name, [low, high]) {
+  const control = document.createElement("label");
+  control.className = "depth";
+  control.innerHTML = `z<sub>3</sub> <input type="range"><output></output>`;
+  const slider = control.querySelector("input");
+  slider.id = `depth-${name}`;
+  Object.assign(slider, { min: low, max: high, step: (high - low) / 200 });
+  slider.value = (low + high) / 2;
+  const shown = control.querySelector("output");
+  const show = () => { shown.textContent = Number(slider.value).toFixed(2); };
+  slider.addEventListener("input", show);
+  show();
+  panel.append(control);
+  return slider;
 }
 
 function addLegend(names) {
@@ -185,7 +207,7 @@ function addLegend(names) {
   names.forEach((name, k) => {
     const item = document.createElement("span");
     item.textContent = name;
-    item.style.setProperty("--colour", CLASS_COLOURS[k]);
+    item.style.setProperty("--colour", CLASS_COLOURS[k % CLASS_COLOURS.length]);
     legend.append(item);
   });
 }
@@ -276,6 +298,11 @@ async function main() {
   document.getElementById("sources").textContent =
     `Models: ${[...new Set([...catalogue.planes, ...catalogue.interpolations].map((e) => e.source.split(",")[0]))]
       .join("; ")}. Images: ${catalogue.images_source}.`;
+  // The planes' lead text: of E3 and its VAE, or of a run of any model; a section with nothing to show is hidden.
+  const shown = catalogue.own_run ? "run" : "seeds";
+  document.querySelectorAll("[data-shown]").forEach((lead) => { lead.hidden = lead.dataset.shown !== shown; });
+  document.getElementById("planes-section").hidden = !catalogue.planes.length;
+  document.getElementById("interpolation-section").hidden = !catalogue.interpolations.length;
   const planes = document.getElementById("planes");
   await Promise.all(catalogue.planes.map((entry) => addPlane(planes, entry)));
   if (catalogue.planes.length) addLegend(catalogue.class_names);
