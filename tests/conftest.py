@@ -1,5 +1,5 @@
-"""Test-wide set-up, before JAX starts: four CPU devices for the data-parallel tests, and one
-compilation cache for every run of the tests (their worker processes, the subprocesses tests
+"""Test-wide set-up, before JAX starts: four CPU devices for the data-parallel tests, steps
+compiled by jaxae's fixed CPU rules, and one compilation cache for every run of the tests (their worker processes, the subprocesses tests
 start, and the runs after), so that a program the tests compile again, in another test, process
 or run, is compiled once. It lives beside jaxae's own cache, apart from it."""
 
@@ -9,6 +9,9 @@ os.environ["XLA_FLAGS"] = " ".join(
     [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=4"]
 ).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Each step compiled once, by jaxae's rules: the search that measures several compilations is
+# a speed setting with tests of its own (test_cpu_search.py), which ask for it.
+os.environ.setdefault("JAXAE_CPU_PATH", "fixed")
 _CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxae", "tests-compilation")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from jaxae.cpu import jit_with_cpu_options
+from jaxae.cpu import jit_with_cpu_options, search
 from jaxae.data.batches import gather_batch
 from jaxae.errors import InputError, TrainingDivergedError
 from jaxae.train.interrupts import StopRequest
@@ -186,7 +186,7 @@ class Engine:
     """
 
     def __init__(self, trainer: Trainer, data, *, mesh: Mesh | None = None, seeds: int = 0, fused: bool = False,
-                 pmap: bool = False):
+                 pmap: bool = False, cpu_path: str = "fixed"):
         if pmap and (mesh is not None or fused or seeds):
             raise InputError("pmap runs one run's step loop over all local devices: no mesh, fused epochs or seeds")
         if pmap and trainer.config.batch_size % jax.local_device_count():
@@ -197,11 +197,17 @@ class Engine:
         if fused and not hasattr(self.data, "split"):
             raise InputError("a fused epoch needs a device-resident pipeline (mode='device')")
         self.mesh = mesh
+        options = search.Choice("xla", trainer.microbatch_size).compiler_options if cpu_path == "xla" else None
         if fused:
-            self.step = compile_train_epoch(trainer, self.data.transform, self.mesh, seeds=bool(seeds))
+            self.step = compile_train_epoch(trainer, self.data.transform, self.mesh, seeds=bool(seeds),
+                                            compiler_options=options)
         else:
-            self.step = compile_train_step(trainer, self.mesh, seeds=bool(seeds), pmap=pmap)
+            self.step = compile_train_step(trainer, self.mesh, seeds=bool(seeds), pmap=pmap, compiler_options=options)
         self.compiled = False  # whether a step has run yet: the first one compiles
+        self.search = (cpu_path == "search" and not fused and not pmap and jax.default_backend() == "cpu"
+                       and jax.process_count() == 1)  # processes that chose apart would run different programs
+        self.searched: dict | None = None
+        """What the search measured (:func:`jaxae.cpu.search.fastest`'s report and the choice); None: no search."""
 
     def place(self, states: Sequence):
         """The runs' initial states (one per seed, one without seeds) as one state where the step wants it."""
@@ -255,6 +261,8 @@ class Engine:
             else:
                 pending = []
                 for step, batch in enumerate(_batches(self.data, epoch, progress.steps), progress.steps):
+                    if self.search and not self.compiled:
+                        self._choose(state, batch)
                     state, sums = self.step(state, split_for_pmap(batch) if self.pmap else batch)
                     pending.append(unreplicate(sums) if self.pmap else sums)
                     if len(pending) > _IN_FLIGHT:
@@ -268,7 +276,32 @@ class Engine:
                         done(state, fetched)
         finally:
             bar.close()
-        return state, _records(progress.metrics, time.perf_counter() - start, first_step_seconds)
+        extra = {} if first_step_seconds is None else {"first_step_seconds": first_step_seconds}
+        if self.searched is not None and first_step_seconds is not None:
+            extra["search_seconds"] = self.searched["seconds"]
+        return state, _records(progress.metrics, time.perf_counter() - start, extra)
+
+    def _choose(self, state, batch) -> None:
+        """Compiles the step the fastest way for this CPU (:mod:`jaxae.cpu.search`): as remembered, or as
+        measured now on ``batch`` (``state`` is left as it is)."""
+        default = search.Choice("jaxae", self.trainer.microbatch_size)
+        step_key = search.key(self.step.lower(state, batch).as_text())
+        record = search.Record.beside_compilation_cache()
+        chosen = record.get(step_key) if record is not None else None
+        if chosen is None:
+            vary_chunks = self.trainer.config.microbatch_size is None and not jax.tree.leaves(state.collections)
+            choices = search.candidates(default, self.trainer.config.batch_size, vary_chunks)
+            chosen, self.step, report = search.fastest(self._compile, choices, state, batch)
+            self.searched = {"choice": str(chosen), **report}
+            if record is not None:
+                record.put(step_key, chosen, report)
+        elif chosen != default:
+            self.step = self._compile(chosen)
+        self.trainer = dataclasses.replace(self.trainer, microbatch_size=chosen.microbatch_size)
+
+    def _compile(self, choice: search.Choice):
+        trainer = dataclasses.replace(self.trainer, microbatch_size=choice.microbatch_size)
+        return compile_train_step(trainer, self.mesh, seeds=bool(self.seeds), compiler_options=choice.compiler_options)
 
     def _means(self, steps: list[dict]) -> list[list[dict]]:
         """Each step's sums as :func:`~jaxae.train.metrics.means`, per seed: ``[step][seed]``."""
@@ -282,15 +315,9 @@ def _column(steps: list[list[dict]], name: str) -> np.ndarray:
     return np.array([[seed[name] for seed in step] for step in steps], np.float64)
 
 
-def _records(steps: list[list[dict]], seconds: float, first_step_seconds: float | None = None) -> list[dict]:
-    """Each run's train metrics of the epoch (:func:`~jaxae.train.metrics.epoch_means`) and its time."""
-    records = []
-    for k in range(len(steps[0])):
-        record = {**epoch_means([step[k] for step in steps]), "seconds": seconds}
-        if first_step_seconds is not None:
-            record["first_step_seconds"] = first_step_seconds
-        records.append(record)
-    return records
+def _records(steps: list[list[dict]], seconds: float, extra: dict) -> list[dict]:
+    """Each run's train metrics of the epoch (:func:`~jaxae.train.metrics.epoch_means`), its time and ``extra``."""
+    return [{**epoch_means([step[k] for step in steps]), "seconds": seconds, **extra} for k in range(len(steps[0]))]
 
 
 class StackedPipelines:

@@ -26,6 +26,7 @@ from jax.sharding import Mesh
 
 from jaxae import compilation_cache as persistent_cache
 from jaxae import cpu
+from jaxae.cpu import search
 from jaxae.errors import InputError, TrainingDivergedError, check_integer
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.checks import check_pipelines, check_trainable
@@ -97,6 +98,7 @@ def fit(
     mesh: Mesh | None = None,
     fused: bool | None = None,
     pmap: bool = False,
+    cpu_path: str | None = None,
     checkpoint_every: int = 1,
     checkpoint_every_steps: int | None = None,
     checkpoint_every_minutes: float | None = None,
@@ -138,6 +140,14 @@ def fit(
       pmap: compile the step with ``jax.pmap`` over all local devices instead
         of ``jax.jit`` over ``mesh`` (the batch must divide by their number; a
         step loop). Both give the same parameters.
+      cpu_path: how the step compiles on a CPU: ``"search"`` (the default, or
+        ``$JAXAE_CPU_PATH``) measures a few compilations of it on the first batch
+        (jaxae's compiler options or XLA's, gradient chunks or the whole batch,
+        within a few seconds) and keeps the fastest, remembered beside the
+        compilation cache for the next run (:mod:`jaxae.cpu.search`);
+        ``"fixed"`` compiles by jaxae's rules, ``"xla"`` with XLA's default options.
+        A ``config.microbatch_size`` pins the chunks. A speed setting: the choice
+        is not part of the run, and a resumed run may choose otherwise.
       checkpoint_every_steps, checkpoint_every_minutes: also save within an
         epoch, every this many steps (counted over the run) and/or minutes, into
         ``workdir/step_checkpoints`` (the newest kept; the next epoch's checkpoint
@@ -174,7 +184,7 @@ def fit(
         fused = default_fused() and not pmap and hasattr(train_data, "split")
     process_settings(retain_host_memory, compilation_cache)
     trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
-    engine = Engine(trainer, train_data, mesh=mesh, fused=fused, pmap=pmap)
+    engine = Engine(trainer, train_data, mesh=mesh, fused=fused, pmap=pmap, cpu_path=search.mode(cpu_path))
     ((state, history),) = _train(engine, [trainer], [workdir], [eval_data], [initial_params], eval_every=eval_every,
                                  checkpoint_every=checkpoint_every, checkpoint_every_steps=checkpoint_every_steps,
                                  checkpoint_every_minutes=checkpoint_every_minutes, keep=keep, best_metric=best_metric,
@@ -192,6 +202,7 @@ def fit_seeds(
     eval_every: int = 1,
     mesh: Mesh | None = None,
     fused: bool | None = None,
+    cpu_path: str | None = None,
     checkpoint_every: int = 1,
     checkpoint_every_steps: int | None = None,
     checkpoint_every_minutes: float | None = None,
@@ -219,7 +230,7 @@ def fit_seeds(
       train_data, eval_data: a pipeline per seed, each built as its config says.
       workdirs: a folder per seed, as for :func:`fit`.
       initial_params: per seed, parameters replacing its seeded initialisation.
-      eval_every, mesh, fused, checkpoint_every, checkpoint_every_steps, checkpoint_every_minutes, keep,
+      eval_every, mesh, fused, cpu_path, checkpoint_every, checkpoint_every_steps, checkpoint_every_minutes, keep,
         best_metric, progress, retain_host_memory,
         compilation_cache: as for :func:`fit`.
       tensorboard: each seed's TensorBoard log in its work dir (see :func:`fit`).
@@ -242,7 +253,7 @@ def fit_seeds(
         fused = default_fused() and all(hasattr(data, "split") for data in train_data)
     process_settings(retain_host_memory, compilation_cache)
     trainers = [Trainer.create(config, steps_per_epoch=data.num_batches) for config, data in zip(configs, train_data)]
-    engine = Engine(trainers[0], train_data, mesh=mesh, seeds=len(configs), fused=fused)
+    engine = Engine(trainers[0], train_data, mesh=mesh, seeds=len(configs), fused=fused, cpu_path=search.mode(cpu_path))
     return _train(engine, trainers, workdirs,
                   [None] * len(configs) if eval_data is None else list(eval_data),
                   [None] * len(configs) if initial_params is None else list(initial_params),
@@ -289,6 +300,10 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
             for epoch in range(start, end):
                 at = resumed if epoch == start else EpochProgress(epoch)
                 state, train_metrics = engine.train(state, at, stop, saves, progress)
+                if engine.searched is not None and epoch == start and progress:
+                    print(_search_summary(engine.searched))
+                for run in runs:  # the chunks the CPU path chose, recorded with the checkpoints
+                    run.trainer = dataclasses.replace(run.trainer, microbatch_size=engine.trainer.microbatch_size)
                 last = epoch + 1 == epochs
                 seed_states = [engine.state_of(state, k) for k in range(seeds)]
                 evaluations = [None if data is None or ((epoch + 1) % eval_every and not last)
@@ -309,6 +324,12 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
             print(f"jaxae: {interrupted}", file=sys.stderr)
             raise interrupted from None
         return [(engine.state_of(state, k), run.history) for k, run in enumerate(runs)]
+
+
+def _search_summary(searched: dict) -> str:
+    """One line: the CPU path chosen, each candidate's step time, and what the search took."""
+    times = ", ".join(f"{choice} {ms:.3g} ms" for choice, ms in searched["step_ms"].items())
+    return f"CPU path: {searched['choice']} (a step: {times}; measured in {searched['seconds']:.1f} s)"
 
 
 def _check_schedule(best_metric: str | None, every_steps: int | None, every_minutes: float | None) -> None:
