@@ -10,7 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import chunks, conv_layers, cpu_path, data, explore, profile, render, seeds, startup, suite
+from benchmarks import (chunks, conv_layers, cpu_path, data, explore, keras_tutorial, profile, render, seeds, startup,
+                        suite)
 from benchmarks.environment import describe, device_slug
 from benchmarks.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
 from jaxae import compilation_cache, cpu, models
@@ -115,6 +116,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pipelines.add_argument("--raw-mnist", help="folder of MNIST's IDX .gz files: time their import")
     pipelines.add_argument("--raw-cifar10", help="folder of cifar-10-binary.tar.gz: time its import")
     pipelines.add_argument("--epochs", type=positive, default=5, help="timed epochs per mode, after a warm-up epoch")
+    tutorial = parts.add_parser("keras-tutorial", parents=[output],
+                                help="Keras's tutorial autoencoders: Keras's epoch beside fit's, fit's step beside the best fixed one")
+    tutorial.add_argument("--epochs", type=positive, default=4, help="epochs per run; the first is not compared")
+    tutorial.add_argument("--rounds", type=positive, default=3)
     parts.add_parser("render", help="only render BENCHMARKS.md and speedup.png from the results folder")
 
 
@@ -224,6 +229,12 @@ def _data(args: argparse.Namespace) -> dict:
     return results
 
 
+def _keras_tutorial(args: argparse.Namespace) -> dict:
+    results = keras_tutorial.measure(args.epochs, args.rounds)
+    print(keras_tutorial.report(results))
+    return results
+
+
 _PARTS = {  # subcommand: runs it, prints, and returns what --output writes (None: nothing to write)
     "layers": _layers,
     "profile": _profile,
@@ -233,6 +244,7 @@ _PARTS = {  # subcommand: runs it, prints, and returns what --output writes (Non
     "explore": _explore,
     "seeds": _seeds,
     "data": _data,
+    "keras-tutorial": _keras_tutorial,
 }
 
 

@@ -27,7 +27,8 @@ from jaxae import cpu, models
 from jaxae.errors import InputError
 from jaxae.experiments import Stage, recipe_stages
 
-RUNNERS = ("jaxae_step", "jaxae_fused", "jaxae_step_bf16", "jaxae_fused_bf16", "torch_eager", "torch_compile")
+RUNNERS = ("jaxae_step", "jaxae_search", "jaxae_fused", "jaxae_step_bf16", "jaxae_fused_bf16", "torch_eager",
+           "torch_compile", "keras")
 DEFAULT_RUNNERS = ("jaxae_step", "jaxae_fused", "torch_eager", "torch_compile")
 FLOAT32_JAXAE = ("jaxae_step", "jaxae_fused")  # the speed-up over PyTorch compares like with like: float32
 LARGE_BATCH = 1024
@@ -44,6 +45,10 @@ def _build(name: str, stage: Stage, batch_size: int, steps: int) -> Runner:
         return throughput.jaxae_step_runner(config, transform, batch_size, steps, name)
     if name.startswith("jaxae_fused"):
         return throughput.jaxae_fused_runner(config, transform, batch_size, steps, name)
+    if name == "jaxae_search":
+        return throughput.jaxae_search_runner(config, transform, batch_size, steps)
+    if name == "keras":
+        return throughput.keras_runner(config, transform, batch_size, steps)
     return throughput.torch_runner(config, transform, batch_size, steps, compiled=name == "torch_compile")
 
 
@@ -82,8 +87,13 @@ def measure_case(stage: Stage, batch_size: int, runners: Sequence[str], *, repea
             "fraction_of_peak": rates[name] * flops_per_image / peak_flops,
         }
     jaxae_best = max(v["images_per_s"] for k, v in case["runners"].items() if k in FLOAT32_JAXAE)
-    if "torch_eager" in case["runners"]:
-        case["speedup_vs_torch_eager"] = jaxae_best / case["runners"]["torch_eager"]["images_per_s"]
+    rate = {name: runner["images_per_s"] for name, runner in case["runners"].items()}
+    if "torch_eager" in rate:
+        case["speedup_vs_torch_eager"] = jaxae_best / rate["torch_eager"]
+        if "jaxae_search" in rate:  # fit's default on a CPU
+            case["search_speedup_vs_torch_eager"] = rate["jaxae_search"] / rate["torch_eager"]
+    if "keras" in rate:
+        case["speedup_vs_keras"] = max(jaxae_best, rate.get("jaxae_search", 0)) / rate["keras"]
     return case
 
 

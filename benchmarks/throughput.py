@@ -6,11 +6,14 @@ variants of jaxae's step against each other and PyTorch eager.
 
 Runners:
   jaxae_step: the jitted train step (``compile_train_step``), dispatched once per step.
+  jaxae_search: the same step compiled as ``fit`` compiles it on a CPU by default, the
+    fastest of the candidates :mod:`jaxae.cpu.search` measures.
   jaxae_fused: the fused epoch (``compile_train_epoch``): ``lax.scan`` over
     the steps, batches gathered and converted from uint8 inside.
   jaxae_step_bf16, jaxae_fused_bf16: the same with ``compute_dtype="bfloat16"``.
   torch_eager: the seed's PyTorch module (``torch_reference``) in eager mode.
   torch_compile: the same module under ``torch.compile``.
+  keras: the model in Keras 3 on TensorFlow, ``train_on_batch`` per step.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from benchmarks.timing import Runner, build_runner, median_rates, time_interleaved
 from jaxae import models
+from jaxae.cpu import search
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments import Stage
 from jaxae.train import TrainConfig, Trainer, compile_train_epoch, compile_train_step
@@ -83,6 +87,61 @@ def jaxae_step_runner(config: TrainConfig, transform: str, batch_size: int, step
         return run, compiled
 
     return build_runner(build, name, steps)
+
+
+def jaxae_search_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
+    """The jitted train step compiled as ``fit`` compiles it on a CPU by default: the fastest of the
+    candidates that :func:`jaxae.cpu.search.choose` measures (or remembers from an earlier run)."""
+    trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size))
+    batches = device_batches(config, transform, batch_size, POOL_SIZE)
+
+    def compile_choice(choice: search.Choice):
+        chunked = dataclasses.replace(trainer, microbatch_size=choice.microbatch_size)
+        return compile_train_step(chunked, compiler_options=choice.compiler_options)
+
+    def build():
+        state = [trainer.init_state()]
+        vary_chunks = config.microbatch_size is None and not jax.tree.leaves(state[0].collections)
+        _, step, _ = search.choose(compile_choice, search.Choice("jaxae", trainer.microbatch_size), batch_size,
+                                   vary_chunks, state[0], batches[0])
+        compiled = step.lower(state[0], batches[0]).compile()
+
+        def run(n: int) -> None:
+            for i in range(n):
+                state[0], _ = compiled(state[0], batches[i % POOL_SIZE])
+            jax.block_until_ready(state[0])
+
+        return run, compiled
+
+    return build_runner(build, "jaxae_search", steps)
+
+
+def keras_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
+    """The model in Keras 3 on TensorFlow (:func:`benchmarks.keras_models.keras_model`), ``train_on_batch``
+    per step, as a Keras user's own loop would; batches already in TensorFlow tensors."""
+    from benchmarks.keras_models import keras_model
+
+    import tensorflow as tf
+
+    is_classifier = not models.spec(config.model).is_autoencoder
+    batches = [(tf.constant(pixels), tf.constant(labels if is_classifier else pixels))
+               for pixels, labels in _pixel_batches(config, transform, batch_size, POOL_SIZE)]
+
+    def build():
+        model = keras_model(config)
+
+        def run(n: int) -> None:
+            for i in range(n):
+                model.train_on_batch(*batches[i % POOL_SIZE])
+
+        return run, None
+
+    return build_runner(build, "keras", steps)
+
+
+def keras_installed() -> bool:
+    """Whether Keras can be imported: its column is measured only then."""
+    return importlib.util.find_spec("keras") is not None
 
 
 def jaxae_fused_runner(config: TrainConfig, transform: str, batch_size: int, steps: int, name: str = "jaxae_fused") -> Runner:

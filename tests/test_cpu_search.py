@@ -55,6 +55,14 @@ def test_the_fastest_candidate_wins_and_the_callers_state_is_left_as_it_is(monke
     assert step(state, None)[0] == 1  # the winner's compiled step itself
 
 
+def test_the_default_stays_unless_another_is_faster_by_the_margin(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(search, "clock", clock)
+    choices = search.candidates(search.Choice("jaxae", 64), 64, vary_chunks=True)
+    compile_step, _ = _fake_compiler(clock, dict(zip(choices, [0.0100, 0.0098])))  # 2 % faster: within the noise
+    assert search.fastest(compile_step, choices, jax.numpy.zeros(()), None)[0] == choices[0]
+
+
 def test_candidates_beyond_the_budget_are_not_compiled(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(search, "clock", clock)

@@ -36,6 +36,9 @@ BUDGET_SECONDS = 5.0
 ROUNDS = 3
 ROUND_SECONDS = 0.05
 """Each round runs each candidate for about this long (at least two steps)."""
+MARGIN = 0.97
+"""Another candidate replaces the default only when its step measured at most this fraction of the
+default's: closer, a few short rounds cannot tell them apart on a busy machine."""
 MODES = ("search", "fixed", "xla")
 """``search``: measure (the default on CPU); ``fixed``: jaxae's rules; ``xla``: XLA's defaults, chunks by the rules."""
 ENVIRONMENT_VARIABLE = "JAXAE_CPU_PATH"
@@ -98,7 +101,7 @@ def fastest(compile_step: Callable[[Choice], Callable], choices: list[Choice], s
     default is compiled and timed first; each other candidate is tried only while the
     estimated cost of those tried (a compilation as long as the default's, and its rounds)
     stays within ``budget_seconds``. The candidates then run ``ROUNDS`` rounds in turns,
-    and the one with the lowest median step time wins.
+    and the one with the lowest median step time wins, if it beats the default by :data:`MARGIN`.
     """
     started = clock()
     steps = {choices[0]: compile_step(choices[0])}
@@ -128,10 +131,34 @@ def fastest(compile_step: Callable[[Choice], Callable], choices: list[Choice], s
             times[choice].append((clock() - timed) / repeats)
     medians = {choice: sorted(values)[len(values) // 2] for choice, values in times.items()}
     best = min(medians, key=medians.get)
+    if medians[best] > MARGIN * medians[choices[0]]:
+        best = choices[0]
     report = {"step_ms": {str(choice): 1e3 * seconds for choice, seconds in medians.items()},
               "untried": [str(choice) for choice in choices if choice not in steps],
               "seconds": clock() - started}
     return best, steps[best], report
+
+
+def choose(compile_step: Callable[[Choice], Callable], default: Choice, batch_size: int, vary_chunks: bool, state,
+           batch, default_step: Callable | None = None) -> tuple[Choice, Callable, dict | None]:
+    """The compilation of a step to run: as :class:`Record` remembers it, else as :func:`fastest` finds it
+    now (then remembered).
+
+    ``default`` is jaxae's rules' choice, ``default_step`` its compiled step where already
+    made; ``vary_chunks``: whether the chunks may change (not where they are pinned, nor for
+    a model whose batch statistics are its whole batch's). Returns ``(choice, its step,
+    what was measured)``, the last None when the choice was remembered.
+    """
+    default_step = default_step or compile_step(default)
+    step_key = key(default_step.lower(state, batch).as_text())
+    record = Record.beside_compilation_cache()
+    chosen = record.get(step_key) if record is not None else None
+    if chosen is not None:
+        return chosen, default_step if chosen == default else compile_step(chosen), None
+    chosen, step, report = fastest(compile_step, candidates(default, batch_size, vary_chunks), state, batch)
+    if record is not None:
+        record.put(step_key, chosen, report)
+    return chosen, step, report
 
 
 def _cpu() -> str:

@@ -282,21 +282,14 @@ class Engine:
         return state, _records(progress.metrics, time.perf_counter() - start, extra)
 
     def _choose(self, state, batch) -> None:
-        """Compiles the step the fastest way for this CPU (:mod:`jaxae.cpu.search`): as remembered, or as
-        measured now on ``batch`` (``state`` is left as it is)."""
-        default = search.Choice("jaxae", self.trainer.microbatch_size)
-        step_key = search.key(self.step.lower(state, batch).as_text())
-        record = search.Record.beside_compilation_cache()
-        chosen = record.get(step_key) if record is not None else None
-        if chosen is None:
-            vary_chunks = self.trainer.config.microbatch_size is None and not jax.tree.leaves(state.collections)
-            choices = search.candidates(default, self.trainer.config.batch_size, vary_chunks)
-            chosen, self.step, report = search.fastest(self._compile, choices, state, batch)
+        """Compiles the step the fastest way for this CPU (:func:`jaxae.cpu.search.choose`): as remembered,
+        or as measured now on ``batch`` (``state`` is left as it is)."""
+        vary_chunks = self.trainer.config.microbatch_size is None and not jax.tree.leaves(state.collections)
+        chosen, self.step, report = search.choose(
+            self._compile, search.Choice("jaxae", self.trainer.microbatch_size), self.trainer.config.batch_size,
+            vary_chunks, state, batch, default_step=self.step)
+        if report is not None:
             self.searched = {"choice": str(chosen), **report}
-            if record is not None:
-                record.put(step_key, chosen, report)
-        elif chosen != default:
-            self.step = self._compile(chosen)
         self.trainer = dataclasses.replace(self.trainer, microbatch_size=chosen.microbatch_size)
 
     def _compile(self, choice: search.Choice):
