@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import (chunks, conv_layers, cpu_path, data, explore, keras_tutorial, profile, render, seeds, startup,
+from benchmarks import (chunks, conv_layers, cpu_path, cpu_search, data, explore, keras_tutorial, profile, render, seeds, startup,
                         suite)
 from benchmarks.environment import describe, device_slug
 from benchmarks.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
@@ -116,6 +116,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pipelines.add_argument("--raw-mnist", help="folder of MNIST's IDX .gz files: time their import")
     pipelines.add_argument("--raw-cifar10", help="folder of cifar-10-binary.tar.gz: time its import")
     pipelines.add_argument("--epochs", type=positive, default=5, help="timed epochs per mode, after a warm-up epoch")
+    searched = parts.add_parser("cpu-search", parents=[output],
+                                help="what the CPU-path search of fit chooses per seed model and tutorial model, and its cost")
+    searched.add_argument("--runs", nargs="+", type=_model_and_batch, help="MODEL:BATCH (default: every trained seed "
+                          "model at its recipe batch and 1024, the tutorial's autoencoders at 256)")
     tutorial = parts.add_parser("keras-tutorial", parents=[output],
                                 help="Keras's tutorial autoencoders: Keras's epoch beside fit's, fit's step beside the best fixed one")
     tutorial.add_argument("--epochs", type=positive, default=4, help="epochs per run; the first is not compared")
@@ -229,6 +233,15 @@ def _data(args: argparse.Namespace) -> dict:
     return results
 
 
+def _cpu_search(args: argparse.Namespace) -> dict:
+    results = {}
+    for model, batch in args.runs or cpu_search.default_runs():
+        results[f"{model} @ {batch}"] = cpu_search.measure(model, batch)
+        print(f"{model} @ {batch}: {results[f'{model} @ {batch}']['choice']}", flush=True)
+    print(cpu_search.report(results))
+    return results
+
+
 def _keras_tutorial(args: argparse.Namespace) -> dict:
     results = keras_tutorial.measure(args.epochs, args.rounds)
     print(keras_tutorial.report(results))
@@ -245,6 +258,7 @@ _PARTS = {  # subcommand: runs it, prints, and returns what --output writes (Non
     "seeds": _seeds,
     "data": _data,
     "keras-tutorial": _keras_tutorial,
+    "cpu-search": _cpu_search,
 }
 
 

@@ -10,11 +10,11 @@ trains it like any model of your own::
     model, variables = from_torch(notebook_model, (28, 28, 1), name="notebook_ae")
     outputs = model.apply(variables, images_nhwc)
     state, history = fit(TrainConfig("notebook_ae", "mse", "adam", 1e-3, epochs=5, batch_size=32),
-                         train, "runs/notebook_ae", initial_params=variables["params"])
+                         train, "runs/notebook_ae", initial_params=variables)
     notebook_model.load_state_dict(to_torch_state_dict(model, state.variables))
 
-``initial_params`` starts training from the PyTorch weights (``fit`` takes parameters
-only: a ``BatchNorm``'s running statistics start afresh).
+``initial_params`` starts training from the PyTorch weights, a ``BatchNorm``'s running
+statistics included.
 
 An operation it does not know is refused in one line naming it and where it is,
 before any Flax code runs. What it knows: ``Conv2d``, ``ConvTranspose2d``, ``Linear``,
@@ -308,18 +308,44 @@ class TorchGraph(nn.Module):
     """A traced PyTorch ``forward`` (:func:`trace`) as a Linen module on NHWC images.
 
     ``train`` turns dropout, ``randn_like``'s draws and ``BatchNorm``'s batch statistics on.
+    ``encoder`` and ``decoder``, where traced, are the PyTorch module's ways to its code and
+    back (:meth:`encode`, :meth:`decode`), run on the same weights.
     """
 
     graph: Graph
+    encoder: Graph | None = None
+    decoder: Graph | None = None
+
+    def __call__(self, images, train: bool = False):
+        return self._run(self.graph, images, train)
+
+    def encode(self, images, train: bool = False):
+        """The code of ``images``: the output of the PyTorch module's ``encode`` (or ``encoder``)."""
+        return self._run(self._half(self.encoder, "encode"), images, train)
+
+    def decode(self, codes, train: bool = False):
+        """Images decoded from ``codes`` by the PyTorch module's ``decode`` (or ``decoder``)."""
+        return self._run(self._half(self.decoder, "decode"), codes, train)
+
+    def code(self, images):
+        """The point an image maps to: :meth:`encode`'s output, or the first of its outputs (a VAE's mean)."""
+        codes = self.encode(images)
+        return codes[0] if isinstance(codes, tuple) else codes
+
+    def _half(self, graph: Graph | None, method: str) -> Graph:
+        if graph is None:
+            raise InputError(f"{self.name}: its PyTorch module had no {method} method nor {method}r submodule "
+                             f"when from_torch traced it")
+        return graph
 
     @nn.compact
-    def __call__(self, images, train: bool = False):
+    def _run(self, graph: Graph, inputs, train: bool):
         values: dict[str, Any] = {}
         built: dict[str, nn.Module] = {}
-        for step in self.graph.steps:
+        for step in graph.steps:
             args, options = _resolve(step.args, values), dict(step.options)
             if step.op == "input":
-                value = images
+                value = inputs
             elif step.layer is not None:
                 if step.layer not in built:
                     built[step.layer] = _build_layer(step)
@@ -332,7 +358,7 @@ class TorchGraph(nn.Module):
             else:
                 value = _OPS[step.op](*args, **options)
             values[step.name] = value
-        return _resolve(self.graph.output, values)
+        return _resolve(graph.output, values)
 
 
 # Tracing: torch.fx nodes to steps, refusing what the graph cannot compute.
@@ -558,8 +584,10 @@ def _to_args(value):
     return value
 
 
-def trace(module) -> Graph:
-    """The :class:`Graph` of ``module``'s ``forward``, traced by ``torch.fx.symbolic_trace``.
+def trace(module, method: str = "forward") -> Graph:
+    """The :class:`Graph` of ``module``'s ``forward`` (or of its ``method``: another method, or a
+    submodule called as one), traced by ``torch.fx.symbolic_trace``. Layers are named by their
+    path in ``module`` either way.
 
     Raises:
       InputError: in one line, for an operation the graph cannot compute (naming it and
@@ -567,6 +595,9 @@ def trace(module) -> Graph:
     """
     import torch.fx
 
+    prefix = ""
+    if method != "forward":
+        module, prefix = _entry(module, method), f"{_ENTRY}."
     try:
         traced = torch.fx.symbolic_trace(module)
     except Exception as error:  # fx's errors (control flow on tensors, ...) are of many kinds
@@ -581,7 +612,7 @@ def trace(module) -> Graph:
             steps.append(Step(node.name, "input"))
         elif node.op == "call_module":
             op, options = _module_step(submodules[node.target], _where(node))
-            layer = node.target if op in _LAYERS else None
+            layer = node.target.removeprefix(prefix) if op in _LAYERS else None
             if layer is not None and names.setdefault(flax_name(layer), layer) != layer:
                 raise InputError(f"from_torch: modules {names[flax_name(layer)]!r} and {layer!r} have the same Flax "
                                  f"name {flax_name(layer)!r}; rename one")
@@ -596,6 +627,25 @@ def trace(module) -> Graph:
         else:
             raise _unsupported(f"{node.op} {node.target!r} (a parameter or buffer used directly)", _where(node))
     return Graph(tuple(steps), output)
+
+
+_ENTRY = "traced"
+
+
+def _entry(module, method: str):
+    """A module whose ``forward`` is ``module``'s ``method`` (a method, or a submodule), ``module`` its ``traced``."""
+    import torch
+
+    class Entry(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            setattr(self, _ENTRY, module)
+
+        def forward(self, x):
+            return getattr(getattr(self, _ENTRY), method)(x)
+
+    Entry.__name__ = f"{type(module).__name__}.{method}"
+    return Entry()
 
 
 # Weights.
@@ -711,7 +761,10 @@ def from_torch(module, image_shape: tuple[int, int, int], *, name: str, task: st
 
     Returns:
       ``(model, variables)``: the :class:`TorchGraph` (``models.create(name)`` where
-      registered) and its Flax variables from ``module.state_dict()``.
+      registered) and its Flax variables from ``module.state_dict()``. An autoencoder
+      whose module has ``encode`` and ``decode`` methods (or ``encoder`` and ``decoder``
+      submodules) that give its code and decode it to images also gets them, as
+      ``model.encode`` and ``model.decode``: ``jaxae explore`` shows its run.
 
     Raises:
       InputError: in one line, for an operation it cannot convert (before any Flax code
@@ -735,8 +788,30 @@ def from_torch(module, image_shape: tuple[int, int, int], *, name: str, task: st
     if task is None:
         first = outputs[0] if isinstance(outputs, tuple) else outputs
         task = "autoencoder" if first.shape == images.shape else "classifier"
+    halves = _halves(module, model, abstract, images) if task == "autoencoder" else {}
+    model = model.clone(**halves)
     if register:
         models.register(name, TorchGraph, image_shape=tuple(image_shape), task=task, transform=transform,
-                        defaults={"graph": graph}, replace=replace)
+                        defaults={"graph": graph, **halves}, replace=replace)
         model = models.create(name)
     return model, variables
+
+
+def _halves(module, model: TorchGraph, variables, images) -> dict[str, Graph]:
+    """An autoencoder's ways to its code and back, ``{"encoder", "decoder"}``, for :meth:`TorchGraph.encode`
+    and :meth:`~TorchGraph.decode` (what ``jaxae explore`` shows): the PyTorch module's ``encode`` and
+    ``decode`` methods, else its ``encoder`` and ``decoder`` submodules, where both trace and the decode
+    of the code (a VAE's mean) has the images' shape; else none."""
+    for names in (("encode", "decode"), ("encoder", "decoder")):
+        if not all(callable(getattr(module, name, None)) for name in names):
+            continue
+        try:
+            halves = dict(zip(("encoder", "decoder"), (trace(module, name) for name in names)))
+            both = model.clone(**halves)
+            codes = jax.eval_shape(lambda v, x: both.apply(v, x, method="code"), variables, images)  # noqa: B023
+            decoded = jax.eval_shape(lambda v, z: both.apply(v, z, method="decode"), variables, codes)  # noqa: B023
+        except Exception:  # noqa: BLE001 -- a half that fx cannot trace or that does not fit: not a way to the code
+            continue
+        if getattr(decoded, "shape", None) == images.shape:
+            return halves
+    return {}

@@ -66,7 +66,7 @@ torch_ae = tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 16), tnn.BatchNorm1d(16
 model, variables = from_torch(torch_ae, (28, 28, 1), name="torch_ae")
 torch_config = TrainConfig("torch_ae", "binary_cross_entropy", "adam", 1e-3, epochs=1, batch_size=32)
 state, _ = fit(torch_config, from_arrays(x_train, batch_spec=torch_config.batch_spec(drop_remainder=True)),
-               workdir / "torch_ae", initial_params=variables["params"], progress=False)
+               workdir / "torch_ae", initial_params=variables, progress=False)
 torch_ae.load_state_dict(to_torch_state_dict(model, state.variables))
 torch_ae.eval()
 with torch.no_grad():

@@ -16,8 +16,9 @@ _CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
-# Scripts that the tests run in subprocesses: not test modules, and they read sys.argv on import.
-collect_ignore_glob = ["_*_worker.py"]
+# Scripts that the tests run in subprocesses (they read sys.argv on import), and modules of models
+# that register themselves on import: not test modules, and never imported to collect doctests.
+collect_ignore_glob = ["_*_worker.py", "_*_models.py"]
 
 
 from pathlib import Path  # noqa: E402

@@ -63,6 +63,16 @@ def test_the_default_stays_unless_another_is_faster_by_the_margin(monkeypatch):
     assert search.fastest(compile_step, choices, jax.numpy.zeros(()), None)[0] == choices[0]
 
 
+def test_a_step_too_slow_for_the_budget_keeps_the_default_and_times_nothing(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(search, "clock", clock)
+    choices = search.candidates(search.Choice("jaxae", 128), 2000, vary_chunks=True)
+    compile_step, compiled = _fake_compiler(clock, dict.fromkeys(choices, 3.0), compile_seconds=4.0)
+    best, _, report = search.fastest(compile_step, choices, jax.numpy.zeros(()), None, budget_seconds=5.0)
+    assert best == choices[0] and compiled == choices[:1] and report["step_ms"] == {}
+    assert report["seconds"] == pytest.approx(7.0)  # the default's compilation and first step, all it cost
+
+
 def test_candidates_beyond_the_budget_are_not_compiled(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(search, "clock", clock)

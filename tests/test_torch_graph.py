@@ -81,13 +81,30 @@ class Vae(tnn.Module):
         eps = torch.randn_like(std)
         return mu + eps * std
 
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.fc_mu(h), self.fc_logvar(h)
+
     def decode(self, z):
         return self.decoder(torch.relu(self.fc_decode(z)).view(-1, 4, 14, 14))
 
     def forward(self, x):
-        h = self.encoder(x)
-        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+
+
+class SequentialAutoencoder(tnn.Module):
+    """``encoder`` and ``decoder`` as ``nn.Sequential`` down to a 3-number code and back."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = tnn.Sequential(tnn.Conv2d(1, 4, 3, stride=2, padding=1), tnn.ReLU(), tnn.Flatten(),
+                                      tnn.Linear(4 * 14 * 14, 3))
+        self.decoder = tnn.Sequential(tnn.Linear(3, 4 * 14 * 14), tnn.ReLU(), tnn.Unflatten(1, (4, 14, 14)),
+                                      tnn.ConvTranspose2d(4, 1, 3, stride=2, padding=1, output_padding=1), tnn.Sigmoid())
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
 
 
 @pytest.fixture
@@ -179,6 +196,24 @@ def test_a_vae_computes_its_code_and_decodes_its_mean_as_in_pytorch(convert):
     sampled, _, _ = model.apply(variables, x, train=True, rngs={"latent": jax.random.key(1)})
     assert sampled.shape == reconstruction.shape and not np.allclose(sampled, reconstruction)
     assert_same_state(module, to_torch_state_dict(model, variables))
+    # Its encode and decode methods, traced too: the code is the mean.
+    np.testing.assert_allclose(model.apply(variables, x, method="code"), torch_mean.detach(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(model.apply(variables, np.asarray(torch_mean.detach()), method="decode"),
+                               nhwc(module.decode(torch_mean)), rtol=0, atol=1e-5)
+
+
+def test_an_autoencoders_encoder_and_decoder_come_as_encode_and_decode_where_they_compose(convert):
+    module = SequentialAutoencoder().eval()
+    model, variables = convert(module, (28, 28, 1), "torch_graph_sequential_ae")
+    x = images((3, 28, 28, 1))
+    codes = model.apply(variables, x, method="encode")
+    np.testing.assert_allclose(codes, module.encoder(to_nchw(x)).detach(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(model.apply(variables, codes, method="decode"), jax.jit(model.apply)(variables, x),
+                               rtol=0, atol=1e-6)
+    # A decoder that takes feature maps, not the encoder's code, is no way back from it: neither comes.
+    model, variables = convert(ConvAutoencoder().eval(), (28, 28, 1), "torch_graph_ae_halves")
+    with pytest.raises(InputError, match="no encode method nor encoder submodule"):
+        model.apply(variables, x, method="encode")
 
 
 class GeluInSequential(tnn.Module):
@@ -230,6 +265,13 @@ def test_a_traced_vae_trains_through_fit_and_its_weights_load_back_into_pytorch(
     before = {key: value.clone() for key, value in module.state_dict().items()}
     module.load_state_dict(to_torch_state_dict("torch_graph_fit_vae", state.variables))
     assert all(not torch.equal(before[key], value) for key, value in module.state_dict().items())  # trained
+    # The run, explored: its 2-D code as a plane, each point decoded by the traced decode.
+    from jaxae.explore.spaces import LatentSpaces, to_uint8
+
+    spaces = LatentSpaces(workdir=tmp_path / "run")
+    decoded = models.create("torch_graph_fit_vae").apply(state.variables, np.asarray([[0.5, -1.0]], np.float32),
+                                                         method="decode")
+    np.testing.assert_array_equal(spaces.decode("torch_graph_fit_vae", (0.5, -1.0)), to_uint8(decoded, (0, 1))[0])
 
 
 class FunctionalForms(tnn.Module):

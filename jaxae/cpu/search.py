@@ -98,27 +98,46 @@ def fastest(compile_step: Callable[[Choice], Callable], choices: list[Choice], s
 
     ``compile_step(choice)`` gives a step ``(state, batch) -> (state, sums)`` that donates
     its state; each candidate runs on its own copy of ``state``, which stays as it is. The
-    default is compiled and timed first; each other candidate is tried only while the
-    estimated cost of those tried (a compilation as long as the default's, and its rounds)
-    stays within ``budget_seconds``. The candidates then run ``ROUNDS`` rounds in turns,
-    and the one with the lowest median step time wins, if it beats the default by :data:`MARGIN`.
+    default is compiled and run first. Each other candidate is tried only while the
+    estimated cost of the search (a compilation as long as the default's for each, and
+    ``ROUNDS`` rounds of a few steps for all) stays within ``budget_seconds``: a step too
+    slow for that keeps the default without timing anything. The candidates tried run
+    their rounds in turns, and the one with the lowest median step time wins, if it beats
+    the default by :data:`MARGIN`.
     """
     started = clock()
-    steps = {choices[0]: compile_step(choices[0])}
-    states = {choices[0]: jax.block_until_ready(steps[choices[0]](_copy(state), batch)[0])}
-    compile_seconds = clock() - started
-    timed = clock()
-    states[choices[0]] = jax.block_until_ready(steps[choices[0]](states[choices[0]], batch)[0])
-    step_seconds = clock() - timed
-    repeats = max(2, math.ceil(ROUND_SECONDS / max(step_seconds, 1e-6)))
-    cost = compile_seconds + ROUNDS * repeats * step_seconds  # one more candidate's, estimated
-    spent = ROUNDS * repeats * step_seconds
-    for choice in choices[1:]:
-        if spent + cost > budget_seconds:
-            break
-        steps[choice] = compile_step(choice)
-        states[choice] = jax.block_until_ready(steps[choice](_copy(state), batch)[0])
-        spent += cost
+    default = choices[0]
+    steps = {default: compile_step(default)}
+    states = {default: jax.block_until_ready(steps[default](_copy(state), batch)[0])}
+    compile_seconds = clock() - started  # with the first step: all a later candidate's first call costs
+    medians = {}
+    if len(choices) > 1 and compile_seconds < budget_seconds:
+        timed = clock()
+        states[default] = jax.block_until_ready(steps[default](states[default], batch)[0])
+        step_seconds = clock() - timed
+        repeats = max(2, math.ceil(ROUND_SECONDS / max(step_seconds, 1e-6)))
+        spent = ROUNDS * repeats * step_seconds  # the default's rounds
+        for choice in choices[1:]:
+            cost = compile_seconds + ROUNDS * repeats * step_seconds
+            if spent + cost > budget_seconds:
+                break
+            steps[choice] = compile_step(choice)
+            states[choice] = jax.block_until_ready(steps[choice](_copy(state), batch)[0])
+            spent += cost
+        if len(steps) > 1:
+            medians = _median_step_seconds(steps, states, batch, repeats)
+    best = min(medians, key=medians.get) if medians else default
+    if medians and medians[best] > MARGIN * medians[default]:
+        best = default
+    report = {"step_ms": {str(choice): 1e3 * seconds for choice, seconds in medians.items()},
+              "untried": [str(choice) for choice in choices if choice not in steps],
+              "seconds": clock() - started}
+    return best, steps[best], report
+
+
+def _median_step_seconds(steps: dict, states: dict, batch, repeats: int) -> dict[Choice, float]:
+    """Each candidate's median seconds per step over ``ROUNDS`` rounds of ``repeats`` steps, taken in turns
+    (each round starting one candidate later)."""
     times = {choice: [] for choice in steps}
     for round_ in range(ROUNDS):
         order = list(steps)[round_ % len(steps):] + list(steps)[: round_ % len(steps)]
@@ -129,14 +148,7 @@ def fastest(compile_step: Callable[[Choice], Callable], choices: list[Choice], s
                 current, _ = steps[choice](current, batch)
             states[choice] = jax.block_until_ready(current)
             times[choice].append((clock() - timed) / repeats)
-    medians = {choice: sorted(values)[len(values) // 2] for choice, values in times.items()}
-    best = min(medians, key=medians.get)
-    if medians[best] > MARGIN * medians[choices[0]]:
-        best = choices[0]
-    report = {"step_ms": {str(choice): 1e3 * seconds for choice, seconds in medians.items()},
-              "untried": [str(choice) for choice in choices if choice not in steps],
-              "seconds": clock() - started}
-    return best, steps[best], report
+    return {choice: sorted(values)[len(values) // 2] for choice, values in times.items()}
 
 
 def choose(compile_step: Callable[[Choice], Callable], default: Choice, batch_size: int, vary_chunks: bool, state,

@@ -17,8 +17,10 @@ independent of the others, say how it is compiled:
 instead of ``jax.jit`` over a mesh (each device takes its share of a batch);
 it goes with neither a mesh nor fused epochs.
 
-:class:`Engine` holds the compiled step and runs an epoch; ``fit``'s loop
-(:mod:`jaxae.train.loop`) calls ``place``, ``train`` and ``state_of``.
+:class:`Engine` holds the compiled step and runs an epoch, or the rest of one
+(:class:`EpochProgress`), saving within it when :class:`StepCheckpoints` says so or a
+stop is requested; ``fit``'s loop (:mod:`jaxae.train.loop`) calls ``place``, ``train``
+and ``state_of``.
 """
 
 from __future__ import annotations
@@ -183,6 +185,9 @@ class Engine:
       data: the pipeline; with ``seeds``, one pipeline per seed.
       mesh, seeds, fused, pmap: see the module docstring. ``seeds`` is the
         number of seeds trained together (0: one run, no seed axis).
+      cpu_path: on a CPU, ``"search"`` compiles the step loop's step as
+        :func:`jaxae.cpu.search.choose` finds fastest, at its first step; ``"fixed"``
+        by jaxae's rules, ``"xla"`` with XLA's default compiler options.
     """
 
     def __init__(self, trainer: Trainer, data, *, mesh: Mesh | None = None, seeds: int = 0, fused: bool = False,
@@ -197,7 +202,7 @@ class Engine:
         if fused and not hasattr(self.data, "split"):
             raise InputError("a fused epoch needs a device-resident pipeline (mode='device')")
         self.mesh = mesh
-        options = search.Choice("xla", trainer.microbatch_size).compiler_options if cpu_path == "xla" else None
+        options = {} if cpu_path == "xla" else None  # {}: XLA's defaults; None: jaxae's options
         if fused:
             self.step = compile_train_epoch(trainer, self.data.transform, self.mesh, seeds=bool(seeds),
                                             compiler_options=options)

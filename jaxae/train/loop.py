@@ -1,10 +1,11 @@
 """``fit``: the training loop, per-epoch evaluation, the metrics log, checkpoints and progress.
 
-Each epoch trains (:mod:`jaxae.train.epochs`: a loop of compiled steps, or one
+Each epoch trains (:mod:`jaxae.train.engine`: a loop of compiled steps, or one
 fused ``lax.scan``), evaluates, appends the epoch's record to
-``workdir/metrics.jsonl`` and saves a checkpoint (:mod:`jaxae.train.run_dir`);
-a run resumes from its latest checkpoint, so stopping (even with SIGKILL) and
-starting again gives the parameters and history of a run that never stopped.
+``workdir/metrics.jsonl`` and saves a checkpoint (:mod:`jaxae.train.run_dir`),
+and within the epoch on a schedule or a stop signal; a run resumes from its
+latest checkpoint, mid-epoch too, so stopping (even with SIGKILL) and starting
+again gives the parameters and history of a run that never stopped.
 :func:`fit_seeds` trains several seeds of one config as one program (the step
 ``vmap``-ed over stacked states), each seed with its own work dir, history and
 checkpoints, as if trained alone. Both run the one loop, :func:`_train`.
@@ -160,7 +161,8 @@ def fit(
       stop_after_epochs: end this call early; the next call resumes.
       learning_rate: an optax schedule in place of ``config.learning_rate``.
       initial_params: replace the seeded initialisation (E5's classifier
-        starts from the trained encoder); a checkpoint in ``workdir`` wins.
+        starts from the trained encoder): parameters, or all the model's variables
+        (``{"params": ..., "batch_stats": ...}``); a checkpoint in ``workdir`` wins.
       retain_host_memory, compilation_cache: the two process-wide settings
         ``fit`` makes (:func:`process_settings`); ``False`` declines each.
       tensorboard: also write TensorBoard event files (:mod:`jaxae.train.tensorboard`):
@@ -328,6 +330,9 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
 
 def _search_summary(searched: dict) -> str:
     """One line: the CPU path chosen, each candidate's step time, and what the search took."""
+    if not searched["step_ms"]:
+        return (f"CPU path: {searched['choice']} (a step too long to try others within the search's budget; "
+                f"{searched['seconds']:.1f} s)")
     times = ", ".join(f"{choice} {ms:.3g} ms" for choice, ms in searched["step_ms"].items())
     return f"CPU path: {searched['choice']} (a step: {times}; measured in {searched['seconds']:.1f} s)"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import flax.struct
@@ -109,17 +110,29 @@ class Trainer:
         return not self.spec.is_autoencoder
 
     def init_state(self, params=None) -> TrainState:
-        """The initial state; the same seed gives the same state. ``params`` replace the seeded init."""
+        """The initial state; the same seed gives the same state.
+
+        ``params`` replace the seeded init: the parameters, or all the model's variables
+        (``{"params": ..., "batch_stats": ...}``, as ``state.variables`` or
+        :func:`jaxae.torch_graph.from_torch` give them), whose other collections then
+        replace the initial ones too (a BatchNorm's running statistics).
+        """
         init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
         variables = jax.jit(self.init_variables)(init_key)
-        # A copy of given params: training donates the state's buffers, and the caller may still hold these.
-        params = variables.pop("params") if params is None else jax.tree.map(jnp.copy, params)
+        collections = {name: value for name, value in variables.items() if name not in NOT_STATE}
+        if params is None:
+            params = variables["params"]
+        else:  # copied: training donates the state's buffers, and the caller may still hold these
+            if _all_variables(params, variables):
+                collections.update({name: value for name, value in params.items() if name != "params"})
+                params = params["params"]
+            params, collections = jax.tree.map(jnp.copy, (params, collections))
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
             opt_state=self.optimizer.init(params),
             rng=jax.random.key_data(train_key),
-            collections={name: value for name, value in variables.items() if name not in NOT_STATE},
+            collections=collections,
         )
 
     def init_variables(self, key) -> dict[str, Any]:
@@ -263,6 +276,12 @@ class Trainer:
     def jitted_eval_step(self):
         """:meth:`eval_step`, compiled once per trainer."""
         return jit_with_cpu_options(self.eval_step)
+
+
+def _all_variables(given, variables) -> bool:
+    """Whether ``given`` is a model's variables (``{"params", ...its collections}``), not its parameters alone."""
+    return (isinstance(given, Mapping) and "params" in given and "params" not in variables["params"]
+            and set(given) <= set(variables) - NOT_STATE | {"params"})
 
 
 def _params_in(variables, dtype):
