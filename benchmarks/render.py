@@ -14,8 +14,9 @@ from benchmarks.suite import FLOAT32_JAXAE, RUNNERS, SUITE
 from jaxae.errors import InputError
 from jaxae.experiments.runner import save_figure
 
-_HEADERS = {"jaxae_step": "jaxae step", "jaxae_fused": "jaxae fused", "jaxae_step_bf16": "jaxae step bf16",
-            "jaxae_fused_bf16": "jaxae fused bf16", "torch_eager": "torch eager", "torch_compile": "torch.compile"}
+_HEADERS = {"jaxae_step": "jaxae step", "jaxae_search": "jaxae step, searched", "jaxae_fused": "jaxae fused",
+            "jaxae_step_bf16": "jaxae step bf16", "jaxae_fused_bf16": "jaxae fused bf16", "torch_eager": "torch eager",
+            "torch_compile": "torch.compile", "keras": "Keras"}
 _FRAMEWORKS = {"jax": "jaxae", "torch": "PyTorch eager"}
 
 
