@@ -94,6 +94,13 @@ def test_a_users_mistake_is_one_line_and_a_bug_keeps_its_traceback(capsys, monke
         cli.main(["report"])
 
 
+def _assert_same_npz(a, b):
+    a, b = np.load(a), np.load(b)
+    assert len(a.files) == len(b.files) > 0
+    for key in b.files:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
 def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
     """The wheel, not the checkout: nothing may need the repository's folders (results/, benchmarks/)."""
     repository = Path(__file__).parent.parent
@@ -121,22 +128,26 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
     run(*jaxae, "reproduce", "E3", "--quick", "--data-dir", "tfds", cwd=user, env=env)
     assert "E3" in run(*jaxae, "report", cwd=user, env=env)
 
-    # A user's own Linen and NNX models, from scripts outside the repository, trained on MNIST: stopped by
-    # SIGINT in one line, then resumed to the parameters of a run never stopped; the NNX one comes back as NNX.
+    # A user's own Linen and NNX models with batch norm, from scripts outside the repository: stopped mid-epoch
+    # (the Linen one by SIGINT, in one line, as Python ends on Ctrl-C; the NNX one killed, checkpointed every 2
+    # steps), resumed to the parameters and statistics of a run never stopped; trained on a 2-device mesh and as
+    # 3 seeds together too; back as NNX modules.
     (user / "own").mkdir()
     for script in ("_own_models.py", "_own_model_worker.py"):
         (user / "own" / script).write_text((Path(__file__).parent / script).read_text())
-    for model, module in (("own_linen_ae", "AutoencoderModule"), ("own_nnx_ae", "NnxAutoencoder")):
+    for model, module, stop in (("own_linen_ae", "AutoencoderModule", "SIGINT"), ("own_nnx_ae", "NnxAutoencoder", "SIGKILL")):
         worker = [sys.executable, "own/_own_model_worker.py", model]
-        stopped = subprocess.run([*worker, f"own/{model}", "1", "tfds"], cwd=user, env=env, check=False,
-                                 capture_output=True, text=True)
-        assert stopped.returncode == 130, stopped.stderr[-2000:]
-        assert stopped.stderr.splitlines()[-1].startswith("interrupted by SIGINT at epoch 2/3")
-        assert run(*worker, f"own/{model}", "-1", "tfds", cwd=user, env=env).split()[-1] == module
-        run(*worker, f"own/{model}-straight", "-1", "tfds", cwd=user, env=env)
-        resumed, straight = np.load(user / "own" / model / "final.npz"), np.load(user / "own" / f"{model}-straight" / "final.npz")
-        for key in straight.files:
-            np.testing.assert_array_equal(resumed[key], straight[key])
+        stopped = subprocess.run([*worker, f"own/{model}", "1", "-", "batch_norm", stop], cwd=user, env=env,
+                                 check=False, capture_output=True, text=True)
+        if stop == "SIGINT":
+            assert stopped.returncode == 130, stopped.stderr[-2000:]
+            (line,) = stopped.stderr.splitlines()  # one line, no traceback
+            assert line.startswith("jaxae: interrupted by SIGINT at epoch 2/3, step 3; saved there")
+        else:
+            assert stopped.returncode == -signal.SIGKILL, stopped.stderr[-2000:]
+        assert run(*worker, f"own/{model}", "-1", "-", "batch_norm", stop, cwd=user, env=env).split()[-1] == module
+        run(*worker, f"own/{model}-straight", "-1", "-", "batch_norm", "layouts", cwd=user, env=env)
+        _assert_same_npz(user / "own" / model / "final.npz", user / "own" / f"{model}-straight" / "final.npz")
 
     # A Keras user's arrays, folder of PNGs, another TFDS dataset, optimizers and denoising, from the wheel.
     (user / "own" / "_your_data_worker.py").write_text((Path(__file__).parent / "_your_data_worker.py").read_text())

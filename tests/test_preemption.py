@@ -21,8 +21,11 @@ CONFIG = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_r
                      seed=3)
 
 
-@pytest.mark.parametrize("layout", ["one", "mesh", "seeds"])
-@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("layout, stop", [
+    ("one", "SIGINT"), ("one", "SIGTERM"), ("one", "SIGKILL"),
+    ("mesh", "SIGTERM"), ("mesh", "SIGKILL"),
+    ("seeds", "SIGINT"), ("seeds", "SIGKILL"),
+])  # SIGINT and SIGTERM take one path: each layout gets one of them, and SIGKILL
 def test_a_stop_mid_epoch_resumes_at_the_next_step_bitwise(tmp_path, straight_runs, layout, stop):
     """A plain script whose ``fit`` gets Ctrl-C or SIGTERM exits as Python does, with one line."""
     run, killed = tmp_path / "run", stop == "SIGKILL"
