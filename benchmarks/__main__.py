@@ -10,8 +10,20 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import (chunks, conv_layers, cpu_path, cpu_search, data, explore, keras_tutorial, profile, render, seeds, startup,
-                        suite)
+from benchmarks import (
+    chunks,
+    conv_layers,
+    cpu_path,
+    cpu_search,
+    data,
+    explore,
+    keras_tutorial,
+    profile,
+    render,
+    seeds,
+    startup,
+    suite,
+)
 from benchmarks.environment import describe, device_slug
 from benchmarks.suite import DEFAULT_RUNNERS, LARGE_BATCH, RUNNERS
 from jaxae import compilation_cache, cpu, models

@@ -97,10 +97,8 @@ def _from_graph(graph, image_shape):
             out = layers.LeakyReLU(options["negative_slope"])(x)
         elif step.op == "identity":
             out = x
-        elif step.op == "size":  # only the batch's size is asked for, to flatten: a placeholder
-            out = None
-        elif step.op == "getitem" and not hasattr(x, "shape"):
-            out = None
+        elif step.op == "size" or (step.op == "getitem" and not hasattr(x, "shape")):
+            out = None  # the batch's size, asked for to flatten: Keras's Flatten and Reshape need it not
         elif step.op == "getitem":  # a crop of a feature map: PyTorch's (N, C, H, W) slices in NHWC order
             index = args[1]
             out = x[(index[0], *index[2:], index[1])] if len(index) == 4 else x[index]

@@ -119,9 +119,9 @@ def jaxae_search_runner(config: TrainConfig, transform: str, batch_size: int, st
 def keras_runner(config: TrainConfig, transform: str, batch_size: int, steps: int) -> Runner:
     """The model in Keras 3 on TensorFlow (:func:`benchmarks.keras_models.keras_model`), ``train_on_batch``
     per step, as a Keras user's own loop would; batches already in TensorFlow tensors."""
-    from benchmarks.keras_models import keras_model
-
     import tensorflow as tf
+
+    from benchmarks.keras_models import keras_model
 
     is_classifier = not models.spec(config.model).is_autoencoder
     batches = [(tf.constant(pixels), tf.constant(labels if is_classifier else pixels))

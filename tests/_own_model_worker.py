@@ -21,7 +21,6 @@ import sys
 import jax
 import numpy as np
 from _own_models import register_both
-
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxae import nnx as jaxae_nnx

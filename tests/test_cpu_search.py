@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="the sear
 
 
 class _Clock:
-    """``time.perf_counter`` for the search: advanced only by the fake steps and compilations."""
+    """The search's clock, advanced only by the fake steps and compilations."""
 
     def __init__(self):
         self.now = 0.0
@@ -25,7 +25,18 @@ class _Clock:
         return self.now
 
 
-def _fake_compiler(clock, step_seconds, compile_seconds=0.1):
+@pytest.fixture
+def clock(monkeypatch):
+    fake = _Clock()
+    monkeypatch.setattr(search, "clock", fake)
+    return fake
+
+
+def _search(clock, default_chunk, batch_size, step_seconds, compile_seconds=0.1, **options):
+    """``fastest`` over the candidates of a default with chunks of ``default_chunk``, each a fake step
+    taking ``step_seconds`` (one number, or one per candidate): the candidates, those compiled, the result."""
+    choices = search.candidates(search.Choice("jaxae", default_chunk), batch_size, vary_chunks=True)
+    seconds = dict(zip(choices, step_seconds)) if isinstance(step_seconds, list) else dict.fromkeys(choices, step_seconds)
     compiled = []
 
     def compile_step(choice):
@@ -33,52 +44,36 @@ def _fake_compiler(clock, step_seconds, compile_seconds=0.1):
         clock.now += compile_seconds
 
         def step(state, batch):
-            clock.now += step_seconds[choice]
+            clock.now += seconds[choice]
             return state + 1, {}
 
         return step
 
-    return compile_step, compiled
+    return choices, compiled, search.fastest(compile_step, choices, jax.numpy.zeros(()), None, **options)
 
 
-def test_the_fastest_candidate_wins_and_the_callers_state_is_left_as_it_is(monkeypatch):
-    clock = _Clock()
-    monkeypatch.setattr(search, "clock", clock)
-    choices = search.candidates(search.Choice("jaxae", 128), 256, vary_chunks=True)
-    seconds = dict(zip(choices, [0.004, 0.005, 0.003, 0.0035]))
-    compile_step, compiled = _fake_compiler(clock, seconds)
+def test_the_fastest_candidate_wins_and_the_callers_state_is_left_as_it_is(clock):
     state = jax.numpy.zeros(())
-    best, step, report = search.fastest(compile_step, choices, state, batch=None)
+    choices, compiled, (best, step, report) = _search(clock, 128, 256, [0.004, 0.005, 0.003, 0.0035])
     assert best == search.Choice("xla", 128) and compiled == choices
-    assert report["step_ms"] == {str(c): pytest.approx(1e3 * s) for c, s in seconds.items()} and report["untried"] == []
-    assert float(state) == 0.0
+    assert report["step_ms"] == {str(c): pytest.approx(s) for c, s in zip(choices, [4, 5, 3, 3.5])}
+    assert report["untried"] == [] and float(state) == 0.0
     assert step(state, None)[0] == 1  # the winner's compiled step itself
 
 
-def test_the_default_stays_unless_another_is_faster_by_the_margin(monkeypatch):
-    clock = _Clock()
-    monkeypatch.setattr(search, "clock", clock)
-    choices = search.candidates(search.Choice("jaxae", 64), 64, vary_chunks=True)
-    compile_step, _ = _fake_compiler(clock, dict(zip(choices, [0.0100, 0.0098])))  # 2 % faster: within the noise
-    assert search.fastest(compile_step, choices, jax.numpy.zeros(()), None)[0] == choices[0]
+def test_the_default_stays_unless_another_is_faster_by_the_margin(clock):
+    choices, _, (best, _, _) = _search(clock, 64, 64, [0.0100, 0.0098])  # 2 % faster: within the noise
+    assert best == choices[0]
 
 
-def test_a_step_too_slow_for_the_budget_keeps_the_default_and_times_nothing(monkeypatch):
-    clock = _Clock()
-    monkeypatch.setattr(search, "clock", clock)
-    choices = search.candidates(search.Choice("jaxae", 128), 2000, vary_chunks=True)
-    compile_step, compiled = _fake_compiler(clock, dict.fromkeys(choices, 3.0), compile_seconds=4.0)
-    best, _, report = search.fastest(compile_step, choices, jax.numpy.zeros(()), None, budget_seconds=5.0)
+def test_a_step_too_slow_for_the_budget_keeps_the_default_and_times_nothing(clock):
+    choices, compiled, (best, _, report) = _search(clock, 128, 2000, 3.0, compile_seconds=4.0, budget_seconds=5.0)
     assert best == choices[0] and compiled == choices[:1] and report["step_ms"] == {}
     assert report["seconds"] == pytest.approx(7.0)  # the default's compilation and first step, all it cost
 
 
-def test_candidates_beyond_the_budget_are_not_compiled(monkeypatch):
-    clock = _Clock()
-    monkeypatch.setattr(search, "clock", clock)
-    choices = search.candidates(search.Choice("jaxae", 128), 256, vary_chunks=True)
-    compile_step, compiled = _fake_compiler(clock, dict.fromkeys(choices, 0.01), compile_seconds=1.5)
-    best, _, report = search.fastest(compile_step, choices, jax.numpy.zeros(()), None, budget_seconds=5.0)
+def test_candidates_beyond_the_budget_are_not_compiled(clock):
+    choices, compiled, (best, _, report) = _search(clock, 128, 256, 0.01, compile_seconds=1.5, budget_seconds=5.0)
     assert compiled == choices[:3]  # with the rounds, two compilations of about 1.5 s fit in 5 s; a third not
     assert report["untried"] == [str(choices[3])] and best in choices[:3]
 

@@ -184,8 +184,8 @@ def _cpu() -> str:
     except OSError:
         return platform.processor() or platform.machine()
     flags = hashlib.sha256(" ".join(sorted(fields.get("flags", "").split())).encode()).hexdigest()[:12]
-    return f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}, " \
-           f"flags {flags}, {os.cpu_count()} cores)"
+    return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}, "
+            f"flags {flags}, {os.cpu_count()} cores)")
 
 
 def key(lowered_text: str) -> str:

@@ -59,8 +59,9 @@ def saved_config(workdir: Path):
       InputError: in one line, for a folder without a readable checkpoint, or a run
         whose model (or loss, or optimizer) is not registered in this process.
     """
+    # Here, not on import: the seed models' explorer starts without Orbax.
     from jaxae.train import TrainConfig
-    from jaxae.train.checkpoint import Checkpoints  # here, not on import: the seed models' explorer starts without Orbax
+    from jaxae.train.checkpoint import Checkpoints
 
     checkpoints = Checkpoints(workdir / CHECKPOINTS)
     try:

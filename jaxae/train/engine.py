@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import time
 from collections.abc import Mapping, Sequence
 
@@ -110,7 +111,7 @@ class StepCheckpoints:
         ends = [] if not self.every_steps else [
             b for b in range(start + 1, num_batches) if (epoch * num_batches + b) % self.every_steps == 0]
         bounds = [start, *ends, num_batches]
-        return list(zip(bounds[:-1], bounds[1:]))
+        return list(itertools.pairwise(bounds))
 
 
 def _shardings(mesh: Mesh | None, seeds: bool) -> tuple[NamedSharding | None, NamedSharding | None]:
