@@ -4,7 +4,7 @@
 
 For each run, the search that ``fit`` makes at its first step on a CPU
 (:func:`jaxae.cpu.search.fastest`, nothing remembered), on synthetic batches: the
-candidates it compiled and their median step times, the ones its budget left untried,
+candidates it compiled and their step times (each its fastest round's), the ones its budget left untried,
 its choice, and the seconds it took, the default's compilation and first step included.
 """
 

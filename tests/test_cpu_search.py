@@ -70,12 +70,15 @@ def test_a_step_too_slow_for_the_budget_keeps_the_default_and_times_nothing(cloc
     choices, compiled, (best, _, report) = _search(clock, 128, 2000, 3.0, compile_seconds=4.0, budget_seconds=5.0)
     assert best == choices[0] and compiled == choices[:1] and report["step_ms"] == {}
     assert report["seconds"] == pytest.approx(7.0)  # the default's compilation and first step, all it cost
+    assert not report["final"]  # its compilation may have been slow for a cold cache: the next run looks again
 
 
 def test_candidates_beyond_the_budget_are_not_compiled(clock):
     choices, compiled, (best, _, report) = _search(clock, 128, 256, 0.01, compile_seconds=1.5, budget_seconds=5.0)
     assert compiled == choices[:3]  # with the rounds, two compilations of about 1.5 s fit in 5 s; a third not
-    assert report["untried"] == [str(choices[3])] and best in choices[:3]
+    assert report["untried"] == [str(choices[3])] and best in choices[:3] and not report["final"]
+    _, _, (_, _, report) = _search(clock, 128, 256, 0.3, budget_seconds=5.0)  # 5 rounds of 2 steps: 3 s each
+    assert report["untried"] and report["final"]  # no other candidate's rounds could fit: as final as it gets
 
 
 def test_a_mode_of_another_name_is_refused_in_one_line(monkeypatch):

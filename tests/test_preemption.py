@@ -2,8 +2,10 @@
 steps since the last step checkpoint, and every stopped run resumes at the next batch and ends
 bitwise where a run that never stopped ends, with each epoch logged once."""
 
+import dataclasses
 import itertools
 import os
+import shutil
 import signal
 
 import jax
@@ -13,8 +15,8 @@ from _train_runs import assert_resumes_as_straight, train_worker, untimed
 
 from jaxae.data import DeviceResidentPipeline
 from jaxae.data.input_pipeline import StreamingPipeline
-from jaxae.errors import InputError, TrainingInterrupted
-from jaxae.train import TrainConfig, fit
+from jaxae.errors import InputError, JaxaeWarning, TrainingDivergedError, TrainingInterrupted
+from jaxae.train import DamagedCheckpointWarning, TrainConfig, fit, fit_seeds
 from jaxae.train.engine import StepCheckpoints
 
 CONFIG = TrainConfig(model="mnist_ae2", loss="mse", optimizer="adam", learning_rate=1e-3, epochs=2, batch_size=16,
@@ -74,15 +76,15 @@ class _StoppingStreaming(_Stopping, StreamingPipeline):
     pass
 
 
-def _pipeline(mode: str, at=(-1, -1), act=None):
+def _pipeline(mode: str, at=(-1, -1), act=None, config=CONFIG):
     images, labels = _arrays()
     if mode == "device":
-        pipeline = _StoppingDeviceResident(images, labels, CONFIG.batch_spec(), transform="normalize")
+        pipeline = _StoppingDeviceResident(images, labels, config.batch_spec(), transform="normalize")
     else:
         import tensorflow as tf
 
         dataset = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
-        pipeline = _StoppingStreaming(dataset, len(images), CONFIG.batch_spec(), transform="normalize")
+        pipeline = _StoppingStreaming(dataset, len(images), config.batch_spec(), transform="normalize")
     pipeline.at, pipeline.act = at, act
     return pipeline
 
@@ -114,9 +116,9 @@ def test_a_fused_epoch_saves_between_its_segments_and_resumes_bitwise(tmp_path):
         return plan(epoch)
 
     stopping.epoch_plan = plan_then_signal
-    with pytest.raises(TrainingInterrupted, match="at epoch 2/2, step 1; saved there"):  # its segment: up to step 6
+    with pytest.raises(TrainingInterrupted, match="at epoch 2/2, step 2; saved there"):  # the end of its first segment
         fit(CONFIG, stopping, tmp_path / "run", fused=True, checkpoint_every_steps=2, progress=False)
-    assert [p.name for p in (tmp_path / "run" / "step_checkpoints").iterdir()] == ["6"]  # 5 steps an epoch
+    assert [p.name for p in (tmp_path / "run" / "step_checkpoints").iterdir()] == ["7"]  # 5 steps an epoch
     resumed = fit(CONFIG, _pipeline("device"), tmp_path / "run", fused=True, checkpoint_every_steps=2, progress=False)
     _assert_same_run(resumed, straight)
 
@@ -138,15 +140,84 @@ def test_a_checkpoint_by_the_clock_is_where_a_crashed_run_resumes(tmp_path, monk
     _assert_same_run(resumed, straight)
 
 
-def test_checkpoint_segments_of_a_fused_epoch_end_where_a_step_checkpoint_is_due():
+def test_a_fused_epochs_segments_end_where_a_step_checkpoint_is_due_and_keep_their_lengths():
     every_3 = StepCheckpoints(save=None, every_steps=3)
-    assert every_3.segments(epoch=1, start=0, num_batches=5) == [(0, 1), (1, 4), (4, 5)]  # global steps 6 and 9
-    assert every_3.segments(epoch=0, start=2, num_batches=5) == [(2, 3), (3, 5)]
-    assert StepCheckpoints(save=None).segments(epoch=4, start=0, num_batches=5) == [(0, 5)]
+    assert every_3.segments(start=0, num_batches=8) == [(0, 3), (3, 6), (6, 8)]  # each epoch alike: two lengths
+    assert every_3.segments(start=4, num_batches=8) == [(4, 6), (6, 8)]  # resumed after step 4
+    assert StepCheckpoints(save=None).segments(start=0, num_batches=5) == [(0, 5)]
+    assert every_3.due(6) and not every_3.due(7)
 
 
-@pytest.mark.parametrize("setting, value", [("checkpoint_every_steps", 0), ("checkpoint_every_minutes", -1)])
-def test_a_schedule_that_cannot_be_is_refused_before_the_work_dir_is_touched(tmp_path, setting, value):
-    with pytest.raises(InputError, match=setting):
-        fit(CONFIG, _pipeline("device"), tmp_path / "run", progress=False, **{setting: value})
+@pytest.mark.parametrize("settings, message", [
+    (dict(checkpoint_every_steps=0), "checkpoint_every_steps"),
+    (dict(checkpoint_every_minutes=-1), "checkpoint_every_minutes"),
+    (dict(checkpoint_every_minutes=5, fused=True), "a fused epoch can save only between its segments"),
+])
+def test_a_schedule_that_cannot_be_is_refused_before_the_work_dir_is_touched(tmp_path, settings, message):
+    with pytest.raises(InputError, match=message):
+        fit(CONFIG, _pipeline("device"), tmp_path / "run", progress=False, **settings)
     assert not (tmp_path / "run").exists()
+
+
+def _stop_mid_epoch_2(fit_call):
+    """``fit_call(stopping)`` stopped by SIGTERM before epoch 2's third batch, where ``stopping(config=CONFIG)``
+    makes the pipeline that sends it."""
+    with pytest.raises(TrainingInterrupted, match="at epoch 2/2, step 3"):
+        fit_call(lambda config=CONFIG: _pipeline("device", (1, 2), lambda: os.kill(os.getpid(), signal.SIGTERM), config))
+
+
+def test_seeds_stopped_between_their_saves_resume_from_their_epoch_checkpoints(tmp_path):
+    configs = [CONFIG, dataclasses.replace(CONFIG, seed=4)]
+
+    def train(folder, pipeline=lambda config: _pipeline("device", config=config)):
+        return fit_seeds(configs, [pipeline(configs[0]), _pipeline("device", config=configs[1])],
+                         [tmp_path / folder / "a", tmp_path / folder / "b"], fused=False, progress=False)
+
+    straight = train("straight")
+    _stop_mid_epoch_2(lambda stopping: train("run", stopping))
+    for saved in (tmp_path / "run" / "b" / "step_checkpoints").iterdir():  # as if killed before seed b's save
+        shutil.rmtree(saved)
+    with pytest.warns(JaxaeWarning, match="step checkpoints stand at different steps"):
+        resumed = train("run")
+    for a, b in zip(resumed, straight):
+        _assert_same_run(a, b)
+
+
+def test_a_damaged_step_checkpoint_is_set_aside_and_the_run_resumes_from_its_epoch_checkpoint(tmp_path):
+    straight = fit(CONFIG, _pipeline("device"), tmp_path / "straight", fused=False, progress=False)
+    _stop_mid_epoch_2(lambda stopping: fit(CONFIG, stopping(), tmp_path / "run", fused=False, progress=False))
+    for data_file in (tmp_path / "run" / "step_checkpoints").rglob("d/*"):
+        data_file.write_bytes(b"garbled")
+    with pytest.warns(DamagedCheckpointWarning, match="resuming from the last epoch checkpoint"):
+        resumed = fit(CONFIG, _pipeline("device"), tmp_path / "run", fused=False, progress=False)
+    _assert_same_run(resumed, straight)
+
+
+class _WholeEpochs:
+    """A pipeline of a user's own whose ``epoch`` takes no ``start``."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+        self.num_batches, self.batch_spec, self.transform = pipeline.num_batches, pipeline.batch_spec, pipeline.transform
+        self.num_examples, self.image_shape, self.has_labels = pipeline.num_examples, pipeline.image_shape, True
+        self.sharding = None
+
+    def epoch(self, epoch):
+        return self.pipeline.epoch(epoch)
+
+
+def test_a_pipeline_whose_epoch_takes_no_start_resumes_mid_epoch_by_passing_over_the_batches_done(tmp_path):
+    straight = fit(CONFIG, _WholeEpochs(_pipeline("device")), tmp_path / "straight", progress=False)
+    _stop_mid_epoch_2(lambda stopping: fit(CONFIG, _WholeEpochs(stopping()), tmp_path / "run", progress=False))
+    _assert_same_run(fit(CONFIG, _WholeEpochs(_pipeline("device")), tmp_path / "run", progress=False), straight)
+
+
+def test_parameters_that_became_infinite_are_never_saved_and_the_message_names_the_last_good_state(tmp_path):
+    def explode(count):  # an infinite learning rate from the 7th update (epoch 2, step 2), computed from a finite loss
+        return jax.numpy.where(count >= 6, jax.numpy.inf, 1e-3)
+
+    with pytest.raises(TrainingDivergedError, match=r"parameters became NaN or infinite by epoch 2, step 2; step "
+                                                    r"checkpoint 6 in .*step_checkpoints is the last good state"):
+        fit(CONFIG, _pipeline("device"), tmp_path / "run", learning_rate=explode, checkpoint_every_steps=1,
+            fused=False, progress=False)
+    assert [p.name for p in (tmp_path / "run" / "step_checkpoints").iterdir()] == ["6"]

@@ -104,22 +104,27 @@ def fastest(compile_step: Callable[[Choice], Callable], choices: list[Choice], s
     ``ROUNDS`` rounds of a few steps for all) stays within ``budget_seconds``: a step too
     slow for that keeps the default without timing anything. The candidates tried run
     their rounds in turns, and the one with the fastest step wins, if it beats the default
-    by :data:`MARGIN`.
+    by :data:`MARGIN`. The report's ``final`` says whether another search could choose
+    otherwise only by chance: every candidate tried, or the step too slow for any other's
+    rounds; a search cut short by compilations (slow while the compilation cache is cold)
+    is not final.
     """
     started = clock()
     default = choices[0]
     steps = {default: compile_step(default)}
     states = {default: jax.block_until_ready(steps[default](_copy(state), batch)[0])}
     compile_seconds = clock() - started  # with the first step: all a later candidate's first call costs
-    fastest_seconds = {}
+    fastest_seconds, final = {}, len(choices) == 1
     if len(choices) > 1 and compile_seconds < budget_seconds:
         timed = clock()
         states[default] = jax.block_until_ready(steps[default](states[default], batch)[0])
         step_seconds = clock() - timed
         repeats = max(2, math.ceil(ROUND_SECONDS / max(step_seconds, 1e-6)))
         spent = ROUNDS * repeats * step_seconds  # the default's rounds
+        rounds = ROUNDS * repeats * step_seconds
+        final = 2 * rounds > budget_seconds  # no room for another candidate's rounds, however fast it compiles
         for choice in choices[1:]:
-            cost = compile_seconds + ROUNDS * repeats * step_seconds
+            cost = compile_seconds + rounds
             if spent + cost > budget_seconds:
                 break
             steps[choice] = compile_step(choice)
@@ -130,9 +135,9 @@ def fastest(compile_step: Callable[[Choice], Callable], choices: list[Choice], s
     best = min(fastest_seconds, key=fastest_seconds.get) if fastest_seconds else default
     if fastest_seconds and fastest_seconds[best] > MARGIN * fastest_seconds[default]:
         best = default
+    untried = [str(choice) for choice in choices if choice not in steps]
     report = {"step_ms": {str(choice): 1e3 * seconds for choice, seconds in fastest_seconds.items()},
-              "untried": [str(choice) for choice in choices if choice not in steps],
-              "seconds": clock() - started}
+              "untried": untried, "final": final or not untried, "seconds": clock() - started}
     return best, steps[best], report
 
 
@@ -160,7 +165,8 @@ def choose(compile_step: Callable[[Choice], Callable], default: Choice, batch_si
     ``default`` is jaxae's rules' choice, ``default_step`` its compiled step where already
     made; ``vary_chunks``: whether the chunks may change (not where they are pinned, nor for
     a model whose batch statistics are its whole batch's). Returns ``(choice, its step,
-    what was measured)``, the last None when the choice was remembered.
+    what was measured)``, the last None when the choice was remembered. A choice is remembered
+    only when its search was final (:func:`fastest`).
     """
     default_step = default_step or compile_step(default)
     step_key = key(default_step.lower(state, batch).as_text())
@@ -169,7 +175,7 @@ def choose(compile_step: Callable[[Choice], Callable], default: Choice, batch_si
     if chosen is not None:
         return chosen, default_step if chosen == default else compile_step(chosen), None
     chosen, step, report = fastest(compile_step, candidates(default, batch_size, vary_chunks), state, batch)
-    if record is not None:
+    if record is not None and report["final"]:
         record.put(step_key, chosen, report)
     return chosen, step, report
 

@@ -1,6 +1,6 @@
 """A ``fit`` run of any registered autoencoder, as the explorer reads it: its model, its weights, its codes.
 
-``fit`` writes a work dir whose ``checkpoints/`` folder holds one checkpoint per epoch:
+``fit`` writes a work dir whose ``checkpoints/`` folder holds its epoch checkpoints:
 the train state, and a JSON description of the run (its
 :class:`~jaxae.train.TrainConfig` less its length, and the epochs it was asked
 for). The run's model must be registered in the process that reads it, as for

@@ -196,14 +196,18 @@ class Checkpoints:
             raise CorruptCheckpointError(f"checkpoint {epoch} in {self._manager.directory} has no run description")
         return meta
 
-    def restore_intact(self, state_like, config: dict | None = None):
+    def restore_intact(self, state_like, config: dict | None = None, fallback: str | None = None):
         """``(state, meta)`` of the newest checkpoint that can be read; None when there is no checkpoint.
 
         Damaged checkpoints newer than it are moved to ``<directory>-damaged/``
         (kept, not deleted), each with a one-line :class:`DamagedCheckpointWarning`.
+        ``fallback``: what the caller resumes from when none here is intact (e.g.
+        "the last epoch checkpoint"); then every damaged one is moved aside so, and
+        None returned.
 
         Raises:
-          CorruptCheckpointError: every checkpoint is damaged (then none is moved).
+          CorruptCheckpointError: every checkpoint is damaged and there is no ``fallback``
+            (then none is moved).
           CheckpointMismatchError: as :meth:`restore`.
         """
         damaged = []
@@ -213,15 +217,19 @@ class Checkpoints:
             except CorruptCheckpointError as error:
                 damaged.append((epoch, error))
                 continue
-            for damaged_epoch, error in damaged:
-                aside = self._set_aside(damaged_epoch)
-                warnings.warn(f"{error}; moved to {aside}, resuming from checkpoint {epoch}", DamagedCheckpointWarning,
-                              stacklevel=2)
+            self._set_damaged_aside(damaged, f"checkpoint {epoch}")
             return restored
-        if damaged:
+        if damaged and fallback is None:
             raise CorruptCheckpointError(f"{damaged[0][1]}; no older checkpoint is intact: move {self.directory} "
                                          "aside to train from the start")
+        self._set_damaged_aside(damaged, fallback)
         return None
+
+    def _set_damaged_aside(self, damaged: list, resuming_from: str) -> None:
+        for epoch, error in damaged:
+            aside = self._set_aside(epoch)
+            warnings.warn(f"{error}; moved to {aside}, resuming from {resuming_from}", DamagedCheckpointWarning,
+                          stacklevel=3)
 
     def _unreadable(self, epoch: int, error: BaseException) -> CorruptCheckpointError:
         log = self._log(f"reading checkpoint {epoch}", error)

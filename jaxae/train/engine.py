@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import itertools
 import time
 from collections.abc import Mapping, Sequence
@@ -46,9 +47,10 @@ from jaxae.train.steps import Trainer
 
 PMAP_AXIS = "batch"
 _SYNC_EVERY = 50  # steps between reads of the metrics: reading each step would stall the dispatch queue
-_IN_FLIGHT = 2
-"""Steps dispatched ahead of the one last finished: enough to keep the device busy, few enough that a
-stop request (which waits for every dispatched step) is honoured within about two steps."""
+_IN_FLIGHT_ON_CPU = 2
+"""On a CPU, the steps dispatched ahead of the one last finished: each step needs the one before, so
+more only lengthen the queue that a stop request waits for. Accelerators keep JAX's own queue,
+which small steps need to hide their dispatch."""
 
 
 class Stopped(Exception):
@@ -79,10 +81,11 @@ class EpochProgress:
 
 
 class StepCheckpoints:
-    """When to save within an epoch, and how: every ``every_steps`` steps (counted over the whole run)
-    and every ``every_minutes`` minutes (of ``clock``, in seconds), whichever comes first.
+    """When to save within an epoch, and how: after every ``every_steps``-th step of an epoch and every
+    ``every_minutes`` minutes (of ``clock``, in seconds), whichever comes first.
 
     ``save(state, progress)`` is the saving itself; a stop request saves without waiting for either.
+    A fused epoch saves only between its segments (:meth:`segments`).
     """
 
     clock = staticmethod(time.monotonic)
@@ -93,7 +96,7 @@ class StepCheckpoints:
         self.last = self.clock()
 
     def due(self, step: int) -> bool:
-        """Whether to save after global step ``step`` (1-based)."""
+        """Whether to save after step ``step`` (1-based) of an epoch."""
         if self.every_steps and step % self.every_steps == 0:
             return True
         return bool(self.every_minutes) and self.clock() - self.last >= 60 * self.every_minutes
@@ -106,11 +109,11 @@ class StepCheckpoints:
         """Restarts the clock: a checkpoint was saved (also at an epoch's end)."""
         self.last = self.clock()
 
-    def segments(self, epoch: int, start: int, num_batches: int) -> list[tuple[int, int]]:
-        """A fused epoch's ``[a, b)`` runs of steps from step ``start``: split where ``every_steps`` saves."""
-        ends = [] if not self.every_steps else [
-            b for b in range(start + 1, num_batches) if (epoch * num_batches + b) % self.every_steps == 0]
-        bounds = [start, *ends, num_batches]
+    def segments(self, start: int, num_batches: int) -> list[tuple[int, int]]:
+        """A fused epoch's ``[a, b)`` runs of steps from step ``start``, ending where ``every_steps`` saves:
+        of the same lengths every epoch, so that each length compiles once."""
+        every = self.every_steps or num_batches
+        bounds = [start, *range((start // every + 1) * every, num_batches, every), num_batches]
         return list(itertools.pairwise(bounds))
 
 
@@ -210,6 +213,7 @@ class Engine:
         else:
             self.step = compile_train_step(trainer, self.mesh, seeds=bool(seeds), pmap=pmap, compiler_options=options)
         self.compiled = False  # whether a step has run yet: the first one compiles
+        self.in_flight = _IN_FLIGHT_ON_CPU if jax.default_backend() == "cpu" else None
         self.search = (cpu_path == "search" and not fused and not pmap and jax.default_backend() == "cpu"
                        and jax.process_count() == 1)  # processes that chose apart would run different programs
         self.searched: dict | None = None
@@ -251,7 +255,7 @@ class Engine:
             progress.seconds = time.perf_counter() - start
             bar.set_postfix(_postfix(progress.metrics, self.trainer.config.batch_size, progress.seconds), refresh=False)
             bar.update(len(fetched))
-            if progress.steps < num_batches and (stop or saves.due(epoch * num_batches + progress.steps)):
+            if progress.steps < num_batches and (stop or saves.due(progress.steps)):
                 saves.save(state, progress)
                 if stop:
                     raise Stopped(epoch + 1, progress.steps)
@@ -259,7 +263,7 @@ class Engine:
         try:
             if self.fused:
                 indices, mask = self.data.epoch_plan(epoch)
-                for a, b in saves.segments(epoch, progress.steps, num_batches):
+                for a, b in saves.segments(progress.steps, num_batches):
                     plan = (x[:, a:b] if self.seeds else x[a:b] for x in (indices, mask))
                     state, sums = self.step(state, self.data.split, *plan)
                     sums = jax.device_get(sums)
@@ -271,13 +275,12 @@ class Engine:
                         self._choose(state, batch)
                     state, sums = self.step(state, split_for_pmap(batch) if self.pmap else batch)
                     pending.append(unreplicate(sums) if self.pmap else sums)
-                    if len(pending) > _IN_FLIGHT:
-                        jax.block_until_ready(pending[-_IN_FLIGHT - 1]["count"])
+                    if self.in_flight and len(pending) > self.in_flight:
+                        jax.block_until_ready(pending[-self.in_flight - 1]["count"])
                     if not self.compiled:
                         jax.block_until_ready(sums)
                         first_step_seconds, self.compiled = time.perf_counter() - began, True
-                    at = epoch * num_batches + step + 1
-                    if len(pending) == _SYNC_EVERY or step + 1 == num_batches or stop or saves.due(at):
+                    if len(pending) == _SYNC_EVERY or step + 1 == num_batches or stop or saves.due(step + 1):
                         fetched, pending = jax.device_get(pending), []
                         done(state, fetched)
         finally:
@@ -343,9 +346,13 @@ class StackedPipelines:
 
 
 def _batches(pipeline, epoch: int, start: int):
-    """Epoch ``epoch``'s batches from batch ``start`` on; a pipeline whose ``epoch`` takes no ``start``
-    serves whole epochs (a run resumes within an epoch only with one that does)."""
-    return pipeline.epoch(epoch, start) if start else pipeline.epoch(epoch)
+    """Epoch ``epoch``'s batches from batch ``start`` on. A pipeline of your own whose ``epoch`` takes
+    no ``start`` has its first ``start`` batches drawn and passed over: the same order, more slowly."""
+    if not start:
+        return pipeline.epoch(epoch)
+    if "start" in inspect.signature(pipeline.epoch).parameters:
+        return pipeline.epoch(epoch, start)
+    return itertools.islice(pipeline.epoch(epoch), start, None)
 
 
 def check_finite(step_losses, description: str) -> None:

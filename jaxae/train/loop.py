@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from jax.sharding import Mesh
 from jaxae import compilation_cache as persistent_cache
 from jaxae import cpu
 from jaxae.cpu import search
-from jaxae.errors import InputError, TrainingDivergedError, check_integer
+from jaxae.errors import InputError, JaxaeWarning, TrainingDivergedError, check_integer
 from jaxae.train.checkpoint import Checkpoints
 from jaxae.train.checks import check_pipelines, check_trainable
 from jaxae.train.config import TrainConfig
@@ -122,9 +123,10 @@ def fit(
     metric (the loss, a loss's terms, a classifier's accuracy), their values per
     step (``train_step_loss``, ...), and where the time went: ``train_seconds``,
     ``eval_seconds``, ``checkpoint_seconds`` (the save) and, for the first
-    epoch of a step loop, ``train_first_step_seconds`` (its first step,
-    compilation included; part of ``train_seconds``). A VAE's evaluation also
-    counts its ``test_active_dims``.
+    epoch this call of a step loop trains, ``train_first_step_seconds`` (its
+    first step, compilation included; part of ``train_seconds``) and, where the
+    CPU path was searched then, ``train_search_seconds`` (part of the first
+    step). A VAE's evaluation also counts its ``test_active_dims``.
 
     Args:
       config: the run. ``train_data`` must batch as it says: the same batch
@@ -150,11 +152,12 @@ def fit(
         A ``config.microbatch_size`` pins the chunks. A speed setting: the choice
         is not part of the run, and a resumed run may choose otherwise.
       checkpoint_every_steps, checkpoint_every_minutes: also save within an
-        epoch, every this many steps (counted over the run) and/or minutes, into
-        ``workdir/step_checkpoints`` (the newest kept; the next epoch's checkpoint
-        replaces it). A run killed mid-epoch then resumes from there, at the next
+        epoch, after every this many steps of it and/or minutes, into
+        ``workdir/step_checkpoints`` (the newest kept; the next epoch checkpoint
+        deletes it). A run killed mid-epoch then resumes from there, at the next
         batch of the same data order, and ends as if never stopped. SIGINT or
-        SIGTERM save there anyway, after the current step.
+        SIGTERM save there anyway, after the current step. A fused epoch saves
+        (and stops) only between its segments, ``checkpoint_every_steps`` long.
       keep, best_metric: how many recent checkpoints to keep, and also the
         best by this metric (e.g. ``"test_accuracy"``; the direction is the
         metric's own, :func:`jaxae.train.metrics.best_mode`).
@@ -180,10 +183,10 @@ def fit(
         there (one line on stderr says where); uncaught, the process exits with
         130 or 143, the shell's codes for those signals.
     """
-    _check_schedule(best_metric, checkpoint_every_steps, checkpoint_every_minutes)
     check_pipelines(config, train_data, eval_data, outputs=check_trainable(config))
     if fused is None:  # fused where the backend prefers it and the run allows it
         fused = default_fused() and not pmap and hasattr(train_data, "split")
+    _check_schedule(best_metric, checkpoint_every_steps, checkpoint_every_minutes, fused)
     process_settings(retain_host_memory, compilation_cache)
     trainer = Trainer.create(config, learning_rate, steps_per_epoch=train_data.num_batches)
     engine = Engine(trainer, train_data, mesh=mesh, fused=fused, pmap=pmap, cpu_path=search.mode(cpu_path))
@@ -247,12 +250,12 @@ def fit_seeds(
                        if k != "seed" and v != getattr(configs[0], k))
     if differing:
         raise InputError(f"fit_seeds trains one config under several seeds; these also differ: {differing}")
-    _check_schedule(best_metric, checkpoint_every_steps, checkpoint_every_minutes)
     outputs = check_trainable(configs[0])
     for config, data, evaluation in zip(configs, train_data, eval_data or [None] * len(configs)):
         check_pipelines(config, data, evaluation, outputs)
     if fused is None:
         fused = default_fused() and all(hasattr(data, "split") for data in train_data)
+    _check_schedule(best_metric, checkpoint_every_steps, checkpoint_every_minutes, fused)
     process_settings(retain_host_memory, compilation_cache)
     trainers = [Trainer.create(config, steps_per_epoch=data.num_batches) for config, data in zip(configs, train_data)]
     engine = Engine(trainers[0], train_data, mesh=mesh, seeds=len(configs), fused=fused, cpu_path=search.mode(cpu_path))
@@ -278,14 +281,28 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
     with contextlib.ExitStack() as stack:
         folders = [stack.enter_context(exclusive_workdir(workdir)) for workdir in workdirs]
         stop = stack.enter_context(stop_requests())
-        runs = []
-        for trainer, folder, params in zip(trainers, folders, initial_params):
-            runs.append(RunDir(trainer, folder, keep, best_metric, params, tensorboard))
-            stack.callback(runs[-1].close)
-        if len({(run.start, len(run.progress[0])) for run in runs}) > 1:
-            at = {str(folder): f"{run.start} epochs" + (f" and {len(run.progress[0])} steps" if run.progress[0] else "")
-                  for folder, run in zip(folders, runs)}
-            raise InputError(f"the seeds' checkpoints stand at different places ({at}): resume them apart")
+        def open_runs(within_epoch: bool) -> list[RunDir]:
+            opened = []
+            try:
+                for trainer, folder, params in zip(trainers, folders, initial_params):
+                    opened.append(RunDir(trainer, folder, keep, best_metric, params, tensorboard, within_epoch))
+            except BaseException:
+                for run in opened:
+                    run.close()
+                raise
+            return opened
+
+        runs = open_runs(within_epoch=True)
+        if _apart(runs) and any(run.progress[0] for run in runs):  # killed between the seeds' saves
+            for run in runs:
+                run.close()
+            warnings.warn(f"the seeds' step checkpoints stand at different steps ({_places(runs)}): each seed "
+                          "resumes from its last epoch checkpoint", JaxaeWarning, stacklevel=3)
+            runs = open_runs(within_epoch=False)
+        for run in runs:
+            stack.callback(run.close)
+        if _apart(runs):
+            raise InputError(f"the seeds' checkpoints stand at different places ({_places(runs)}): resume them apart")
         start = runs[0].start
         _check_length(runs[0], epochs, scheduled, progress)
         end = epochs if stop_after_epochs is None else min(epochs, start + stop_after_epochs)
@@ -293,6 +310,7 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
 
         def save_progress(state, at: EpochProgress) -> None:
             for k, run in enumerate(runs):
+                run.microbatch_size = engine.trainer.microbatch_size  # the chunks the CPU path chose
                 run.save_progress(engine.state_of(state, k), at.epoch, at.of_seed(k), at.seconds)
 
         saves = StepCheckpoints(save_progress, checkpoint_every_steps, checkpoint_every_minutes)
@@ -304,20 +322,21 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
                 state, train_metrics = engine.train(state, at, stop, saves, progress)
                 if engine.searched is not None and epoch == start and progress:
                     print(_search_summary(engine.searched))
-                for run in runs:  # the chunks the CPU path chose, recorded with the checkpoints
-                    run.trainer = dataclasses.replace(run.trainer, microbatch_size=engine.trainer.microbatch_size)
+                for run in runs:
+                    run.microbatch_size = engine.trainer.microbatch_size
                 last = epoch + 1 == epochs
                 seed_states = [engine.state_of(state, k) for k in range(seeds)]
                 evaluations = [None if data is None or ((epoch + 1) % eval_every and not last)
                                else _timed_evaluation(trainers[0], seed_state, data, epoch, run.trainer.config.seed)
                                for run, seed_state, data in zip(runs, seed_states, eval_data)]
-                checkpoint = (epoch + 1) % checkpoint_every == 0 or last or bool(stop)  # a stop keeps the epoch
+                stopping = bool(stop)  # read once: a signal from here on stops at the next epoch's first step
+                checkpoint = (epoch + 1) % checkpoint_every == 0 or last or stopping  # a stop keeps the epoch
                 for run, seed_state, metrics, evaluation, data in zip(runs, seed_states, train_metrics, evaluations,
                                                                       eval_data):
                     run.end_epoch(epoch, seed_state, metrics, evaluation, checkpoint, progress, data)
                 if checkpoint:
                     saves.saved()
-                if stop:
+                if stopping:
                     raise Stopped(epoch + 1)
         except TrainingDivergedError as error:
             raise runs[0].diverged(error, seeds) from None
@@ -326,6 +345,17 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
             print(f"jaxae: {interrupted}", file=sys.stderr)
             raise interrupted from None
         return [(engine.state_of(state, k), run.history) for k, run in enumerate(runs)]
+
+
+def _places(runs: list[RunDir]) -> dict[str, str]:
+    """Where each run resumes, by work dir: the epochs done, and the steps into the next."""
+    return {str(run.workdir): f"{run.start} epochs" + (f" and {len(run.progress[0])} steps" if run.progress[0] else "")
+            for run in runs}
+
+
+def _apart(runs: list[RunDir]) -> bool:
+    """Whether the runs resume at different places."""
+    return len(set(_places(runs).values())) > 1
 
 
 def _search_summary(searched: dict) -> str:
@@ -337,7 +367,8 @@ def _search_summary(searched: dict) -> str:
     return f"CPU path: {searched['choice']} (a step: {times}; measured in {searched['seconds']:.1f} s)"
 
 
-def _check_schedule(best_metric: str | None, every_steps: int | None, every_minutes: float | None) -> None:
+def _check_schedule(best_metric: str | None, every_steps: int | None, every_minutes: float | None,
+                    fused: bool) -> None:
     """Refuses, before anything is touched, a best metric or a within-epoch schedule that cannot be."""
     if best_metric is not None:
         best_mode(best_metric)
@@ -345,6 +376,9 @@ def _check_schedule(best_metric: str | None, every_steps: int | None, every_minu
         check_integer("checkpoint_every_steps", every_steps)
     if every_minutes is not None and not (isinstance(every_minutes, (int, float)) and every_minutes > 0):
         raise InputError(f"checkpoint_every_minutes must be a positive number, got {every_minutes!r}")
+    if every_minutes is not None and fused and every_steps is None:
+        raise InputError("a fused epoch can save only between its segments: checkpoint_every_minutes needs "
+                         "checkpoint_every_steps too, the segments' length (or fused=False)")
 
 
 def _check_length(run: RunDir, epochs: int, scheduled: bool, progress: bool) -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from jaxae.errors import TrainingDivergedError
@@ -47,12 +48,14 @@ class RunDir:
     ``state``, ``history`` and ``start`` (the epochs already done) are where the run stands, and
     ``progress`` how far epoch ``start`` has trained (:meth:`save_progress`): ``(metrics of each step
     done, seconds)``, empty when at its beginning. ``planned`` is the number of epochs the
-    checkpointed run was asked for (None: no checkpoint).
+    checkpointed run was asked for (None: no checkpoint). ``within_epoch=False`` resumes from the
+    last epoch checkpoint, whatever was saved since. ``microbatch_size`` is the step's chunks as
+    checkpoints record them (the CPU path may choose others than the trainer's).
     """
 
     def __init__(self, trainer: Trainer, workdir: Path, keep: int, best_metric: str | None, initial_params,
-                 tensorboard: bool | str | Path = False):
-        self.trainer, self.workdir = trainer, workdir
+                 tensorboard: bool | str | Path = False, within_epoch: bool = True):
+        self.trainer, self.workdir, self.microbatch_size = trainer, workdir, trainer.microbatch_size
         self.checkpoints = Checkpoints(workdir / "checkpoints", keep=keep, best_metric=best_metric,
                                        best_mode=best_mode(best_metric) if best_metric else "min")
         self.step_checkpoints = Checkpoints(workdir / "step_checkpoints", keep=1)
@@ -63,7 +66,8 @@ class RunDir:
             self.state, meta = restored
             self.history, self.start = meta["history"], meta["epoch"]
             self.planned = meta.get("epochs", meta["config"].get("epochs"))
-        within = self.step_checkpoints.restore_intact(self.state, config=trainer.config.identity())
+        within = None if not within_epoch else self.step_checkpoints.restore_intact(
+            self.state, config=trainer.config.identity(), fallback="the last epoch checkpoint")
         if within is not None and within[1]["epoch"] >= self.start:  # ahead of the last epoch checkpoint
             self.state, meta = within
             self.history, self.start, self.planned = meta["history"], meta["epoch"], meta["epochs"]
@@ -87,7 +91,7 @@ class RunDir:
             started = time.perf_counter()
             scalars = {k: v for k, v in record.items() if isinstance(v, float)}
             meta = {"epoch": epoch + 1, "history": [*self.history, record], "config": config.identity(),
-                    "epochs": config.epochs, "microbatch_size": self.trainer.microbatch_size}
+                    "epochs": config.epochs, "microbatch_size": self.microbatch_size}
             self.checkpoints.save(epoch + 1, state, meta, scalars)
             self.step_checkpoints.clear()
             record["checkpoint_seconds"] = time.perf_counter() - started
@@ -107,7 +111,10 @@ class RunDir:
         config = self.trainer.config
         meta = {"epoch": epoch, "step": len(step_metrics), "step_metrics": step_metrics, "seconds": seconds,
                 "history": self.history, "config": config.identity(), "epochs": config.epochs,
-                "microbatch_size": self.trainer.microbatch_size}
+                "microbatch_size": self.microbatch_size}
+        if not all(np.isfinite(leaf).all() for leaf in jax.device_get(jax.tree.leaves(state.params))):
+            raise TrainingDivergedError(f"the parameters became NaN or infinite by epoch {epoch + 1}, step "
+                                        f"{len(step_metrics)}")  # a finite loss, then an update that was not
         self.step_checkpoints.save(int(state.step), state, meta)
 
     def _log_reconstructions(self, epoch: int, variables, eval_data) -> None:
@@ -131,8 +138,13 @@ class RunDir:
     def diverged(self, error: TrainingDivergedError, seeds: int = 1) -> TrainingDivergedError:
         if seeds > 1:
             return TrainingDivergedError(f"{error}; each seed's last good checkpoint stays in its work dir")
-        last = self.checkpoints.latest()
-        kept = f"checkpoint {last} in {self.workdir / 'checkpoints'} is the last good state" if last else "no checkpoint yet"
+        step, last = self.step_checkpoints.latest(), self.checkpoints.latest()
+        if step is not None:
+            kept = f"step checkpoint {step} in {self.step_checkpoints.directory} is the last good state"
+        elif last is not None:
+            kept = f"checkpoint {last} in {self.workdir / 'checkpoints'} is the last good state"
+        else:
+            kept = "no checkpoint yet"
         return TrainingDivergedError(f"{error}; {kept}")
 
     def close(self) -> None:
