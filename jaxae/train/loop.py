@@ -329,14 +329,13 @@ def _train(engine: Engine, trainers: list[Trainer], workdirs, eval_data: list, i
                 evaluations = [None if data is None or ((epoch + 1) % eval_every and not last)
                                else _timed_evaluation(trainers[0], seed_state, data, epoch, run.trainer.config.seed)
                                for run, seed_state, data in zip(runs, seed_states, eval_data)]
-                stopping = bool(stop)  # read once: a signal from here on stops at the next epoch's first step
-                checkpoint = (epoch + 1) % checkpoint_every == 0 or last or stopping  # a stop keeps the epoch
+                checkpoint = (epoch + 1) % checkpoint_every == 0 or last or bool(stop)  # a stop keeps the epoch
                 for run, seed_state, metrics, evaluation, data in zip(runs, seed_states, train_metrics, evaluations,
                                                                       eval_data):
                     run.end_epoch(epoch, seed_state, metrics, evaluation, checkpoint, progress, data)
                 if checkpoint:
                     saves.saved()
-                if stopping:
+                if stop and checkpoint:  # a stop that came after the choice stops at the next step, saving there
                     raise Stopped(epoch + 1)
         except TrainingDivergedError as error:
             raise runs[0].diverged(error, seeds) from None
