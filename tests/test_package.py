@@ -125,7 +125,8 @@ def test_a_built_wheel_works_from_an_empty_folder(tmp_path):
     assert run(*jaxae, "models", cwd=user, env=env).count("\n| `") == 11
     run(*jaxae, "data", "import", "mnist", "--from", str(repository / "tests" / "data" / "mnist"), "--data-dir", "tfds",
         "--subset", cwd=user, env=env)
-    run(*jaxae, "reproduce", "E3", "--quick", "--data-dir", "tfds", cwd=user, env=env)
+    # With fit's default CPU path (the tests otherwise pin jaxae's rules): searched, or read from its record.
+    run(*jaxae, "reproduce", "E3", "--quick", "--data-dir", "tfds", cwd=user, env={**env, "JAXAE_CPU_PATH": "search"})
     assert "E3" in run(*jaxae, "report", cwd=user, env=env)
 
     # A user's own Linen and NNX models with batch norm, from scripts outside the repository: stopped mid-epoch
