@@ -11,14 +11,14 @@ its choice, and the seconds it took, the default's compilation and first step in
 from __future__ import annotations
 
 import dataclasses
-
-import jax
+import functools
 
 from benchmarks import throughput
 from benchmarks.keras_models import TUTORIAL, register_tutorial_models
 from jaxae.cpu import search
 from jaxae.experiments import recipe_stages
-from jaxae.train import TrainConfig, Trainer, compile_train_step
+from jaxae.train import TrainConfig, Trainer
+from jaxae.train.engine import chunks_may_vary, compile_choice
 
 LARGE_BATCH = 1024
 TUTORIAL_BATCH = 256
@@ -48,13 +48,9 @@ def measure(model: str, batch_size: int) -> dict:
     batch = throughput.device_batches(config, transform, batch_size, 1)[0]
     state = trainer.init_state()
 
-    def compile_choice(choice: search.Choice):
-        chunked = dataclasses.replace(trainer, microbatch_size=choice.microbatch_size)
-        return compile_train_step(chunked, compiler_options=choice.compiler_options)
-
     default = search.Choice("jaxae", trainer.microbatch_size)
-    vary_chunks = config.microbatch_size is None and not jax.tree.leaves(state.collections)
-    choice, _, report = search.fastest(compile_choice, search.candidates(default, batch_size, vary_chunks), state, batch)
+    choices = search.candidates(default, batch_size, chunks_may_vary(trainer, state))
+    choice, _, report = search.fastest(functools.partial(compile_choice, trainer), choices, state, batch)
     return {"choice": str(choice), "default": str(default), **report}
 
 

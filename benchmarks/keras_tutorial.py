@@ -19,7 +19,6 @@ Epochs after the first are compared (the first compiles); medians over rounds an
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import tempfile
 import time
@@ -30,7 +29,8 @@ import numpy as np
 from benchmarks.keras_models import TUTORIAL, keras_model, register_tutorial_models
 from jaxae.cpu import search
 from jaxae.data import from_arrays
-from jaxae.train import TrainConfig, Trainer, compile_train_step, fit
+from jaxae.train import TrainConfig, Trainer, fit
+from jaxae.train.engine import compile_choice
 
 BATCH_SIZE = 256
 EXAMPLES = 60_000
@@ -75,8 +75,7 @@ def _best_fixed_step(model: str, images: np.ndarray, rounds: int) -> dict[str, f
     batch = next(from_arrays(images, batch_spec=trainer.config.batch_spec()).epoch(0))
     steps = {}
     for choice in search.candidates(search.Choice("jaxae", trainer.microbatch_size), BATCH_SIZE, vary_chunks=True):
-        step = compile_train_step(dataclasses.replace(trainer, microbatch_size=choice.microbatch_size),
-                                  compiler_options=choice.compiler_options)
+        step = compile_choice(trainer, choice)
         state, _ = step(trainer.init_state(), batch)
         steps[str(choice)] = [step, jax.block_until_ready(state), []]
     for _ in range(rounds):

@@ -19,6 +19,7 @@ Runners:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 from collections.abc import Mapping
 
@@ -32,6 +33,7 @@ from jaxae.cpu import search
 from jaxae.data.batches import PIXEL_TABLES
 from jaxae.experiments import Stage
 from jaxae.train import TrainConfig, Trainer, compile_train_epoch, compile_train_step
+from jaxae.train.engine import chunks_may_vary, compile_choice
 
 # Distinct batches each runner cycles through, so no step reuses the previous step's input.
 POOL_SIZE = 2
@@ -95,15 +97,10 @@ def jaxae_search_runner(config: TrainConfig, transform: str, batch_size: int, st
     trainer = Trainer.create(dataclasses.replace(config, batch_size=batch_size))
     batches = device_batches(config, transform, batch_size, POOL_SIZE)
 
-    def compile_choice(choice: search.Choice):
-        chunked = dataclasses.replace(trainer, microbatch_size=choice.microbatch_size)
-        return compile_train_step(chunked, compiler_options=choice.compiler_options)
-
     def build():
         state = [trainer.init_state()]
-        vary_chunks = config.microbatch_size is None and not jax.tree.leaves(state[0].collections)
-        _, step, _ = search.choose(compile_choice, search.Choice("jaxae", trainer.microbatch_size), batch_size,
-                                   vary_chunks, state[0], batches[0])
+        _, step, _ = search.choose(functools.partial(compile_choice, trainer), search.Choice("jaxae", trainer.microbatch_size),
+                                   batch_size, chunks_may_vary(trainer, state[0]), state[0], batches[0])
         compiled = step.lower(state[0], batches[0]).compile()
 
         def run(n: int) -> None:

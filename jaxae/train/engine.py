@@ -181,6 +181,19 @@ def compile_train_epoch(trainer: Trainer, transform: str, mesh: Mesh | None = No
     return jit_with_cpu_options(epoch, options=compiler_options, donate_argnums=0, **placed)
 
 
+def compile_choice(trainer: Trainer, choice: search.Choice, mesh: Mesh | None = None, *, seeds: bool = False):
+    """The train step compiled as a CPU-path choice (:class:`jaxae.cpu.search.Choice`) says: its gradient
+    chunks and compiler options; ``mesh`` and ``seeds`` as for :func:`compile_train_step`."""
+    chunked = dataclasses.replace(trainer, microbatch_size=choice.microbatch_size)
+    return compile_train_step(chunked, mesh, seeds=seeds, compiler_options=choice.compiler_options)
+
+
+def chunks_may_vary(trainer: Trainer, state) -> bool:
+    """Whether the CPU-path search may change the step's chunks: not where the config pins them, nor for a
+    model with state (batch statistics are the whole batch's)."""
+    return trainer.config.microbatch_size is None and not jax.tree.leaves(state.collections)
+
+
 class Engine:
     """Trains epochs of ``data`` with the step compiled as the module docstring says.
 
@@ -293,17 +306,13 @@ class Engine:
     def _choose(self, state, batch) -> None:
         """Compiles the step the fastest way for this CPU (:func:`jaxae.cpu.search.choose`): as remembered,
         or as measured now on ``batch`` (``state`` is left as it is)."""
-        vary_chunks = self.trainer.config.microbatch_size is None and not jax.tree.leaves(state.collections)
+        compile_step = functools.partial(compile_choice, self.trainer, mesh=self.mesh, seeds=bool(self.seeds))
         chosen, self.step, report = search.choose(
-            self._compile, search.Choice("jaxae", self.trainer.microbatch_size), self.trainer.config.batch_size,
-            vary_chunks, state, batch, default_step=self.step)
+            compile_step, search.Choice("jaxae", self.trainer.microbatch_size), self.trainer.config.batch_size,
+            chunks_may_vary(self.trainer, state), state, batch, default_step=self.step)
         if report is not None:
             self.searched = {"choice": str(chosen), **report}
         self.trainer = dataclasses.replace(self.trainer, microbatch_size=chosen.microbatch_size)
-
-    def _compile(self, choice: search.Choice):
-        trainer = dataclasses.replace(self.trainer, microbatch_size=choice.microbatch_size)
-        return compile_train_step(trainer, self.mesh, seeds=bool(self.seeds), compiler_options=choice.compiler_options)
 
     def _means(self, steps: list[dict]) -> list[list[dict]]:
         """Each step's sums as :func:`~jaxae.train.metrics.means`, per seed: ``[step][seed]``."""
